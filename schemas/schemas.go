@@ -1,0 +1,210 @@
+// Package schemas holds what every schema format shares: the schema formats
+// schemaflow speaks, the BSON value kinds that inference tracks, and the names
+// of the helper types that carry BSON types Avro and Protobuf lack.
+//
+// Sub-packages do the work: infer builds schemas from documents, avro and
+// protobuf encode and decode BSON documents, wire frames records in the
+// Confluent wire format, and extjson reads Extended JSON input.
+package schemas
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Format is a schema format.
+type Format int
+
+// The schema formats.
+const (
+	Avro Format = iota + 1
+	Protobuf
+	JSON
+)
+
+// String returns the lower-case format name.
+func (f Format) String() string {
+	switch f {
+	case Avro:
+		return "avro"
+	case Protobuf:
+		return "protobuf"
+	case JSON:
+		return "json"
+	default:
+		return fmt.Sprintf("format(%d)", int(f))
+	}
+}
+
+// ParseFormat parses a format name, case-insensitively. It accepts the
+// registry's names (AVRO, PROTOBUF, JSON) as well.
+func ParseFormat(s string) (Format, error) {
+	switch strings.ToLower(s) {
+	case "avro":
+		return Avro, nil
+	case "protobuf", "proto":
+		return Protobuf, nil
+	case "json":
+		return JSON, nil
+	}
+	return 0, fmt.Errorf("unknown schema format %q (want avro, protobuf or json)", s)
+}
+
+// Kind is the type of a BSON value as inference sees it. Binary values are
+// split in three because they map to three different schema types.
+type Kind uint8
+
+// The BSON kinds. The order is the order in which kinds are listed in
+// messages; it has no effect on the schemas produced.
+const (
+	KindNull Kind = iota + 1
+	KindDouble
+	KindString
+	KindDocument
+	KindArray
+	KindBinary      // binary subtype 0 (generic)
+	KindUUID        // binary subtype 4 with 16 bytes
+	KindBinaryOther // binary of any other subtype, or a malformed UUID
+	KindObjectID
+	KindBool
+	KindDate
+	KindRegex
+	KindJavaScript
+	KindInt32
+	KindInt64
+	KindDecimal128
+	KindTimestamp
+	KindMinKey
+	KindMaxKey
+	KindUndefined
+	KindDBPointer
+	KindSymbol
+	KindCodeWithScope
+	kindEnd
+)
+
+var kindNames = [...]string{
+	KindNull:          "null",
+	KindDouble:        "double",
+	KindString:        "string",
+	KindDocument:      "document",
+	KindArray:         "array",
+	KindBinary:        "binary",
+	KindUUID:          "uuid",
+	KindBinaryOther:   "binaryOther",
+	KindObjectID:      "objectId",
+	KindBool:          "bool",
+	KindDate:          "date",
+	KindRegex:         "regex",
+	KindJavaScript:    "javascript",
+	KindInt32:         "int32",
+	KindInt64:         "int64",
+	KindDecimal128:    "decimal128",
+	KindTimestamp:     "timestamp",
+	KindMinKey:        "minKey",
+	KindMaxKey:        "maxKey",
+	KindUndefined:     "undefined",
+	KindDBPointer:     "dbPointer",
+	KindSymbol:        "symbol",
+	KindCodeWithScope: "codeWithScope",
+}
+
+// String returns the kind's name, as used in messages and in generated
+// Protobuf oneof member names.
+func (k Kind) String() string {
+	if k > 0 && k < kindEnd {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// AllKinds returns every kind, in declaration order.
+func AllKinds() []Kind {
+	out := make([]Kind, 0, int(kindEnd)-1)
+	for k := KindNull; k < kindEnd; k++ {
+		out = append(out, k)
+	}
+	return out
+}
+
+// HelperNamespace is the Avro namespace of the helper types that carry BSON
+// types Avro has no native type for. Avro decoders that do not know
+// schemaflow read them as ordinary records, enums and fixed values.
+const HelperNamespace = "bson"
+
+// AvroHelperName returns the unqualified Avro name of the helper type for k,
+// or "" when k maps to a native Avro type. KindDate has a helper ("Date")
+// that is used only where a date shares a union with a plain long.
+func AvroHelperName(k Kind) string {
+	switch k {
+	case KindBinaryOther:
+		return "Binary"
+	case KindUUID:
+		return "UUID"
+	case KindObjectID:
+		return "ObjectId"
+	case KindRegex:
+		return "Regex"
+	case KindJavaScript:
+		return "JavaScript"
+	case KindDecimal128:
+		return "Decimal128"
+	case KindTimestamp:
+		return "Timestamp"
+	case KindMinKey:
+		return "MinKey"
+	case KindMaxKey:
+		return "MaxKey"
+	case KindUndefined:
+		return "Undefined"
+	case KindDBPointer:
+		return "DBPointer"
+	case KindSymbol:
+		return "Symbol"
+	case KindCodeWithScope:
+		return "CodeWithScope"
+	case KindDate:
+		return "Date"
+	}
+	return ""
+}
+
+// KindForAvroHelper returns the kind whose helper type has the given full
+// Avro name ("bson.ObjectId"), or 0.
+func KindForAvroHelper(fullName string) Kind {
+	ns, name, ok := strings.Cut(fullName, ".")
+	if !ok || ns != HelperNamespace || strings.Contains(name, ".") {
+		return 0
+	}
+	for k := KindNull; k < kindEnd; k++ {
+		if AvroHelperName(k) == name {
+			return k
+		}
+	}
+	return 0
+}
+
+// ProtoHelperName returns the name of the top-level Protobuf helper message
+// for k, or "" when k maps to a native or well-known Protobuf type.
+func ProtoHelperName(k Kind) string {
+	switch k {
+	case KindDate, KindNull:
+		return "" // google.protobuf.Timestamp, google.protobuf.NullValue
+	case KindUUID, KindBinaryOther:
+		return "BsonBinary"
+	}
+	if n := AvroHelperName(k); n != "" {
+		return "Bson" + n
+	}
+	return ""
+}
+
+// Avro field properties that keep what Avro names cannot express.
+const (
+	// PropBSONName holds a field's original BSON name when that name is not
+	// a legal Avro name.
+	PropBSONName = "bsonName"
+	// PropOmitNull, when true, tells the decoder that a null value stands
+	// for a field missing from the document rather than an explicit null.
+	PropOmitNull = "bsonOmitNull"
+)
