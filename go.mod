@@ -3,12 +3,13 @@ module github.com/schemaflow/schemaflow
 go 1.26
 
 require (
+	github.com/bufbuild/protocompile v0.14.1
 	github.com/linkedin/goavro/v2 v2.15.0
 	go.mongodb.org/mongo-driver v1.17.10
+	google.golang.org/protobuf v1.36.12
 )
 
 require (
 	github.com/golang/snappy v0.0.4 // indirect
-	github.com/google/go-cmp v0.7.0 // indirect
-	github.com/stretchr/testify v1.9.0 // indirect
+	golang.org/x/sync v0.8.0 // indirect
 )

@@ -10,6 +10,9 @@ package schemas
 import (
 	"fmt"
 	"strings"
+
+	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
 // Format is a schema format.
@@ -125,6 +128,62 @@ func AllKinds() []Kind {
 		out = append(out, k)
 	}
 	return out
+}
+
+// KindOf returns the kind of a BSON value, or 0 for an unknown BSON type.
+func KindOf(v bsoncore.Value) Kind {
+	switch v.Type {
+	case bsontype.Double:
+		return KindDouble
+	case bsontype.String:
+		return KindString
+	case bsontype.EmbeddedDocument:
+		return KindDocument
+	case bsontype.Array:
+		return KindArray
+	case bsontype.Binary:
+		sub, data, ok := v.BinaryOK()
+		switch {
+		case ok && sub == 0:
+			return KindBinary
+		case ok && sub == 4 && len(data) == 16:
+			return KindUUID
+		}
+		return KindBinaryOther
+	case bsontype.Undefined:
+		return KindUndefined
+	case bsontype.ObjectID:
+		return KindObjectID
+	case bsontype.Boolean:
+		return KindBool
+	case bsontype.DateTime:
+		return KindDate
+	case bsontype.Null:
+		return KindNull
+	case bsontype.Regex:
+		return KindRegex
+	case bsontype.DBPointer:
+		return KindDBPointer
+	case bsontype.JavaScript:
+		return KindJavaScript
+	case bsontype.Symbol:
+		return KindSymbol
+	case bsontype.CodeWithScope:
+		return KindCodeWithScope
+	case bsontype.Int32:
+		return KindInt32
+	case bsontype.Timestamp:
+		return KindTimestamp
+	case bsontype.Int64:
+		return KindInt64
+	case bsontype.Decimal128:
+		return KindDecimal128
+	case bsontype.MinKey:
+		return KindMinKey
+	case bsontype.MaxKey:
+		return KindMaxKey
+	}
+	return 0
 }
 
 // HelperNamespace is the Avro namespace of the helper types that carry BSON

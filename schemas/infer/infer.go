@@ -160,67 +160,11 @@ func (d *Document) observe(doc bsoncore.Document) {
 	}
 }
 
-// KindOf returns the inference kind of a BSON value.
-func KindOf(v bsoncore.Value) schemas.Kind {
-	switch v.Type {
-	case bsontype.Double:
-		return schemas.KindDouble
-	case bsontype.String:
-		return schemas.KindString
-	case bsontype.EmbeddedDocument:
-		return schemas.KindDocument
-	case bsontype.Array:
-		return schemas.KindArray
-	case bsontype.Binary:
-		sub, data, ok := v.BinaryOK()
-		switch {
-		case ok && sub == 0:
-			return schemas.KindBinary
-		case ok && sub == 4 && len(data) == 16:
-			return schemas.KindUUID
-		}
-		return schemas.KindBinaryOther
-	case bsontype.Undefined:
-		return schemas.KindUndefined
-	case bsontype.ObjectID:
-		return schemas.KindObjectID
-	case bsontype.Boolean:
-		return schemas.KindBool
-	case bsontype.DateTime:
-		return schemas.KindDate
-	case bsontype.Null:
-		return schemas.KindNull
-	case bsontype.Regex:
-		return schemas.KindRegex
-	case bsontype.DBPointer:
-		return schemas.KindDBPointer
-	case bsontype.JavaScript:
-		return schemas.KindJavaScript
-	case bsontype.Symbol:
-		return schemas.KindSymbol
-	case bsontype.CodeWithScope:
-		return schemas.KindCodeWithScope
-	case bsontype.Int32:
-		return schemas.KindInt32
-	case bsontype.Timestamp:
-		return schemas.KindTimestamp
-	case bsontype.Int64:
-		return schemas.KindInt64
-	case bsontype.Decimal128:
-		return schemas.KindDecimal128
-	case bsontype.MinKey:
-		return schemas.KindMinKey
-	case bsontype.MaxKey:
-		return schemas.KindMaxKey
-	}
-	return 0
-}
-
 // maxExact is the largest integer magnitude a float64 holds exactly.
 const maxExact = 1 << 53
 
 func (t *Type) observe(v bsoncore.Value) {
-	k := KindOf(v)
+	k := schemas.KindOf(v)
 	if k == schemas.KindNull {
 		t.null = true
 		return

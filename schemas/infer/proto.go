@@ -245,18 +245,25 @@ func (g *protoGen) field(m *protoMessage, name, original string, t *Type, needJS
 		m.lines = append(m.lines, fmt.Sprintf("%s%s %s = %d%s;", label, typ, name, m.nextNumber(), opt))
 		return
 	}
-	// Several kinds, or a kind and null: a oneof named after the field.
-	// Each member carries the BSON name as its json_name.
+	// Several kinds, or a kind and null: a oneof named after the field, with
+	// members named <oneof>_<kind>. Protobuf forbids members sharing a
+	// json_name, so when the BSON name is not the oneof name only the first
+	// member carries it.
 	lines := []string{"oneof " + name + " {"}
+	member := func(typ, kind string) {
+		opt := ""
+		if len(lines) == 1 && name != original {
+			opt = jsonOpt(original)
+		}
+		lines = append(lines, fmt.Sprintf("  %s %s = %d%s;", typ, m.scope.unique(name+"_"+kind), m.nextNumber(), opt))
+	}
 	for _, k := range variants {
 		typ, _ := g.ref(m, k, t, pascal(original), false)
-		member := m.scope.unique(name + "_" + k.String())
-		lines = append(lines, fmt.Sprintf("  %s %s = %d%s;", typ, member, m.nextNumber(), jsonOpt(original)))
+		member(typ, k.String())
 	}
 	if t.null {
 		g.usesNull = true
-		member := m.scope.unique(name + "_null")
-		lines = append(lines, fmt.Sprintf("  google.protobuf.NullValue %s = %d%s;", member, m.nextNumber(), jsonOpt(original)))
+		member("google.protobuf.NullValue", "null")
 	}
 	m.lines = append(m.lines, append(lines, "}")...)
 }

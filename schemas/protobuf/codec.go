@@ -1,0 +1,952 @@
+package protobuf
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/schemaflow/schemaflow/schemas"
+)
+
+// Codec converts BSON documents to and from one Protobuf message type. It is
+// safe for concurrent use.
+type Codec struct {
+	md    protoreflect.MessageDescriptor
+	infos map[protoreflect.FullName]*msgInfo
+}
+
+// DataError reports a value that does not fit the message, or bytes that do
+// not decode.
+type DataError struct {
+	Path string // field path, like "address.zip" or "items[2]"
+	Msg  string
+}
+
+// Error implements error.
+func (e *DataError) Error() string {
+	if e.Path == "" {
+		return "protobuf: " + e.Msg
+	}
+	return fmt.Sprintf("protobuf: field %q: %s", e.Path, e.Msg)
+}
+
+type special int
+
+const (
+	plain special = iota
+	listWrapper
+	itemWrapper
+	helperMsg
+	timestampMsg
+	valueWrapper // google.protobuf.*Value
+)
+
+type msgInfo struct {
+	special special
+	kind    schemas.Kind // helperMsg
+	// byName maps a BSON name to the fields that carry it; oneof members
+	// that share a json_name are several types of one BSON field.
+	byName map[string][]protoreflect.FieldDescriptor
+}
+
+// NewCodec returns a codec for md.
+func NewCodec(md protoreflect.MessageDescriptor) *Codec {
+	c := &Codec{md: md, infos: map[protoreflect.FullName]*msgInfo{}}
+	c.index(md)
+	return c
+}
+
+// Message returns the codec's message descriptor.
+func (c *Codec) Message() protoreflect.MessageDescriptor { return c.md }
+
+func (c *Codec) index(md protoreflect.MessageDescriptor) {
+	if c.infos[md.FullName()] != nil {
+		return
+	}
+	mi := &msgInfo{byName: map[string][]protoreflect.FieldDescriptor{}}
+	c.infos[md.FullName()] = mi
+	mi.special, mi.kind = classify(md)
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := bsonName(fd)
+		mi.byName[name] = append(mi.byName[name], fd)
+		if fd.IsMap() {
+			fd = fd.MapValue()
+		}
+		if fd.Message() != nil {
+			c.index(fd.Message())
+		}
+	}
+}
+
+// bsonName is the BSON field name a field carries. For a member of a oneof
+// that infer wrote for a field of several kinds, it is the oneof's BSON
+// name. Otherwise it is the json_name when one was written explicitly (it
+// differs from the default protoc derives), else the field name.
+func bsonName(fd protoreflect.FieldDescriptor) string {
+	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() && isKindOneof(od) {
+		members := od.Fields()
+		for i := 0; i < members.Len(); i++ {
+			if m := members.Get(i); m.JSONName() != defaultJSONName(string(m.Name())) {
+				return m.JSONName()
+			}
+		}
+		return string(od.Name())
+	}
+	if fd.JSONName() != defaultJSONName(string(fd.Name())) {
+		return fd.JSONName()
+	}
+	return string(fd.Name())
+}
+
+// isKindOneof reports whether every member is named <oneof>_<kind>, with an
+// optional _N suffix, as infer names the kinds of one BSON field.
+func isKindOneof(od protoreflect.OneofDescriptor) bool {
+	members := od.Fields()
+	for i := 0; i < members.Len(); i++ {
+		rest, ok := strings.CutPrefix(string(members.Get(i).Name()), string(od.Name())+"_")
+		if !ok {
+			return false
+		}
+		if j := strings.LastIndexByte(rest, '_'); j >= 0 {
+			if _, err := strconv.Atoi(rest[j+1:]); err == nil {
+				rest = rest[:j]
+			}
+		}
+		if rest != "null" && !slices.ContainsFunc(schemas.AllKinds(), func(k schemas.Kind) bool { return k.String() == rest }) {
+			return false
+		}
+	}
+	return true
+}
+
+func defaultJSONName(s string) string {
+	var b strings.Builder
+	up := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' {
+			up = true
+			continue
+		}
+		if up && c >= 'a' && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up = false
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+var valueWrappers = map[protoreflect.FullName]bool{
+	"google.protobuf.DoubleValue": true, "google.protobuf.FloatValue": true,
+	"google.protobuf.Int64Value": true, "google.protobuf.UInt64Value": true,
+	"google.protobuf.Int32Value": true, "google.protobuf.UInt32Value": true,
+	"google.protobuf.BoolValue": true, "google.protobuf.StringValue": true,
+	"google.protobuf.BytesValue": true,
+}
+
+func classify(md protoreflect.MessageDescriptor) (special, schemas.Kind) {
+	name := string(md.Name())
+	fields := md.Fields()
+	switch {
+	case md.FullName() == "google.protobuf.Timestamp":
+		return timestampMsg, 0
+	case valueWrappers[md.FullName()]:
+		return valueWrapper, 0
+	case strings.HasSuffix(name, "_List") && fields.Len() == 1 && fields.Get(0).Name() == "values" && fields.Get(0).IsList():
+		return listWrapper, 0
+	case strings.HasSuffix(name, "_Item") && md.Oneofs().Len() == 1 && md.Oneofs().Get(0).Name() == "value" && md.Oneofs().Get(0).Fields().Len() == fields.Len():
+		return itemWrapper, 0
+	}
+	if _, top := md.Parent().(protoreflect.FileDescriptor); top && strings.HasPrefix(name, "Bson") {
+		for _, k := range schemas.AllKinds() {
+			if schemas.ProtoHelperName(k) == name && helperShapeOK(md, k) {
+				return helperMsg, k
+			}
+		}
+	}
+	return plain, 0
+}
+
+func helperShapeOK(md protoreflect.MessageDescriptor, k schemas.Kind) bool {
+	want := map[schemas.Kind]string{
+		schemas.KindBinaryOther: "subtype:uint32,data:bytes", schemas.KindUUID: "subtype:uint32,data:bytes",
+		schemas.KindObjectID: "oid:bytes", schemas.KindRegex: "pattern:string,options:string",
+		schemas.KindJavaScript: "code:string", schemas.KindDecimal128: "value:string",
+		schemas.KindTimestamp: "t:uint32,i:uint32", schemas.KindDBPointer: "ref:string,id:bytes",
+		schemas.KindSymbol: "symbol:string", schemas.KindCodeWithScope: "code:string,scope:bytes",
+	}[k]
+	var got []string
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		got = append(got, string(fields.Get(i).Name())+":"+fields.Get(i).Kind().String())
+	}
+	return strings.Join(got, ",") == want
+}
+
+// path is a field path kept on the stack and formatted only for errors.
+type path struct {
+	parent *path
+	name   string
+	index  int
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	parent := p.parent.String()
+	if p.name == "" {
+		return parent + "[" + strconv.Itoa(p.index) + "]"
+	}
+	if parent == "" {
+		return p.name
+	}
+	return parent + "." + p.name
+}
+
+func dataErr(p *path, format string, args ...any) error {
+	return &DataError{Path: p.String(), Msg: fmt.Sprintf(format, args...)}
+}
+
+// Encode appends the Protobuf binary encoding of doc to dst.
+func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
+	if err := bsoncore.Document(doc).Validate(); err != nil {
+		return dst, &DataError{Msg: "invalid BSON document: " + err.Error()}
+	}
+	m := dynamicpb.NewMessage(c.md)
+	if err := c.encodeDocument(m, bsoncore.Document(doc), nil); err != nil {
+		return dst, err
+	}
+	out, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(dst, m)
+	if err != nil {
+		return dst, &DataError{Msg: err.Error()}
+	}
+	return out, nil
+}
+
+const (
+	noFit    = 0
+	coercion = 2
+	exact    = 3
+)
+
+func (c *Codec) encodeDocument(m protoreflect.Message, doc bsoncore.Document, p *path) error {
+	mi := c.infos[m.Descriptor().FullName()]
+	elems, err := doc.Elements()
+	if err != nil {
+		return dataErr(p, "invalid BSON document: %v", err)
+	}
+	for _, e := range elems {
+		key, v := e.Key(), e.Value()
+		fp := &path{parent: p, name: key}
+		cands := mi.byName[key]
+		if len(cands) == 0 {
+			return dataErr(fp, "not in the schema (message %s)", m.Descriptor().FullName())
+		}
+		fd, best := cands[0], noFit
+		for _, cand := range cands {
+			if s := c.fitField(cand, v); s > best {
+				fd, best = cand, s
+			}
+		}
+		if best == noFit {
+			return dataErr(fp, "cannot encode BSON %s as %s", bsonTypeName(v), describeField(cands))
+		}
+		if m.Has(fd) || (fd.ContainingOneof() != nil && m.WhichOneof(fd.ContainingOneof()) != nil) {
+			return dataErr(fp, "appears twice in the document")
+		}
+		if err := c.setField(m, fd, v, fp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func describeField(cands []protoreflect.FieldDescriptor) string {
+	parts := make([]string, len(cands))
+	for i, fd := range cands {
+		parts[i] = describe(fd)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// elemType names the type of one value of fd (an element, for a list).
+func elemType(fd protoreflect.FieldDescriptor) string {
+	switch {
+	case fd.Message() != nil:
+		return string(fd.Message().FullName())
+	case fd.Enum() != nil:
+		return string(fd.Enum().FullName())
+	}
+	return fd.Kind().String()
+}
+
+func describe(fd protoreflect.FieldDescriptor) string {
+	t := elemType(fd)
+	switch {
+	case fd.IsMap():
+		return "map field " + string(fd.Name())
+	case fd.IsList():
+		return "repeated " + t
+	}
+	return t
+}
+
+func bsonTypeName(v bsoncore.Value) string {
+	if v.Type == bsontype.EmbeddedDocument {
+		return "document"
+	}
+	return v.Type.String()
+}
+
+// fitField says how well v fits field fd, counting repeated and map fields.
+func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
+	switch {
+	case fd.IsList():
+		if v.Type == bsontype.Array {
+			return exact
+		}
+		return noFit
+	case fd.IsMap():
+		if v.Type == bsontype.EmbeddedDocument {
+			return exact
+		}
+		return noFit
+	}
+	return c.fit(fd, v)
+}
+
+// fit says how well v fits one value of fd's type.
+func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return c.fitMessage(fd.Message(), v)
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == "google.protobuf.NullValue" {
+			if v.Type == bsontype.Null {
+				return exact
+			}
+			return noFit
+		}
+		switch v.Type {
+		case bsontype.String:
+			if fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())) != nil {
+				return exact
+			}
+		case bsontype.Int32:
+			if fd.Enum().Values().ByNumber(protoreflect.EnumNumber(v.Int32())) != nil {
+				return coercion
+			}
+		}
+		return noFit
+	case protoreflect.BoolKind:
+		if v.Type == bsontype.Boolean {
+			return exact
+		}
+	case protoreflect.StringKind:
+		if v.Type == bsontype.String {
+			return exact
+		}
+	case protoreflect.BytesKind:
+		if v.Type == bsontype.Binary {
+			if sub, _ := v.Binary(); sub == 0 {
+				return exact
+			}
+		}
+	case protoreflect.DoubleKind:
+		switch v.Type {
+		case bsontype.Double:
+			return exact
+		case bsontype.Int32:
+			return coercion
+		case bsontype.Int64:
+			if i := v.Int64(); i >= -(1<<53) && i <= 1<<53 {
+				return coercion
+			}
+		}
+	case protoreflect.FloatKind:
+		switch v.Type {
+		case bsontype.Double:
+			if f := v.Double(); float64(float32(f)) == f || math.IsNaN(f) {
+				return coercion
+			}
+		case bsontype.Int32, bsontype.Int64:
+			if i, _ := v.AsInt64OK(); i >= -(1<<24) && i <= 1<<24 {
+				return coercion
+			}
+		}
+	default:
+		return fitInt(fd.Kind(), v)
+	}
+	return noFit
+}
+
+func fitInt(k protoreflect.Kind, v bsoncore.Value) int {
+	var i int64
+	switch v.Type {
+	case bsontype.Int32:
+		i = int64(v.Int32())
+	case bsontype.Int64:
+		i = v.Int64()
+	default:
+		return noFit
+	}
+	is32 := v.Type == bsontype.Int32
+	switch k {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		if is32 {
+			return exact
+		}
+		if i >= math.MinInt32 && i <= math.MaxInt32 {
+			return coercion
+		}
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		if !is32 {
+			return exact
+		}
+		return coercion
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		if i >= 0 && i <= math.MaxUint32 {
+			return coercion
+		}
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		if i >= 0 {
+			return coercion
+		}
+	}
+	return noFit
+}
+
+func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) int {
+	mi := c.infos[md.FullName()]
+	switch mi.special {
+	case listWrapper:
+		if v.Type == bsontype.Array {
+			return exact
+		}
+	case itemWrapper:
+		best := noFit
+		fields := md.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			best = max(best, c.fitField(fields.Get(i), v))
+		}
+		return best
+	case helperMsg:
+		k := schemas.KindOf(v)
+		if k == mi.kind || (mi.kind == schemas.KindBinaryOther && k == schemas.KindUUID) || (mi.kind == schemas.KindUUID && k == schemas.KindBinaryOther) {
+			return exact
+		}
+	case timestampMsg:
+		if v.Type == bsontype.DateTime {
+			return exact
+		}
+	case valueWrapper:
+		return c.fit(md.Fields().ByName("value"), v)
+	default:
+		if v.Type == bsontype.EmbeddedDocument {
+			return exact
+		}
+	}
+	return noFit
+}
+
+func (c *Codec) setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v bsoncore.Value, p *path) error {
+	switch {
+	case fd.IsList():
+		list := m.Mutable(fd).List()
+		vals, err := v.Array().Values()
+		if err != nil {
+			return dataErr(p, "invalid BSON array: %v", err)
+		}
+		for i, ev := range vals {
+			ep := &path{parent: p, index: i}
+			if c.fit(fd, ev) == noFit {
+				return dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), elemType(fd))
+			}
+			var pv protoreflect.Value
+			if fd.Message() != nil {
+				pv = list.NewElement()
+			}
+			pv, err := c.value(fd, ev, pv, ep)
+			if err != nil {
+				return err
+			}
+			list.Append(pv)
+		}
+		return nil
+	case fd.IsMap():
+		mp := m.Mutable(fd).Map()
+		elems, err := v.Document().Elements()
+		if err != nil {
+			return dataErr(p, "invalid BSON document: %v", err)
+		}
+		for _, e := range elems {
+			ep := &path{parent: p, name: e.Key()}
+			key, err := mapKey(fd.MapKey(), e.Key())
+			if err != nil {
+				return dataErr(ep, "%v", err)
+			}
+			vd := fd.MapValue()
+			if c.fit(vd, e.Value()) == noFit {
+				return dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(e.Value()), describe(vd))
+			}
+			var pv protoreflect.Value
+			if vd.Message() != nil {
+				pv = mp.NewValue()
+			}
+			pv, err = c.value(vd, e.Value(), pv, ep)
+			if err != nil {
+				return err
+			}
+			mp.Set(key, pv)
+		}
+		return nil
+	}
+	var pv protoreflect.Value
+	if fd.Message() != nil {
+		pv = m.NewField(fd)
+	}
+	pv, err := c.value(fd, v, pv, p)
+	if err != nil {
+		return err
+	}
+	m.Set(fd, pv)
+	return nil
+}
+
+func mapKey(fd protoreflect.FieldDescriptor, s string) (protoreflect.MapKey, error) {
+	switch fd.Kind() {
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(s).MapKey(), nil
+	case protoreflect.BoolKind:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a bool", s)
+		}
+		return protoreflect.ValueOfBool(b).MapKey(), nil
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		i, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not an int32", s)
+		}
+		return protoreflect.ValueOfInt32(int32(i)).MapKey(), nil
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not an int64", s)
+		}
+		return protoreflect.ValueOfInt64(i).MapKey(), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		i, err := strconv.ParseUint(s, 10, 32)
+		if err != nil {
+			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a uint32", s)
+		}
+		return protoreflect.ValueOfUint32(uint32(i)).MapKey(), nil
+	default:
+		i, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a uint64", s)
+		}
+		return protoreflect.ValueOfUint64(i).MapKey(), nil
+	}
+}
+
+// value converts v (already known to fit) to a value of fd's type. For
+// message types, msg is a fresh message value to fill.
+func (c *Codec) value(fd protoreflect.FieldDescriptor, v bsoncore.Value, msg protoreflect.Value, p *path) (protoreflect.Value, error) {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		if err := c.fillMessage(msg.Message(), v, p); err != nil {
+			return protoreflect.Value{}, err
+		}
+		return msg, nil
+	case protoreflect.EnumKind:
+		switch v.Type {
+		case bsontype.Null:
+			return protoreflect.ValueOfEnum(0), nil
+		case bsontype.String:
+			return protoreflect.ValueOfEnum(fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())).Number()), nil
+		}
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(v.Int32())), nil
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(v.Boolean()), nil
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(v.StringValue()), nil
+	case protoreflect.BytesKind:
+		_, data := v.Binary()
+		return protoreflect.ValueOfBytes(data), nil
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64(asFloat(v)), nil
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32(float32(asFloat(v))), nil
+	}
+	i, _ := v.AsInt64OK()
+	switch fd.Kind() {
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32(int32(i)), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(uint32(i)), nil
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(uint64(i)), nil
+	}
+	return protoreflect.ValueOfInt64(i), nil
+}
+
+func asFloat(v bsoncore.Value) float64 {
+	switch v.Type {
+	case bsontype.Int32:
+		return float64(v.Int32())
+	case bsontype.Int64:
+		return float64(v.Int64())
+	}
+	return v.Double()
+}
+
+func (c *Codec) fillMessage(m protoreflect.Message, v bsoncore.Value, p *path) error {
+	md := m.Descriptor()
+	mi := c.infos[md.FullName()]
+	fields := md.Fields()
+	switch mi.special {
+	case listWrapper:
+		return c.setField(m, fields.Get(0), v, p)
+	case itemWrapper:
+		var fd protoreflect.FieldDescriptor
+		best := noFit
+		for i := 0; i < fields.Len(); i++ {
+			if s := c.fitField(fields.Get(i), v); s > best {
+				fd, best = fields.Get(i), s
+			}
+		}
+		return c.setField(m, fd, v, p)
+	case timestampMsg:
+		ms := v.DateTime()
+		sec, rem := ms/1000, ms%1000
+		if rem < 0 {
+			sec, rem = sec-1, rem+1000
+		}
+		m.Set(fields.ByName("seconds"), protoreflect.ValueOfInt64(sec))
+		m.Set(fields.ByName("nanos"), protoreflect.ValueOfInt32(int32(rem*1e6)))
+		return nil
+	case valueWrapper:
+		fd := fields.ByName("value")
+		pv, err := c.value(fd, v, protoreflect.Value{}, p)
+		if err != nil {
+			return err
+		}
+		m.Set(fd, pv)
+		return nil
+	case helperMsg:
+		return fillHelper(m, v)
+	}
+	return c.encodeDocument(m, v.Document(), p)
+}
+
+// fillHelper writes a BSON value into its Bson* helper message. Fields are
+// set only when non-zero: they have implicit presence.
+func fillHelper(m protoreflect.Message, v bsoncore.Value) error {
+	fields := m.Descriptor().Fields()
+	set := func(name string, pv protoreflect.Value) {
+		fd := fields.ByName(protoreflect.Name(name))
+		if pv.IsValid() && !isZero(pv) {
+			m.Set(fd, pv)
+		}
+	}
+	str := protoreflect.ValueOfString
+	switch v.Type {
+	case bsontype.Binary:
+		sub, data := v.Binary()
+		set("subtype", protoreflect.ValueOfUint32(uint32(sub)))
+		set("data", protoreflect.ValueOfBytes(data))
+	case bsontype.ObjectID:
+		oid := v.ObjectID()
+		set("oid", protoreflect.ValueOfBytes(oid[:]))
+	case bsontype.Regex:
+		pattern, options := v.Regex()
+		set("pattern", str(pattern))
+		set("options", str(options))
+	case bsontype.JavaScript:
+		set("code", str(v.JavaScript()))
+	case bsontype.Symbol:
+		set("symbol", str(v.Symbol()))
+	case bsontype.Decimal128:
+		set("value", str(v.Decimal128().String()))
+	case bsontype.Timestamp:
+		t, i := v.Timestamp()
+		set("t", protoreflect.ValueOfUint32(t))
+		set("i", protoreflect.ValueOfUint32(i))
+	case bsontype.DBPointer:
+		ns, oid := v.DBPointer()
+		set("ref", str(ns))
+		set("id", protoreflect.ValueOfBytes(oid[:]))
+	case bsontype.CodeWithScope:
+		code, scope := v.CodeWithScope()
+		set("code", str(code))
+		set("scope", protoreflect.ValueOfBytes(scope))
+	}
+	return nil // MinKey, MaxKey, Undefined carry no data
+}
+
+func isZero(v protoreflect.Value) bool {
+	switch x := v.Interface().(type) {
+	case string:
+		return x == ""
+	case []byte:
+		return len(x) == 0
+	case uint32:
+		return x == 0
+	}
+	return false
+}
+
+// Decode decodes Protobuf binary of the codec's message type into a BSON
+// document. Unknown fields are an error: the data was written with another
+// schema than the one it is read with, and dropping them would lose data.
+func (c *Codec) Decode(data []byte) (bson.Raw, error) {
+	m := dynamicpb.NewMessage(c.md)
+	if err := (proto.UnmarshalOptions{}).Unmarshal(data, m); err != nil {
+		return nil, &DataError{Msg: err.Error()}
+	}
+	idx, dst := bsoncore.AppendDocumentStart(nil)
+	dst, err := c.decodeFields(dst, m, nil)
+	if err != nil {
+		return nil, err
+	}
+	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
+	if err != nil {
+		return nil, &DataError{Msg: err.Error()}
+	}
+	return bson.Raw(dst), nil
+}
+
+func (c *Codec) decodeFields(dst []byte, m protoreflect.Message, p *path) ([]byte, error) {
+	if len(m.GetUnknown()) > 0 {
+		return dst, dataErr(p, "%d bytes of fields that message %s does not declare", len(m.GetUnknown()), m.Descriptor().FullName())
+	}
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsList():
+			if m.Get(fd).List().Len() == 0 {
+				continue
+			}
+		case fd.IsMap():
+			if m.Get(fd).Map().Len() == 0 {
+				continue
+			}
+		default:
+			if !m.Has(fd) {
+				continue
+			}
+		}
+		name := bsonName(fd)
+		var err error
+		if dst, err = c.appendField(dst, name, fd, m.Get(fd), &path{parent: p, name: name}); err != nil {
+			return dst, err
+		}
+	}
+	return dst, nil
+}
+
+func (c *Codec) appendField(dst []byte, key string, fd protoreflect.FieldDescriptor, v protoreflect.Value, p *path) ([]byte, error) {
+	switch {
+	case fd.IsList():
+		idx, out := bsoncore.AppendArrayElementStart(dst, key)
+		list := v.List()
+		var err error
+		for i := 0; i < list.Len(); i++ {
+			if out, err = c.appendValue(out, strconv.Itoa(i), fd, list.Get(i), &path{parent: p, index: i}); err != nil {
+				return dst, err
+			}
+		}
+		return bsoncore.AppendArrayEnd(out, idx)
+	case fd.IsMap():
+		type entry struct {
+			k string
+			v protoreflect.Value
+		}
+		var entries []entry
+		v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
+			entries = append(entries, entry{k.String(), mv})
+			return true
+		})
+		slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.k, b.k) })
+		idx, out := bsoncore.AppendDocumentElementStart(dst, key)
+		var err error
+		for _, e := range entries {
+			if out, err = c.appendValue(out, e.k, fd.MapValue(), e.v, &path{parent: p, name: e.k}); err != nil {
+				return dst, err
+			}
+		}
+		return bsoncore.AppendDocumentEnd(out, idx)
+	}
+	return c.appendValue(dst, key, fd, v, p)
+}
+
+func (c *Codec) appendValue(dst []byte, key string, fd protoreflect.FieldDescriptor, v protoreflect.Value, p *path) ([]byte, error) {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return c.appendMessage(dst, key, v.Message(), p)
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == "google.protobuf.NullValue" {
+			return bsoncore.AppendNullElement(dst, key), nil
+		}
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return bsoncore.AppendStringElement(dst, key, string(ev.Name())), nil
+		}
+		return bsoncore.AppendInt32Element(dst, key, int32(v.Enum())), nil
+	case protoreflect.BoolKind:
+		return bsoncore.AppendBooleanElement(dst, key, v.Bool()), nil
+	case protoreflect.StringKind:
+		return bsoncore.AppendStringElement(dst, key, v.String()), nil
+	case protoreflect.BytesKind:
+		return bsoncore.AppendBinaryElement(dst, key, 0, v.Bytes()), nil
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		return bsoncore.AppendDoubleElement(dst, key, v.Float()), nil
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return bsoncore.AppendInt32Element(dst, key, int32(v.Int())), nil
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return bsoncore.AppendInt64Element(dst, key, v.Int()), nil
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return bsoncore.AppendInt64Element(dst, key, int64(v.Uint())), nil
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		u := v.Uint()
+		if u <= math.MaxInt64 {
+			return bsoncore.AppendInt64Element(dst, key, int64(u)), nil
+		}
+		// Too large for int64: keep the exact value as a Decimal128.
+		d, err := primitive.ParseDecimal128(strconv.FormatUint(u, 10))
+		if err != nil {
+			return dst, dataErr(p, "%v", err)
+		}
+		return bsoncore.AppendDecimal128Element(dst, key, d), nil
+	}
+	return dst, dataErr(p, "unsupported field kind %s", fd.Kind())
+}
+
+func (c *Codec) appendMessage(dst []byte, key string, m protoreflect.Message, p *path) ([]byte, error) {
+	md := m.Descriptor()
+	mi := c.infos[md.FullName()]
+	fields := md.Fields()
+	switch mi.special {
+	case listWrapper:
+		fd := fields.Get(0)
+		return c.appendField(dst, key, fd, m.Get(fd), p)
+	case itemWrapper:
+		if fd := m.WhichOneof(md.Oneofs().Get(0)); fd != nil {
+			return c.appendField(dst, key, fd, m.Get(fd), p)
+		}
+		return bsoncore.AppendNullElement(dst, key), nil
+	case timestampMsg:
+		sec := m.Get(fields.ByName("seconds")).Int()
+		nanos := m.Get(fields.ByName("nanos")).Int()
+		if sec > math.MaxInt64/1000-1 || sec < math.MinInt64/1000+1 || nanos < 0 || nanos > 999_999_999 {
+			return dst, dataErr(p, "timestamp %ds %dns is out of the BSON date range", sec, nanos)
+		}
+		return bsoncore.AppendDateTimeElement(dst, key, sec*1000+nanos/1_000_000), nil
+	case valueWrapper:
+		fd := fields.ByName("value")
+		return c.appendValue(dst, key, fd, m.Get(fd), p)
+	case helperMsg:
+		return appendHelper(dst, key, m, mi.kind, p)
+	}
+	idx, out := bsoncore.AppendDocumentElementStart(dst, key)
+	out, err := c.decodeFields(out, m, p)
+	if err != nil {
+		return dst, err
+	}
+	return bsoncore.AppendDocumentEnd(out, idx)
+}
+
+func appendHelper(dst []byte, key string, m protoreflect.Message, k schemas.Kind, p *path) ([]byte, error) {
+	if len(m.GetUnknown()) > 0 {
+		return dst, dataErr(p, "unknown fields in %s", m.Descriptor().FullName())
+	}
+	get := func(name string) protoreflect.Value {
+		return m.Get(m.Descriptor().Fields().ByName(protoreflect.Name(name)))
+	}
+	oid := func(name string) (primitive.ObjectID, error) {
+		var o primitive.ObjectID
+		b := get(name).Bytes()
+		if len(b) != 12 {
+			return o, dataErr(p, "ObjectId of %d bytes, want 12", len(b))
+		}
+		copy(o[:], b)
+		return o, nil
+	}
+	cstr := func(name string) (string, error) {
+		s := get(name).String()
+		if strings.IndexByte(s, 0) >= 0 {
+			return "", dataErr(p, "%s holds a NUL byte, which BSON cannot store here", name)
+		}
+		return s, nil
+	}
+	switch k {
+	case schemas.KindUUID, schemas.KindBinaryOther:
+		sub := get("subtype").Uint()
+		if sub > 255 {
+			return dst, dataErr(p, "binary subtype %d out of range", sub)
+		}
+		return bsoncore.AppendBinaryElement(dst, key, byte(sub), get("data").Bytes()), nil
+	case schemas.KindObjectID:
+		o, err := oid("oid")
+		if err != nil {
+			return dst, err
+		}
+		return bsoncore.AppendObjectIDElement(dst, key, o), nil
+	case schemas.KindRegex:
+		pattern, err := cstr("pattern")
+		if err != nil {
+			return dst, err
+		}
+		options, err := cstr("options")
+		if err != nil {
+			return dst, err
+		}
+		return bsoncore.AppendRegexElement(dst, key, pattern, options), nil
+	case schemas.KindJavaScript:
+		return bsoncore.AppendJavaScriptElement(dst, key, get("code").String()), nil
+	case schemas.KindSymbol:
+		return bsoncore.AppendSymbolElement(dst, key, get("symbol").String()), nil
+	case schemas.KindDecimal128:
+		d, err := primitive.ParseDecimal128(get("value").String())
+		if err != nil {
+			return dst, dataErr(p, "%q is not a Decimal128", get("value").String())
+		}
+		return bsoncore.AppendDecimal128Element(dst, key, d), nil
+	case schemas.KindTimestamp:
+		return bsoncore.AppendTimestampElement(dst, key, uint32(get("t").Uint()), uint32(get("i").Uint())), nil
+	case schemas.KindMinKey:
+		return bsoncore.AppendMinKeyElement(dst, key), nil
+	case schemas.KindMaxKey:
+		return bsoncore.AppendMaxKeyElement(dst, key), nil
+	case schemas.KindUndefined:
+		return bsoncore.AppendUndefinedElement(dst, key), nil
+	case schemas.KindDBPointer:
+		o, err := oid("id")
+		if err != nil {
+			return dst, err
+		}
+		return bsoncore.AppendDBPointerElement(dst, key, get("ref").String(), o), nil
+	case schemas.KindCodeWithScope:
+		scope := get("scope").Bytes()
+		if err := bsoncore.Document(scope).Validate(); err != nil {
+			return dst, dataErr(p, "code scope is not a BSON document: %v", err)
+		}
+		return bsoncore.AppendCodeWithScopeElement(dst, key, get("code").String(), scope), nil
+	}
+	return dst, dataErr(p, "unsupported helper kind %s", k)
+}
