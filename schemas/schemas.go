@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"strings"
 
-	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
@@ -133,15 +133,15 @@ func AllKinds() []Kind {
 // KindOf returns the kind of a BSON value, or 0 for an unknown BSON type.
 func KindOf(v bsoncore.Value) Kind {
 	switch v.Type {
-	case bsontype.Double:
+	case bson.TypeDouble:
 		return KindDouble
-	case bsontype.String:
+	case bson.TypeString:
 		return KindString
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return KindDocument
-	case bsontype.Array:
+	case bson.TypeArray:
 		return KindArray
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		sub, data, ok := v.BinaryOK()
 		switch {
 		case ok && sub == 0:
@@ -150,37 +150,37 @@ func KindOf(v bsoncore.Value) Kind {
 			return KindUUID
 		}
 		return KindBinaryOther
-	case bsontype.Undefined:
+	case bson.TypeUndefined:
 		return KindUndefined
-	case bsontype.ObjectID:
+	case bson.TypeObjectID:
 		return KindObjectID
-	case bsontype.Boolean:
+	case bson.TypeBoolean:
 		return KindBool
-	case bsontype.DateTime:
+	case bson.TypeDateTime:
 		return KindDate
-	case bsontype.Null:
+	case bson.TypeNull:
 		return KindNull
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		return KindRegex
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		return KindDBPointer
-	case bsontype.JavaScript:
+	case bson.TypeJavaScript:
 		return KindJavaScript
-	case bsontype.Symbol:
+	case bson.TypeSymbol:
 		return KindSymbol
-	case bsontype.CodeWithScope:
+	case bson.TypeCodeWithScope:
 		return KindCodeWithScope
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		return KindInt32
-	case bsontype.Timestamp:
+	case bson.TypeTimestamp:
 		return KindTimestamp
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		return KindInt64
-	case bsontype.Decimal128:
+	case bson.TypeDecimal128:
 		return KindDecimal128
-	case bsontype.MinKey:
+	case bson.TypeMinKey:
 		return KindMinKey
-	case bsontype.MaxKey:
+	case bson.TypeMaxKey:
 		return KindMaxKey
 	}
 	return 0

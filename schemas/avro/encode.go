@@ -114,15 +114,15 @@ func isTimestampMicros(t *Type) bool {
 // fit says how well v fits t (not a union).
 func fit(t *Type, v bsoncore.Value) int {
 	switch v.Type {
-	case bsontype.Null:
+	case bson.TypeNull:
 		if t.Kind == Null {
 			return exact
 		}
-	case bsontype.Boolean:
+	case bson.TypeBoolean:
 		if t.Kind == Boolean {
 			return exact
 		}
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		i := int64(v.Int32())
 		switch t.Kind {
 		case Int:
@@ -140,7 +140,7 @@ func fit(t *Type, v bsoncore.Value) int {
 				return coercion
 			}
 		}
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		i := v.Int64()
 		switch t.Kind {
 		case Long:
@@ -160,7 +160,7 @@ func fit(t *Type, v bsoncore.Value) int {
 				return coercion
 			}
 		}
-	case bsontype.Double:
+	case bson.TypeDouble:
 		f := v.Double()
 		switch t.Kind {
 		case Double:
@@ -170,7 +170,7 @@ func fit(t *Type, v bsoncore.Value) int {
 				return coercion
 			}
 		}
-	case bsontype.String:
+	case bson.TypeString:
 		switch t.Kind {
 		case String:
 			if t.Logical != "uuid" {
@@ -181,7 +181,7 @@ func fit(t *Type, v bsoncore.Value) int {
 				return coercion
 			}
 		}
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		switch t.Kind {
 		case Record:
 			if t.bsonKind == 0 {
@@ -190,11 +190,11 @@ func fit(t *Type, v bsoncore.Value) int {
 		case Map:
 			return coercion
 		}
-	case bsontype.Array:
+	case bson.TypeArray:
 		if t.Kind == Array {
 			return exact
 		}
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		sub, data := v.Binary()
 		switch {
 		case sub == 4 && len(data) == 16 && (t.bsonKind == schemas.KindUUID || (t.Kind == Fixed && t.Logical == "uuid")):
@@ -208,18 +208,18 @@ func fit(t *Type, v bsoncore.Value) int {
 		case t.bsonKind == schemas.KindBinaryOther:
 			return exact
 		}
-	case bsontype.DateTime:
+	case bson.TypeDateTime:
 		switch {
 		case t.Kind == Long && isTimestampMillis(t), t.bsonKind == schemas.KindDate:
 			return exact
 		case t.Kind == Long && isTimestampMicros(t):
 			return coercion
 		}
-	case bsontype.ObjectID:
+	case bson.TypeObjectID:
 		if t.bsonKind == schemas.KindObjectID {
 			return exact
 		}
-	case bsontype.Decimal128:
+	case bson.TypeDecimal128:
 		if t.bsonKind == schemas.KindDecimal128 {
 			return exact
 		}
@@ -238,23 +238,23 @@ func fit(t *Type, v bsoncore.Value) int {
 
 func bsonHelperKind(bt bsontype.Type) schemas.Kind {
 	switch bt {
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		return schemas.KindRegex
-	case bsontype.JavaScript:
+	case bson.TypeJavaScript:
 		return schemas.KindJavaScript
-	case bsontype.Symbol:
+	case bson.TypeSymbol:
 		return schemas.KindSymbol
-	case bsontype.CodeWithScope:
+	case bson.TypeCodeWithScope:
 		return schemas.KindCodeWithScope
-	case bsontype.Timestamp:
+	case bson.TypeTimestamp:
 		return schemas.KindTimestamp
-	case bsontype.MinKey:
+	case bson.TypeMinKey:
 		return schemas.KindMinKey
-	case bsontype.MaxKey:
+	case bson.TypeMaxKey:
 		return schemas.KindMaxKey
-	case bsontype.Undefined:
+	case bson.TypeUndefined:
 		return schemas.KindUndefined
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		return schemas.KindDBPointer
 	}
 	return 0
@@ -293,9 +293,9 @@ func describe(t *Type) string {
 
 func bsonTypeName(v bsoncore.Value) string {
 	switch v.Type {
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return "document"
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		sub, _, _ := v.BinaryOK()
 		return fmt.Sprintf("binary (subtype %d)", sub)
 	}
@@ -340,9 +340,9 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 		return append(dst, 0), nil
 	case Int, Long:
 		switch v.Type {
-		case bsontype.Int32:
+		case bson.TypeInt32:
 			return appendLong(dst, int64(v.Int32())), nil
-		case bsontype.Int64:
+		case bson.TypeInt64:
 			return appendLong(dst, v.Int64()), nil
 		}
 		ms := v.DateTime()
@@ -358,20 +358,20 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 	case Double:
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(asFloat(v))), nil
 	case String:
-		if v.Type == bsontype.Binary {
+		if v.Type == bson.TypeBinary {
 			_, data := v.Binary()
 			return appendString(dst, formatUUID(data)), nil
 		}
 		return appendString(dst, v.StringValue()), nil
 	case Bytes:
-		if v.Type == bsontype.Decimal128 {
+		if v.Type == bson.TypeDecimal128 {
 			u, _ := decimalUnscaled(v.Decimal128(), t.Scale, t.Precision)
 			return appendBytes(dst, twosComplement(u)), nil
 		}
 		_, data := v.Binary()
 		return appendBytes(dst, data), nil
 	case Fixed:
-		if v.Type == bsontype.Decimal128 {
+		if v.Type == bson.TypeDecimal128 {
 			u, _ := decimalUnscaled(v.Decimal128(), t.Scale, t.Precision)
 			b := twosComplement(u)
 			if len(b) > t.Size {
@@ -402,9 +402,9 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 
 func asFloat(v bsoncore.Value) float64 {
 	switch v.Type {
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		return float64(v.Int32())
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		return float64(v.Int64())
 	}
 	return v.Double()

@@ -25,7 +25,6 @@ import (
 	"slices"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/schemaflow/schemaflow/schemas"
@@ -118,9 +117,9 @@ func check(doc bsoncore.Document, path string, depth int) error {
 
 func checkValue(v bsoncore.Value, path string, depth int) error {
 	switch v.Type {
-	case bsontype.EmbeddedDocument:
+	case bson.TypeEmbeddedDocument:
 		return check(v.Document(), path, depth)
-	case bsontype.Array:
+	case bson.TypeArray:
 		if depth >= MaxDepth {
 			return fmt.Errorf("field %q: nesting deeper than %d levels", path, MaxDepth)
 		}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 	"google.golang.org/protobuf/proto"
@@ -306,7 +305,7 @@ func describe(fd protoreflect.FieldDescriptor) string {
 }
 
 func bsonTypeName(v bsoncore.Value) string {
-	if v.Type == bsontype.EmbeddedDocument {
+	if v.Type == bson.TypeEmbeddedDocument {
 		return "document"
 	}
 	return v.Type.String()
@@ -316,12 +315,12 @@ func bsonTypeName(v bsoncore.Value) string {
 func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 	switch {
 	case fd.IsList():
-		if v.Type == bsontype.Array {
+		if v.Type == bson.TypeArray {
 			return exact
 		}
 		return noFit
 	case fd.IsMap():
-		if v.Type == bsontype.EmbeddedDocument {
+		if v.Type == bson.TypeEmbeddedDocument {
 			return exact
 		}
 		return noFit
@@ -336,54 +335,54 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 		return c.fitMessage(fd.Message(), v)
 	case protoreflect.EnumKind:
 		if fd.Enum().FullName() == "google.protobuf.NullValue" {
-			if v.Type == bsontype.Null {
+			if v.Type == bson.TypeNull {
 				return exact
 			}
 			return noFit
 		}
 		switch v.Type {
-		case bsontype.String:
+		case bson.TypeString:
 			if fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())) != nil {
 				return exact
 			}
-		case bsontype.Int32:
+		case bson.TypeInt32:
 			if fd.Enum().Values().ByNumber(protoreflect.EnumNumber(v.Int32())) != nil {
 				return coercion
 			}
 		}
 		return noFit
 	case protoreflect.BoolKind:
-		if v.Type == bsontype.Boolean {
+		if v.Type == bson.TypeBoolean {
 			return exact
 		}
 	case protoreflect.StringKind:
-		if v.Type == bsontype.String {
+		if v.Type == bson.TypeString {
 			return exact
 		}
 	case protoreflect.BytesKind:
-		if v.Type == bsontype.Binary {
+		if v.Type == bson.TypeBinary {
 			if sub, _ := v.Binary(); sub == 0 {
 				return exact
 			}
 		}
 	case protoreflect.DoubleKind:
 		switch v.Type {
-		case bsontype.Double:
+		case bson.TypeDouble:
 			return exact
-		case bsontype.Int32:
+		case bson.TypeInt32:
 			return coercion
-		case bsontype.Int64:
+		case bson.TypeInt64:
 			if i := v.Int64(); i >= -(1<<53) && i <= 1<<53 {
 				return coercion
 			}
 		}
 	case protoreflect.FloatKind:
 		switch v.Type {
-		case bsontype.Double:
+		case bson.TypeDouble:
 			if f := v.Double(); float64(float32(f)) == f || math.IsNaN(f) {
 				return coercion
 			}
-		case bsontype.Int32, bsontype.Int64:
+		case bson.TypeInt32, bson.TypeInt64:
 			if i, _ := v.AsInt64OK(); i >= -(1<<24) && i <= 1<<24 {
 				return coercion
 			}
@@ -397,14 +396,14 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 func fitInt(k protoreflect.Kind, v bsoncore.Value) int {
 	var i int64
 	switch v.Type {
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		i = int64(v.Int32())
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		i = v.Int64()
 	default:
 		return noFit
 	}
-	is32 := v.Type == bsontype.Int32
+	is32 := v.Type == bson.TypeInt32
 	switch k {
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		if is32 {
@@ -434,7 +433,7 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 	mi := c.infos[md.FullName()]
 	switch mi.special {
 	case listWrapper:
-		if v.Type == bsontype.Array {
+		if v.Type == bson.TypeArray {
 			return exact
 		}
 	case itemWrapper:
@@ -450,13 +449,13 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 			return exact
 		}
 	case timestampMsg:
-		if v.Type == bsontype.DateTime {
+		if v.Type == bson.TypeDateTime {
 			return exact
 		}
 	case valueWrapper:
 		return c.fit(md.Fields().ByName("value"), v)
 	default:
-		if v.Type == bsontype.EmbeddedDocument {
+		if v.Type == bson.TypeEmbeddedDocument {
 			return exact
 		}
 	}
@@ -575,9 +574,9 @@ func (c *Codec) value(fd protoreflect.FieldDescriptor, v bsoncore.Value, msg pro
 		return msg, nil
 	case protoreflect.EnumKind:
 		switch v.Type {
-		case bsontype.Null:
+		case bson.TypeNull:
 			return protoreflect.ValueOfEnum(0), nil
-		case bsontype.String:
+		case bson.TypeString:
 			return protoreflect.ValueOfEnum(fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())).Number()), nil
 		}
 		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(v.Int32())), nil
@@ -607,9 +606,9 @@ func (c *Codec) value(fd protoreflect.FieldDescriptor, v bsoncore.Value, msg pro
 
 func asFloat(v bsoncore.Value) float64 {
 	switch v.Type {
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		return float64(v.Int32())
-	case bsontype.Int64:
+	case bson.TypeInt64:
 		return float64(v.Int64())
 	}
 	return v.Double()
@@ -666,32 +665,32 @@ func fillHelper(m protoreflect.Message, v bsoncore.Value) error {
 	}
 	str := protoreflect.ValueOfString
 	switch v.Type {
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		sub, data := v.Binary()
 		set("subtype", protoreflect.ValueOfUint32(uint32(sub)))
 		set("data", protoreflect.ValueOfBytes(data))
-	case bsontype.ObjectID:
+	case bson.TypeObjectID:
 		oid := v.ObjectID()
 		set("oid", protoreflect.ValueOfBytes(oid[:]))
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		pattern, options := v.Regex()
 		set("pattern", str(pattern))
 		set("options", str(options))
-	case bsontype.JavaScript:
+	case bson.TypeJavaScript:
 		set("code", str(v.JavaScript()))
-	case bsontype.Symbol:
+	case bson.TypeSymbol:
 		set("symbol", str(v.Symbol()))
-	case bsontype.Decimal128:
+	case bson.TypeDecimal128:
 		set("value", str(v.Decimal128().String()))
-	case bsontype.Timestamp:
+	case bson.TypeTimestamp:
 		t, i := v.Timestamp()
 		set("t", protoreflect.ValueOfUint32(t))
 		set("i", protoreflect.ValueOfUint32(i))
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		ns, oid := v.DBPointer()
 		set("ref", str(ns))
 		set("id", protoreflect.ValueOfBytes(oid[:]))
-	case bsontype.CodeWithScope:
+	case bson.TypeCodeWithScope:
 		code, scope := v.CodeWithScope()
 		set("code", str(code))
 		set("scope", protoreflect.ValueOfBytes(scope))

@@ -1,0 +1,43 @@
+// Command schemaflow moves MongoDB data through Kafka with inferred,
+// evolving, registry-managed schemas. Run `schemaflow --help` for the
+// commands.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
+)
+
+// Set by the linker: -X main.version=... -X main.commit=...
+var (
+	version string
+	commit  string
+)
+
+// Root returns the command tree.
+func Root(info versioncmd.Info) *cli.Command {
+	return &cli.Command{
+		Name:    "schemaflow",
+		Summary: "MongoDB and Kafka with inferred, evolving, registry-managed schemas",
+		Subcommands: []*cli.Command{
+			infercmd.New(),
+			codeccmd.NewEncode(),
+			codeccmd.NewDecode(),
+			versioncmd.New(info),
+		},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, Root(versioncmd.Info{Version: version, Commit: commit}), os.Args[1:], cli.OSEnv())
+	stop()
+	os.Exit(code)
+}
