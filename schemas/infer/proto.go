@@ -167,6 +167,15 @@ func (g *protoGen) fill(m *protoMessage, d *Document) {
 		originals[i] = f.Name
 	}
 	names := assignNames(originals, m.scope)
+	for i, n := range names {
+		// The decoder takes a json_name as the BSON name only when it differs
+		// from protoc's default for the field, so a renamed field must not
+		// have the original as its default ("_1st" defaults to "1st").
+		if n != originals[i] && defaultJSONName(n) == originals[i] {
+			delete(m.scope, n)
+			names[i] = m.scope.unique(n + "_field")
+		}
+	}
 	jsonNames := jsonNameConflicts(names, originals)
 	for i, f := range fields {
 		g.field(m, names[i], f.Name, f.Type, jsonNames[i])
@@ -315,15 +324,21 @@ func (g *protoGen) ref(m *protoMessage, k schemas.Kind, t *Type, base string, al
 }
 
 // elemRef returns the element type of a repeated field. Elements of one
-// non-null, non-array kind are used as they are; others are wrapped in an
-// _Item message holding a oneof.
+// non-null kind are used as they are (arrays as _List messages); elements of
+// several kinds, or with nulls, are wrapped in an _Item message holding a
+// oneof.
 func (g *protoGen) elemRef(m *protoMessage, elem *Type, base string) string {
-	if elem == nil {
+	var variants []schemas.Kind
+	if elem != nil {
+		variants = elem.Variants()
+	}
+	if len(variants) == 0 {
+		// No element was ever seen, or only nulls.
 		g.usesNull = true
 		return "google.protobuf.NullValue"
 	}
-	variants := elem.Variants()
-	if len(variants) == 1 && !elem.null && variants[0] != schemas.KindArray {
+	if len(variants) == 1 && !elem.null {
+		// An array kind comes back as a _List message, which is repeatable.
 		typ, _ := g.ref(m, variants[0], elem, base, false)
 		return typ
 	}
@@ -334,7 +349,7 @@ func (g *protoGen) elemRef(m *protoMessage, elem *Type, base string) string {
 		typ, _ := g.ref(item, k, elem, base, false)
 		lines = append(lines, fmt.Sprintf("  %s %s = %d;", typ, item.scope.unique("value_"+k.String()), item.nextNumber()))
 	}
-	if elem.null || len(variants) == 0 {
+	if elem.null {
 		g.usesNull = true
 		lines = append(lines, fmt.Sprintf("  google.protobuf.NullValue %s = %d;", item.scope.unique("value_null"), item.nextNumber()))
 	}
