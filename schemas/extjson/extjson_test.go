@@ -1,6 +1,7 @@
 package extjson
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -86,4 +87,27 @@ func TestReadCallbackError(t *testing.T) {
 	if err != sentinel {
 		t.Fatalf("got %v", err)
 	}
+}
+
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("{\"a\":1}\n{\"b\":{\"$numberLong\":\"2\"}}\n"))
+	f.Add([]byte("[{\"a\":1},\n{\"b\":[1,2]}]"))
+	f.Add([]byte("[{\"a\":"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		lastLine := 0
+		err := Read(bytes.NewReader(in), "f", func(doc bson.Raw, line int) error {
+			if line < lastLine {
+				t.Fatalf("line numbers go back: %d after %d", line, lastLine)
+			}
+			lastLine = line
+			if _, err := Canonical(doc); err != nil {
+				t.Fatalf("parsed document does not print: %v", err)
+			}
+			return nil
+		})
+		var e *Error
+		if err != nil && !errors.As(err, &e) {
+			t.Fatalf("untyped error %v", err)
+		}
+	})
 }

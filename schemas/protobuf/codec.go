@@ -444,8 +444,9 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 		}
 		return best
 	case helperMsg:
-		k := schemas.KindOf(v)
-		if k == mi.kind || (mi.kind == schemas.KindBinaryOther && k == schemas.KindUUID) || (mi.kind == schemas.KindUUID && k == schemas.KindBinaryOther) {
+		// BsonBinary keeps the subtype, so it carries any binary value.
+		isBinary := mi.kind == schemas.KindUUID || mi.kind == schemas.KindBinaryOther
+		if schemas.KindOf(v) == mi.kind || (isBinary && v.Type == bson.TypeBinary) {
 			return exact
 		}
 	case timestampMsg:
