@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
 
@@ -267,3 +268,30 @@ const (
 	// for a field missing from the document rather than an explicit null.
 	PropOmitNull = "bsonOmitNull"
 )
+
+// maxSignificand is 10^34 - 1, the largest canonical Decimal128 significand,
+// as high and low 64-bit words.
+const (
+	maxSignificandHigh = 0x0001ed09bead87c0
+	maxSignificandLow  = 0x378d8e63ffffffff
+)
+
+// Decimal128String returns the string form of d, which parses back to d.
+// IEEE 754-2008 defines an encoding whose significand exceeds 10^34 - 1 as
+// zero, but the driver prints its digits, which do not parse; such a value
+// is written as the zero it stands for, with its sign and exponent.
+func Decimal128String(d primitive.Decimal128) string {
+	h, l := d.GetBytes()
+	switch {
+	case (h>>58)&0x1f >= 0x1e: // NaN or infinity
+		return d.String()
+	case (h>>61)&3 == 3: // the "11" form always has a significand above 10^34
+		exp := (h >> 47) & 0x3fff
+		return primitive.NewDecimal128(h&(1<<63)|exp<<49, 0).String()
+	}
+	sh := h & (1<<49 - 1)
+	if sh > maxSignificandHigh || (sh == maxSignificandHigh && l > maxSignificandLow) {
+		return primitive.NewDecimal128(h&^(1<<49-1), 0).String()
+	}
+	return d.String()
+}

@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // Limits that keep hostile input from exhausting memory or the stack.
@@ -34,8 +35,8 @@ type decoder struct {
 	depth int
 }
 
-func (d *decoder) fail(p *path, format string, args ...any) error {
-	return &DataError{Path: p.String(), Offset: d.off, Msg: fmt.Sprintf(format, args...)}
+func (d *decoder) fail(format string, args ...any) error {
+	return &DataError{Offset: d.off, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Decode decodes one Avro binary value of the codec's record type into a
@@ -44,12 +45,12 @@ func (d *decoder) fail(p *path, format string, args ...any) error {
 func (c *Codec) Decode(data []byte) (bson.Raw, error) {
 	d := &decoder{data: data}
 	idx, dst := bsoncore.AppendDocumentStart(nil)
-	dst, err := d.recordBody(dst, c.schema.Root, nil)
+	dst, err := d.recordBody(dst, c.schema.Root)
 	if err != nil {
 		return nil, err
 	}
 	if d.off != len(data) {
-		return nil, d.fail(nil, "%d bytes left after the record", len(data)-d.off)
+		return nil, d.fail("%d bytes left after the record", len(data)-d.off)
 	}
 	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
 	if err != nil {
@@ -58,14 +59,14 @@ func (c *Codec) Decode(data []byte) (bson.Raw, error) {
 	return bson.Raw(dst), nil
 }
 
-func (d *decoder) long(p *path) (int64, error) {
+func (d *decoder) long() (int64, error) {
 	var u uint64
 	for shift := uint(0); ; shift += 7 {
 		if d.off >= len(d.data) {
-			return 0, d.fail(p, "unexpected end of data")
+			return 0, d.fail("unexpected end of data")
 		}
 		if shift >= 64 {
-			return 0, d.fail(p, "varint longer than 10 bytes")
+			return 0, d.fail("varint longer than 10 bytes")
 		}
 		c := d.data[d.off]
 		d.off++
@@ -77,50 +78,50 @@ func (d *decoder) long(p *path) (int64, error) {
 	return int64(u>>1) ^ -int64(u&1), nil
 }
 
-func (d *decoder) take(n int64, p *path) ([]byte, error) {
+func (d *decoder) take(n int64) ([]byte, error) {
 	if n < 0 {
-		return nil, d.fail(p, "negative length %d", n)
+		return nil, d.fail("negative length %d", n)
 	}
 	if n > int64(len(d.data)-d.off) {
-		return nil, d.fail(p, "length %d runs past the end of the data", n)
+		return nil, d.fail("length %d runs past the end of the data", n)
 	}
 	b := d.data[d.off : d.off+int(n)]
 	d.off += int(n)
 	return b, nil
 }
 
-func (d *decoder) bytes(p *path) ([]byte, error) {
-	n, err := d.long(p)
+func (d *decoder) bytes() ([]byte, error) {
+	n, err := d.long()
 	if err != nil {
 		return nil, err
 	}
-	return d.take(n, p)
+	return d.take(n)
 }
 
-func (d *decoder) str(p *path) (string, error) {
-	b, err := d.bytes(p)
+func (d *decoder) str() (string, error) {
+	b, err := d.bytes()
 	if err != nil {
 		return "", err
 	}
 	if !utf8.Valid(b) {
-		return "", d.fail(p, "string is not valid UTF-8")
+		return "", d.fail("string is not valid UTF-8")
 	}
 	return string(b), nil
 }
 
 // blockCount reads the count of the next array or map block. A negative
 // count is followed by the block's byte size, which is read and ignored.
-func (d *decoder) blockCount(item *Type, p *path) (int64, error) {
-	n, err := d.long(p)
+func (d *decoder) blockCount(item *Type) (int64, error) {
+	n, err := d.long()
 	if err != nil {
 		return 0, err
 	}
 	if n < 0 {
 		if n == math.MinInt64 {
-			return 0, d.fail(p, "bad block count")
+			return 0, d.fail("bad block count")
 		}
 		n = -n
-		if _, err := d.long(p); err != nil {
+		if _, err := d.long(); err != nil {
 			return 0, err
 		}
 	}
@@ -129,52 +130,52 @@ func (d *decoder) blockCount(item *Type, p *path) (int64, error) {
 		limit = int64(len(d.data)-d.off)/int64(item.minSize) + 1
 	}
 	if n > limit {
-		return 0, d.fail(p, "block count %d is larger than the data can hold", n)
+		return 0, d.fail("block count %d is larger than the data can hold", n)
 	}
 	return n, nil
 }
 
 // value appends v as an element named key.
-func (d *decoder) value(dst []byte, key string, t *Type, p *path) ([]byte, error) {
+func (d *decoder) value(dst []byte, key string, t *Type) ([]byte, error) {
 	if t.Kind == Union {
-		i, err := d.long(p)
+		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if i < 0 || i >= int64(len(t.Branches)) {
-			return dst, d.fail(p, "union branch %d out of range (%d branches)", i, len(t.Branches))
+			return dst, d.fail("union branch %d out of range (%d branches)", i, len(t.Branches))
 		}
 		t = t.Branches[i]
 	}
 	if len(dst) > MaxDocumentSize {
-		return dst, d.fail(p, "decoded document larger than %d bytes", MaxDocumentSize)
+		return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
 	}
 	if t.bsonKind != 0 {
-		return d.helper(dst, key, t, p)
+		return d.helper(dst, key, t)
 	}
 	switch t.Kind {
 	case Null:
 		return bsoncore.AppendNullElement(dst, key), nil
 	case Boolean:
-		b, err := d.take(1, p)
+		b, err := d.take(1)
 		if err != nil {
 			return dst, err
 		}
 		if b[0] > 1 {
-			return dst, d.fail(p, "boolean byte %d is not 0 or 1", b[0])
+			return dst, d.fail("boolean byte %d is not 0 or 1", b[0])
 		}
 		return bsoncore.AppendBooleanElement(dst, key, b[0] == 1), nil
 	case Int:
-		i, err := d.long(p)
+		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if i < math.MinInt32 || i > math.MaxInt32 {
-			return dst, d.fail(p, "int %d out of 32-bit range", i)
+			return dst, d.fail("int %d out of 32-bit range", i)
 		}
 		return bsoncore.AppendInt32Element(dst, key, int32(i)), nil
 	case Long:
-		i, err := d.long(p)
+		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
@@ -186,78 +187,78 @@ func (d *decoder) value(dst []byte, key string, t *Type, p *path) ([]byte, error
 		}
 		return bsoncore.AppendInt64Element(dst, key, i), nil
 	case Float:
-		b, err := d.take(4, p)
+		b, err := d.take(4)
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendDoubleElement(dst, key, float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))), nil
 	case Double:
-		b, err := d.take(8, p)
+		b, err := d.take(8)
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendDoubleElement(dst, key, math.Float64frombits(binary.LittleEndian.Uint64(b))), nil
 	case String:
-		s, err := d.str(p)
+		s, err := d.str()
 		if err != nil {
 			return dst, err
 		}
 		if t.Logical == "uuid" {
 			u, ok := parseUUID(s)
 			if !ok {
-				return dst, d.fail(p, "%q is not a UUID", s)
+				return dst, d.fail("%q is not a UUID", s)
 			}
 			return bsoncore.AppendBinaryElement(dst, key, 4, u), nil
 		}
 		return bsoncore.AppendStringElement(dst, key, s), nil
 	case Bytes:
-		b, err := d.bytes(p)
+		b, err := d.bytes()
 		if err != nil {
 			return dst, err
 		}
 		if t.Logical == "decimal" {
-			return d.decimal(dst, key, b, t, p)
+			return d.decimal(dst, key, b, t)
 		}
 		return bsoncore.AppendBinaryElement(dst, key, 0, b), nil
 	case Fixed:
-		b, err := d.take(int64(t.Size), p)
+		b, err := d.take(int64(t.Size))
 		if err != nil {
 			return dst, err
 		}
 		switch t.Logical {
 		case "decimal":
-			return d.decimal(dst, key, b, t, p)
+			return d.decimal(dst, key, b, t)
 		case "uuid":
 			return bsoncore.AppendBinaryElement(dst, key, 4, b), nil
 		}
 		return bsoncore.AppendBinaryElement(dst, key, 0, b), nil
 	case Enum:
-		i, err := d.long(p)
+		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if i < 0 || i >= int64(len(t.Symbols)) {
-			return dst, d.fail(p, "enum index %d out of range for %q", i, t.Name)
+			return dst, d.fail("enum index %d out of range for %q", i, t.Name)
 		}
 		return bsoncore.AppendStringElement(dst, key, t.Symbols[i]), nil
 	case Array:
-		return d.nested(dst, key, t, p, true)
+		return d.nested(dst, key, t, true)
 	case Map:
-		return d.nested(dst, key, t, p, false)
+		return d.nested(dst, key, t, false)
 	case Record:
 		if d.depth >= MaxDepth {
-			return dst, d.fail(p, "nesting deeper than %d", MaxDepth)
+			return dst, d.fail("nesting deeper than %d", MaxDepth)
 		}
 		d.depth++
 		idx, out := bsoncore.AppendDocumentElementStart(dst, key)
-		out, err := d.recordBody(out, t, p)
+		out, err := d.recordBody(out, t)
 		if err != nil {
 			return dst, err
 		}
 		d.depth--
 		return bsoncore.AppendDocumentEnd(out, idx)
 	}
-	return dst, d.fail(p, "unsupported Avro type %s", t.Kind)
+	return dst, d.fail("unsupported Avro type %s", t.Kind)
 }
 
 func floorDiv(a, b int64) int64 {
@@ -268,22 +269,22 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func (d *decoder) decimal(dst []byte, key string, b []byte, t *Type, p *path) ([]byte, error) {
+func (d *decoder) decimal(dst []byte, key string, b []byte, t *Type) ([]byte, error) {
 	u := new(big.Int).SetBytes(b)
 	if len(b) > 0 && b[0]&0x80 != 0 { // negative: subtract 2^(8n)
 		u.Sub(u, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
 	}
 	dec, ok := primitive.ParseDecimal128FromBigInt(u, -t.Scale)
 	if !ok {
-		return dst, d.fail(p, "decimal does not fit a BSON Decimal128")
+		return dst, d.fail("decimal does not fit a BSON Decimal128")
 	}
 	return bsoncore.AppendDecimal128Element(dst, key, dec), nil
 }
 
 // nested decodes an array (asArray) or a map into a BSON array or document.
-func (d *decoder) nested(dst []byte, key string, t *Type, p *path, asArray bool) ([]byte, error) {
+func (d *decoder) nested(dst []byte, key string, t *Type, asArray bool) ([]byte, error) {
 	if d.depth >= MaxDepth {
-		return dst, d.fail(p, "nesting deeper than %d", MaxDepth)
+		return dst, d.fail("nesting deeper than %d", MaxDepth)
 	}
 	d.depth++
 	var idx int32
@@ -298,7 +299,7 @@ func (d *decoder) nested(dst []byte, key string, t *Type, p *path, asArray bool)
 	i := 0
 	var keyBuf []byte
 	for {
-		n, err := d.blockCount(item, p)
+		n, err := d.blockCount(item)
 		if err != nil {
 			return dst, err
 		}
@@ -307,22 +308,20 @@ func (d *decoder) nested(dst []byte, key string, t *Type, p *path, asArray bool)
 		}
 		for ; n > 0; n-- {
 			var k string
-			var ip *path
 			if asArray {
 				keyBuf = strconv.AppendInt(keyBuf[:0], int64(i), 10)
 				k = string(keyBuf)
-				ip = &path{parent: p, index: i}
-			} else {
-				if k, err = d.cstring(p); err != nil {
-					return dst, err
-				}
-				ip = &path{parent: p, name: k}
-			}
-			if out, err = d.value(out, k, item, ip); err != nil {
+			} else if k, err = d.cstring(); err != nil {
 				return dst, err
 			}
+			if out, err = d.value(out, k, item); err != nil {
+				if asArray {
+					return dst, atIndex(err, i)
+				}
+				return dst, inField(err, k)
+			}
 			if len(out) > MaxDocumentSize {
-				return dst, d.fail(p, "decoded document larger than %d bytes", MaxDocumentSize)
+				return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
 			}
 			i++
 		}
@@ -332,9 +331,8 @@ func (d *decoder) nested(dst []byte, key string, t *Type, p *path, asArray bool)
 }
 
 // recordBody appends the fields of a record value to an open document.
-func (d *decoder) recordBody(dst []byte, t *Type, p *path) ([]byte, error) {
+func (d *decoder) recordBody(dst []byte, t *Type) ([]byte, error) {
 	for _, f := range t.Fields {
-		fp := &path{parent: p, name: f.BSONName}
 		if f.OmitNull {
 			// A null here stands for a missing field: skip it.
 			if f.Type.Kind == Null {
@@ -342,9 +340,9 @@ func (d *decoder) recordBody(dst []byte, t *Type, p *path) ([]byte, error) {
 			}
 			if f.Type.Kind == Union {
 				save := d.off
-				i, err := d.long(fp)
+				i, err := d.long()
 				if err != nil {
-					return dst, err
+					return dst, inField(err, f.BSONName)
 				}
 				if i >= 0 && i < int64(len(f.Type.Branches)) && f.Type.Branches[i].Kind == Null {
 					continue
@@ -353,93 +351,93 @@ func (d *decoder) recordBody(dst []byte, t *Type, p *path) ([]byte, error) {
 			}
 		}
 		var err error
-		if dst, err = d.value(dst, f.BSONName, f.Type, fp); err != nil {
-			return dst, err
+		if dst, err = d.value(dst, f.BSONName, f.Type); err != nil {
+			return dst, inField(err, f.BSONName)
 		}
 	}
 	return dst, nil
 }
 
 // helper decodes a schemaflow helper type back into its BSON type.
-func (d *decoder) helper(dst []byte, key string, t *Type, p *path) ([]byte, error) {
+func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
 	switch t.bsonKind {
 	case schemas.KindUUID:
-		b, err := d.take(16, p)
+		b, err := d.take(16)
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendBinaryElement(dst, key, 4, b), nil
 	case schemas.KindBinaryOther:
-		sub, err := d.long(p)
+		sub, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if sub < 0 || sub > 255 {
-			return dst, d.fail(p, "binary subtype %d out of range", sub)
+			return dst, d.fail("binary subtype %d out of range", sub)
 		}
-		b, err := d.bytes(p)
+		b, err := d.bytes()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendBinaryElement(dst, key, byte(sub), b), nil
 	case schemas.KindObjectID:
-		oid, err := d.objectID(p)
+		oid, err := d.objectID()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendObjectIDElement(dst, key, oid), nil
 	case schemas.KindRegex:
-		pattern, err := d.cstring(p)
+		pattern, err := d.cstring()
 		if err != nil {
 			return dst, err
 		}
-		options, err := d.cstring(p)
+		options, err := d.cstring()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendRegexElement(dst, key, pattern, options), nil
 	case schemas.KindJavaScript:
-		s, err := d.str(p)
+		s, err := d.str()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendJavaScriptElement(dst, key, s), nil
 	case schemas.KindSymbol:
-		s, err := d.str(p)
+		s, err := d.str()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendSymbolElement(dst, key, s), nil
 	case schemas.KindDecimal128:
-		s, err := d.str(p)
+		s, err := d.str()
 		if err != nil {
 			return dst, err
 		}
 		dec, perr := primitive.ParseDecimal128(s)
 		if perr != nil {
-			return dst, d.fail(p, "%q is not a Decimal128", s)
+			return dst, d.fail("%q is not a Decimal128", s)
 		}
 		return bsoncore.AppendDecimal128Element(dst, key, dec), nil
 	case schemas.KindTimestamp:
-		ts, err := d.long(p)
+		ts, err := d.long()
 		if err != nil {
 			return dst, err
 		}
-		inc, err := d.long(p)
+		inc, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if ts < 0 || ts > math.MaxUint32 || inc < 0 || inc > math.MaxUint32 {
-			return dst, d.fail(p, "timestamp (%d, %d) out of the unsigned 32-bit range", ts, inc)
+			return dst, d.fail("timestamp (%d, %d) out of the unsigned 32-bit range", ts, inc)
 		}
 		return bsoncore.AppendTimestampElement(dst, key, uint32(ts), uint32(inc)), nil
 	case schemas.KindMinKey, schemas.KindMaxKey, schemas.KindUndefined:
-		i, err := d.long(p)
+		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		if i != 0 {
-			return dst, d.fail(p, "enum index %d out of range for %q", i, t.Name)
+			return dst, d.fail("enum index %d out of range for %q", i, t.Name)
 		}
 		switch t.bsonKind {
 		case schemas.KindMinKey:
@@ -449,63 +447,63 @@ func (d *decoder) helper(dst []byte, key string, t *Type, p *path) ([]byte, erro
 		}
 		return bsoncore.AppendUndefinedElement(dst, key), nil
 	case schemas.KindDBPointer:
-		ns, err := d.str(p)
+		ns, err := d.str()
 		if err != nil {
 			return dst, err
 		}
-		oid, err := d.objectID(p)
+		oid, err := d.objectID()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendDBPointerElement(dst, key, ns, oid), nil
 	case schemas.KindCodeWithScope:
-		code, err := d.str(p)
+		code, err := d.str()
 		if err != nil {
 			return dst, err
 		}
-		scope, err := d.bytes(p)
+		scope, err := d.bytes()
 		if err != nil {
 			return dst, err
 		}
-		if err := bsoncore.Document(scope).Validate(); err != nil {
-			return dst, d.fail(p, "code scope is not a BSON document: %v", err)
+		if err := rawbson.Validate(scope); err != nil {
+			return dst, d.fail("code scope is not a BSON document: %v", err)
 		}
 		return bsoncore.AppendCodeWithScopeElement(dst, key, code, scope), nil
 	case schemas.KindDate:
-		ms, err := d.long(p)
+		ms, err := d.long()
 		if err != nil {
 			return dst, err
 		}
 		return bsoncore.AppendDateTimeElement(dst, key, ms), nil
 	}
-	return dst, d.fail(p, "unsupported helper type %q", t.Name)
+	return dst, d.fail("unsupported helper type %q", t.Name)
 }
 
-func (d *decoder) objectID(p *path) (primitive.ObjectID, error) {
-	s, err := d.str(p)
+func (d *decoder) objectID() (primitive.ObjectID, error) {
+	s, err := d.str()
 	if err != nil {
 		return primitive.ObjectID{}, err
 	}
 	var oid primitive.ObjectID
 	if len(s) != 24 {
-		return oid, d.fail(p, "ObjectId %q is not 24 hex digits", s)
+		return oid, d.fail("ObjectId %q is not 24 hex digits", s)
 	}
 	if _, err := hex.Decode(oid[:], []byte(s)); err != nil {
-		return oid, d.fail(p, "ObjectId %q is not 24 hex digits", s)
+		return oid, d.fail("ObjectId %q is not 24 hex digits", s)
 	}
 	return oid, nil
 }
 
 // cstring reads a string that BSON stores NUL-terminated, so it may not
 // contain NUL.
-func (d *decoder) cstring(p *path) (string, error) {
-	s, err := d.str(p)
+func (d *decoder) cstring() (string, error) {
+	s, err := d.str()
 	if err != nil {
 		return "", err
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
-			return "", d.fail(p, "string holds a NUL byte, which BSON cannot store here")
+			return "", d.fail("string holds a NUL byte, which BSON cannot store here")
 		}
 	}
 	return s, nil

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
@@ -18,6 +19,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // Codec converts BSON documents to and from Avro binary under one schema.
@@ -63,37 +65,48 @@ func (e *DataError) Error() string {
 	return b.String()
 }
 
-// path is a field path kept on the stack and formatted only for errors.
-type path struct {
-	parent *path
-	name   string
-	index  int // array index when name == ""
+// inField prefixes a field name to the path of a *DataError as it unwinds,
+// so that paths cost nothing unless something fails.
+func inField(err error, name string) error {
+	if de, ok := err.(*DataError); ok {
+		switch {
+		case de.Path == "":
+			de.Path = name
+		case de.Path[0] == '[':
+			de.Path = name + de.Path
+		default:
+			de.Path = name + "." + de.Path
+		}
+	}
+	return err
 }
 
-func (p *path) String() string {
-	if p == nil {
-		return ""
+// atIndex prefixes an array index to the path of a *DataError.
+func atIndex(err error, i int) error {
+	if de, ok := err.(*DataError); ok {
+		idx := "[" + strconv.Itoa(i) + "]"
+		switch {
+		case de.Path == "", de.Path[0] == '[':
+			de.Path = idx + de.Path
+		default:
+			de.Path = idx + "." + de.Path
+		}
 	}
-	parent := p.parent.String()
-	if p.name == "" {
-		return parent + "[" + strconv.Itoa(p.index) + "]"
-	}
-	if parent == "" {
-		return p.name
-	}
-	return parent + "." + p.name
+	return err
 }
 
-func encErr(p *path, format string, args ...any) error {
-	return &DataError{Path: p.String(), Offset: -1, Msg: fmt.Sprintf(format, args...)}
+func encErr(format string, args ...any) error {
+	return &DataError{Offset: -1, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Encode appends the Avro binary encoding of doc to dst.
 func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
-	if err := bsoncore.Document(doc).Validate(); err != nil {
-		return dst, &DataError{Offset: -1, Msg: "invalid BSON document: " + err.Error()}
+	// The walk checks each value as it reads it, so the document is not
+	// validated in a separate pass.
+	if !rawbson.WellFramed(doc) {
+		return dst, encErr("invalid BSON document")
 	}
-	return encodeRecord(dst, c.schema.Root, bsoncore.Document(doc), nil)
+	return encodeRecord(dst, c.schema.Root, bsoncore.Document(doc))
 }
 
 // Score values for how well a BSON value fits an Avro type.
@@ -177,7 +190,7 @@ func fit(t *Type, v bsoncore.Value) int {
 				return exact
 			}
 		case Enum:
-			if t.bsonKind == 0 && slices.Contains(t.Symbols, v.StringValue()) {
+			if sym, ok := rawString(v); ok && t.bsonKind == 0 && slices.Contains(t.Symbols, string(sym)) {
 				return coercion
 			}
 		}
@@ -195,8 +208,10 @@ func fit(t *Type, v bsoncore.Value) int {
 			return exact
 		}
 	case bson.TypeBinary:
-		sub, data := v.Binary()
+		sub, data, ok := v.BinaryOK()
 		switch {
+		case !ok:
+			return noFit
 		case sub == 4 && len(data) == 16 && (t.bsonKind == schemas.KindUUID || (t.Kind == Fixed && t.Logical == "uuid")):
 			return exact
 		case sub == 4 && len(data) == 16 && t.Kind == String && t.Logical == "uuid":
@@ -316,19 +331,19 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error) {
+func encodeValue(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 	if t.Kind == Union {
 		i := branch(t, v)
 		if i < 0 {
-			return dst, encErr(p, "cannot encode BSON %s as %s", bsonTypeName(v), describe(t))
+			return dst, encErr("cannot encode BSON %s as %s", bsonTypeName(v), describe(t))
 		}
 		dst = appendLong(dst, int64(i))
 		t = t.Branches[i]
 	} else if fit(t, v) == noFit {
-		return dst, encErr(p, "cannot encode BSON %s as Avro %s", bsonTypeName(v), describe(t))
+		return dst, encErr("cannot encode BSON %s as Avro %s", bsonTypeName(v), describe(t))
 	}
 	if t.bsonKind != 0 {
-		return encodeHelper(dst, t, v, p)
+		return encodeHelper(dst, t, v)
 	}
 	switch t.Kind {
 	case Null:
@@ -348,7 +363,7 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 		ms := v.DateTime()
 		if isTimestampMicros(t) {
 			if ms > math.MaxInt64/1000 || ms < math.MinInt64/1000 {
-				return dst, encErr(p, "date %d ms overflows timestamp-micros", ms)
+				return dst, encErr("date %d ms overflows timestamp-micros", ms)
 			}
 			return appendLong(dst, ms*1000), nil
 		}
@@ -359,23 +374,27 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(asFloat(v))), nil
 	case String:
 		if v.Type == bson.TypeBinary {
-			_, data := v.Binary()
+			_, data, _ := v.BinaryOK()
 			return appendString(dst, formatUUID(data)), nil
 		}
-		return appendString(dst, v.StringValue()), nil
+		b, ok := rawString(v)
+		if !ok {
+			return dst, badString(v)
+		}
+		return appendBytes(dst, b), nil
 	case Bytes:
 		if v.Type == bson.TypeDecimal128 {
 			u, _ := decimalUnscaled(v.Decimal128(), t.Scale, t.Precision)
 			return appendBytes(dst, twosComplement(u)), nil
 		}
-		_, data := v.Binary()
+		_, data, _ := v.BinaryOK()
 		return appendBytes(dst, data), nil
 	case Fixed:
 		if v.Type == bson.TypeDecimal128 {
 			u, _ := decimalUnscaled(v.Decimal128(), t.Scale, t.Precision)
 			b := twosComplement(u)
 			if len(b) > t.Size {
-				return dst, encErr(p, "decimal does not fit fixed %q of %d bytes", t.Name, t.Size)
+				return dst, encErr("decimal does not fit fixed %q of %d bytes", t.Name, t.Size)
 			}
 			pad := byte(0)
 			if u.Sign() < 0 {
@@ -386,18 +405,41 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error)
 			}
 			return append(dst, b...), nil
 		}
-		_, data := v.Binary()
+		_, data, _ := v.BinaryOK()
 		return append(dst, data...), nil
 	case Enum:
-		return appendLong(dst, int64(slices.Index(t.Symbols, v.StringValue()))), nil
+		sym, _ := rawString(v)
+		return appendLong(dst, int64(slices.Index(t.Symbols, string(sym)))), nil
 	case Array:
-		return encodeArray(dst, t, v.Array(), p)
+		return encodeArray(dst, t, v.Data)
 	case Map:
-		return encodeMap(dst, t, v.Document(), p)
+		return encodeMap(dst, t, v.Data)
 	case Record:
-		return encodeRecord(dst, t, v.Document(), p)
+		return encodeRecord(dst, t, v.Data)
 	}
-	return dst, encErr(p, "unsupported Avro type %s", t.Kind)
+	return dst, encErr("unsupported Avro type %s", t.Kind)
+}
+
+// rawString returns the bytes of a BSON string (or JavaScript code, or
+// symbol) without copying them: the value is a length, the bytes, and a
+// NUL. ok is false when the value is malformed or not UTF-8.
+func rawString(v bsoncore.Value) ([]byte, bool) {
+	d := v.Data
+	if len(d) < 5 || d[len(d)-1] != 0 {
+		return nil, false
+	}
+	b := d[4 : len(d)-1]
+	return b, utf8.Valid(b)
+}
+
+func badString(v bsoncore.Value) error {
+	return encErr("BSON %s is malformed or not valid UTF-8", bsonTypeName(v))
+}
+
+// appendObjectIDHex appends an ObjectId as an Avro string of 24 hex digits.
+func appendObjectIDHex(dst []byte, oid []byte) []byte {
+	dst = appendLong(dst, 24)
+	return hex.AppendEncode(dst, oid)
 }
 
 func asFloat(v bsoncore.Value) float64 {
@@ -412,147 +454,174 @@ func asFloat(v bsoncore.Value) float64 {
 
 // encodeHelper writes a BSON value into the schemaflow helper type that
 // carries its BSON type.
-func encodeHelper(dst []byte, t *Type, v bsoncore.Value, p *path) ([]byte, error) {
+func encodeHelper(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 	switch t.bsonKind {
 	case schemas.KindUUID:
-		_, data := v.Binary()
+		_, data, _ := v.BinaryOK()
 		return append(dst, data...), nil
 	case schemas.KindBinaryOther:
-		sub, data := v.Binary()
+		sub, data, _ := v.BinaryOK()
 		dst = appendLong(dst, int64(sub))
 		return appendBytes(dst, data), nil
 	case schemas.KindObjectID:
-		oid := v.ObjectID()
-		return appendString(dst, hex.EncodeToString(oid[:])), nil
+		return appendObjectIDHex(dst, v.Data[:12]), nil
 	case schemas.KindRegex:
-		pattern, options := v.Regex()
+		pattern, options, ok := v.RegexOK()
+		if !ok || !utf8.ValidString(pattern) || !utf8.ValidString(options) {
+			return dst, badString(v)
+		}
 		return appendString(appendString(dst, pattern), options), nil
-	case schemas.KindJavaScript:
-		return appendString(dst, v.JavaScript()), nil
-	case schemas.KindSymbol:
-		return appendString(dst, v.Symbol()), nil
+	case schemas.KindJavaScript, schemas.KindSymbol:
+		b, ok := rawString(v)
+		if !ok {
+			return dst, badString(v)
+		}
+		return appendBytes(dst, b), nil
 	case schemas.KindDecimal128:
-		return appendString(dst, v.Decimal128().String()), nil
+		return appendString(dst, schemas.Decimal128String(v.Decimal128())), nil
 	case schemas.KindTimestamp:
 		ts, inc := v.Timestamp()
 		return appendLong(appendLong(dst, int64(ts)), int64(inc)), nil
 	case schemas.KindMinKey, schemas.KindMaxKey, schemas.KindUndefined:
 		return appendLong(dst, 0), nil
 	case schemas.KindDBPointer:
-		ns, oid := v.DBPointer()
+		ns, oid, ok := v.DBPointerOK()
+		if !ok || !utf8.ValidString(ns) {
+			return dst, badString(v)
+		}
 		dst = appendString(dst, ns)
-		return appendString(dst, hex.EncodeToString(oid[:])), nil
+		return appendObjectIDHex(dst, oid[:]), nil
 	case schemas.KindCodeWithScope:
+		if err := rawbson.ValidateValue(v); err != nil {
+			return dst, encErr("BSON code with scope: %v", err)
+		}
 		code, scope := v.CodeWithScope()
 		return appendBytes(appendString(dst, code), scope), nil
 	case schemas.KindDate:
 		return appendLong(dst, v.DateTime()), nil
 	}
-	return dst, encErr(p, "unsupported helper type %q", t.Name)
+	return dst, encErr("unsupported helper type %q", t.Name)
 }
 
-func encodeArray(dst []byte, t *Type, arr bsoncore.Array, p *path) ([]byte, error) {
+// encodeArray writes the array as one Avro block. The items are encoded in
+// one pass and the block count is inserted in front of them afterwards,
+// which costs a short copy instead of a second walk over the BSON.
+func encodeArray(dst []byte, t *Type, arr bsoncore.Array) ([]byte, error) {
+	if !rawbson.WellFramed(arr) {
+		return dst, encErr("invalid BSON array")
+	}
+	start := len(dst)
 	n := 0
 	for rem := arr[4 : len(arr)-1]; len(rem) > 0; n++ {
-		_, next, ok := bsoncore.ReadElement(rem)
+		_, v, next, ok := rawbson.Next(rem)
 		if !ok {
-			return dst, encErr(p, "invalid BSON array")
+			return dst, encErr("invalid BSON array")
 		}
 		rem = next
-	}
-	if n > 0 {
-		dst = appendLong(dst, int64(n))
-		i := 0
-		for rem := arr[4 : len(arr)-1]; len(rem) > 0; i++ {
-			e, next, _ := bsoncore.ReadElement(rem)
-			rem = next
-			var err error
-			if dst, err = encodeValue(dst, t.Items, e.Value(), &path{parent: p, index: i}); err != nil {
-				return dst, err
-			}
+		var err error
+		if dst, err = encodeValue(dst, t.Items, v); err != nil {
+			return dst, atIndex(err, n)
 		}
 	}
-	return append(dst, 0), nil
+	return insertCount(dst, start, n), nil
 }
 
-func encodeMap(dst []byte, t *Type, doc bsoncore.Document, p *path) ([]byte, error) {
-	elems, err := doc.Elements()
-	if err != nil {
-		return dst, encErr(p, "invalid BSON document: %v", err)
+// insertCount finishes a one-block array or map whose n items were written
+// from start: it inserts the block count in front of them and appends the
+// closing zero count.
+func insertCount(dst []byte, start, n int) []byte {
+	if n > 0 {
+		var buf [binary.MaxVarintLen64]byte
+		count := appendLong(buf[:0], int64(n))
+		dst = append(dst, count...) // grow by the count's size
+		copy(dst[start+len(count):], dst[start:len(dst)-len(count)])
+		copy(dst[start:], count)
 	}
-	if len(elems) > 0 {
-		dst = appendLong(dst, int64(len(elems)))
-		for _, e := range elems {
-			k := e.Key()
-			dst = appendString(dst, k)
-			if dst, err = encodeValue(dst, t.Values, e.Value(), &path{parent: p, name: k}); err != nil {
-				return dst, err
-			}
+	return append(dst, 0)
+}
+
+func encodeMap(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
+	if !rawbson.WellFramed(doc) {
+		return dst, encErr("invalid BSON document")
+	}
+	start := len(dst)
+	n := 0
+	for rem := doc[4 : len(doc)-1]; len(rem) > 0; n++ {
+		k, v, next, ok := rawbson.Next(rem)
+		if !ok {
+			return dst, encErr("invalid BSON document")
+		}
+		rem = next
+		if !utf8.Valid(k) {
+			return dst, encErr("map key %q is not valid UTF-8", k)
+		}
+		dst = appendBytes(dst, k)
+		var err error
+		if dst, err = encodeValue(dst, t.Values, v); err != nil {
+			return dst, inField(err, string(k))
 		}
 	}
-	return append(dst, 0), nil
+	return insertCount(dst, start, n), nil
 }
 
 // encodeRecord writes the fields of t in schema order, taking each from doc.
-// Documents usually hold their fields in schema order, so the next element
-// is tried first and the document is scanned only when it does not match.
-func encodeRecord(dst []byte, t *Type, doc bsoncore.Document, p *path) ([]byte, error) {
+// Documents usually hold their fields in schema order, so the element at a
+// cursor is tried first and the document is scanned only when it does not
+// match. When every field was found at the cursor and the cursor ends at the
+// end of the document, every element was used exactly once.
+func encodeRecord(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
+	if !rawbson.WellFramed(doc) {
+		return dst, encErr("invalid BSON document")
+	}
 	body := doc[4 : len(doc)-1]
 	cursor := body
-	total := 0
-	for rem := body; len(rem) > 0; total++ {
-		_, next, ok := bsoncore.ReadElement(rem)
-		if !ok {
-			return dst, encErr(p, "invalid BSON document")
-		}
-		rem = next
-	}
+	inOrder := true
 	matched := 0
 	for _, f := range t.Fields {
-		var v bsoncore.Value
-		found := false
-		if len(cursor) > 0 {
-			e, next, _ := bsoncore.ReadElement(cursor)
-			if keyEquals(e, f.BSONName) {
-				v, found, cursor = e.Value(), true, next
-			}
-		}
-		if !found {
+		v, next, found := rawbson.NextKeyed(cursor, f.BSONName)
+		if found {
+			cursor = next
+		} else {
+			inOrder = false
 			v, found = lookup(body, f.BSONName)
 		}
-		fp := &path{parent: p, name: f.BSONName}
+		var err error
 		if !found {
-			var err error
-			if dst, err = encodeMissing(dst, f, fp); err != nil {
-				return dst, err
+			if dst, err = encodeMissing(dst, f); err != nil {
+				return dst, inField(err, f.BSONName)
 			}
 			continue
 		}
 		matched++
-		var err error
-		if dst, err = encodeValue(dst, f.Type, v, fp); err != nil {
-			return dst, err
+		if dst, err = encodeValue(dst, f.Type, v); err != nil {
+			return dst, inField(err, f.BSONName)
 		}
 	}
+	if inOrder && len(cursor) == 0 {
+		return dst, nil
+	}
+	total := 0
+	for rem := body; len(rem) > 0; total++ {
+		_, _, next, ok := rawbson.Next(rem)
+		if !ok {
+			return dst, encErr("invalid BSON document")
+		}
+		rem = next
+	}
 	if matched != total {
-		return dst, extraField(t, body, p)
+		return dst, extraField(t, body)
 	}
 	return dst, nil
 }
 
-func keyEquals(e bsoncore.Element, key string) bool {
-	// An element is type byte, key, NUL, value.
-	if len(e) < len(key)+2 {
-		return false
-	}
-	return string(e[1:1+len(key)]) == key && e[1+len(key)] == 0
-}
-
 func lookup(body []byte, key string) (bsoncore.Value, bool) {
 	for rem := body; len(rem) > 0; {
-		e, next, _ := bsoncore.ReadElement(rem)
-		if keyEquals(e, key) {
-			return e.Value(), true
+		k, v, next, ok := rawbson.Next(rem)
+		if !ok {
+			break
+		}
+		if string(k) == key {
+			return v, true
 		}
 		rem = next
 	}
@@ -561,26 +630,26 @@ func lookup(body []byte, key string) (bsoncore.Value, bool) {
 
 // extraField names the first element that is not a field of t, or the first
 // repeated one.
-func extraField(t *Type, body []byte, p *path) error {
+func extraField(t *Type, body []byte) error {
 	seen := map[string]bool{}
 	for rem := body; len(rem) > 0; {
 		e, next, _ := bsoncore.ReadElement(rem)
 		rem = next
 		k := e.Key()
 		if _, ok := t.byBSON[k]; !ok {
-			return encErr(&path{parent: p, name: k}, "not in the schema (record %q)", t.Name)
+			return inField(encErr("not in the schema (record %q)", t.Name), k)
 		}
 		if seen[k] {
-			return encErr(&path{parent: p, name: k}, "appears twice in the document")
+			return inField(encErr("appears twice in the document"), k)
 		}
 		seen[k] = true
 	}
-	return encErr(p, "document does not match record %q", t.Name)
+	return encErr("document does not match record %q", t.Name)
 }
 
 // encodeMissing writes a field the document lacks: null where the type
 // allows it, else the field's default.
-func encodeMissing(dst []byte, f *Field, p *path) ([]byte, error) {
+func encodeMissing(dst []byte, f *Field) ([]byte, error) {
 	switch f.Type.Kind {
 	case Null:
 		return dst, nil
@@ -592,16 +661,16 @@ func encodeMissing(dst []byte, f *Field, p *path) ([]byte, error) {
 		}
 	}
 	if f.HasDefault {
-		return encodeDefault(dst, f.Type, f.Default, p)
+		return encodeDefault(dst, f.Type, f.Default)
 	}
-	return dst, encErr(p, "missing, and the schema gives it no default")
+	return dst, encErr("missing, and the schema gives it no default")
 }
 
 // encodeDefault writes a JSON default value (as the parser checked it).
-func encodeDefault(dst []byte, t *Type, d any, p *path) ([]byte, error) {
+func encodeDefault(dst []byte, t *Type, d any) ([]byte, error) {
 	switch t.Kind {
 	case Union:
-		return encodeDefault(append(dst, 0), t.Branches[0], d, p)
+		return encodeDefault(append(dst, 0), t.Branches[0], d)
 	case Null:
 		return dst, nil
 	case Boolean:
@@ -640,7 +709,7 @@ func encodeDefault(dst []byte, t *Type, d any, p *path) ([]byte, error) {
 			dst = appendLong(dst, int64(len(list)))
 			for _, v := range list {
 				var err error
-				if dst, err = encodeDefault(dst, t.Items, v, p); err != nil {
+				if dst, err = encodeDefault(dst, t.Items, v); err != nil {
 					return dst, err
 				}
 			}
@@ -658,7 +727,7 @@ func encodeDefault(dst []byte, t *Type, d any, p *path) ([]byte, error) {
 			for _, k := range keys {
 				dst = appendString(dst, k)
 				var err error
-				if dst, err = encodeDefault(dst, t.Values, m[k], p); err != nil {
+				if dst, err = encodeDefault(dst, t.Values, m[k]); err != nil {
 					return dst, err
 				}
 			}
@@ -672,13 +741,13 @@ func encodeDefault(dst []byte, t *Type, d any, p *path) ([]byte, error) {
 				v = f.Default
 			}
 			var err error
-			if dst, err = encodeDefault(dst, f.Type, v, p); err != nil {
+			if dst, err = encodeDefault(dst, f.Type, v); err != nil {
 				return dst, err
 			}
 		}
 		return dst, nil
 	}
-	return dst, encErr(p, "unsupported default for %s", t.Kind)
+	return dst, encErr("unsupported default for %s", t.Kind)
 }
 
 func formatUUID(b []byte) string {

@@ -90,3 +90,24 @@ func FuzzParseSchema(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncode feeds arbitrary bytes as a BSON document: encoding must fail
+// cleanly or produce Avro that decodes.
+func FuzzEncode(f *testing.F) {
+	docs := readDocs(f, "roundtrip/alltypes.jsonl")
+	raws := make([]bson.Raw, len(docs))
+	for i, d := range docs {
+		raws[i] = d.raw
+		f.Add([]byte(d.raw))
+	}
+	c := mustCodec(f, inferAvro(f, raws...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		bin, err := c.Encode(nil, data)
+		if err != nil {
+			return
+		}
+		if _, err := c.Decode(bin); err != nil {
+			t.Fatalf("encoded bytes do not decode: %v", err)
+		}
+	})
+}

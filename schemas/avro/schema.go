@@ -378,9 +378,9 @@ func intProp(m map[string]any, key string) (int, bool) {
 	return int(i), true
 }
 
-// named parses the name, namespace and aliases of a named type and
+// declare parses the name, namespace and aliases of a named type and
 // registers it.
-func (p *parser) named_(t *Type, m map[string]any, ns, path string) (string, error) {
+func (p *parser) declare(t *Type, m map[string]any, ns, path string) (string, error) {
 	name, ok := m["name"].(string)
 	if !ok {
 		return "", errAt(path, "a %s needs a string \"name\"", t.Kind)
@@ -457,7 +457,7 @@ func legalName(s string) bool {
 
 func (p *parser) record(m map[string]any, ns, path string) (*Type, error) {
 	t := &Type{Kind: Record, Props: customProps(m)}
-	ns, err := p.named_(t, m, ns, path)
+	ns, err := p.declare(t, m, ns, path)
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +558,7 @@ func (p *parser) field(m map[string]any, ns, path string) (*Field, error) {
 
 func (p *parser) enum(m map[string]any, ns, path string) (*Type, error) {
 	t := &Type{Kind: Enum, Props: customProps(m)}
-	if _, err := p.named_(t, m, ns, path); err != nil {
+	if _, err := p.declare(t, m, ns, path); err != nil {
 		return nil, err
 	}
 	sv, ok := m["symbols"].([]any)
@@ -590,7 +590,7 @@ func (p *parser) enum(m map[string]any, ns, path string) (*Type, error) {
 
 func (p *parser) fixed(m map[string]any, ns, path string) (*Type, error) {
 	t := &Type{Kind: Fixed, Props: customProps(m)}
-	if _, err := p.named_(t, m, ns, path); err != nil {
+	if _, err := p.declare(t, m, ns, path); err != nil {
 		return nil, err
 	}
 	size, ok := intProp(m, "size")

@@ -28,6 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // MaxDepth is the deepest nesting of documents and arrays accepted, the same
@@ -81,7 +82,7 @@ func (in *Inferrer) Root() *Document { return in.root }
 // a field name repeated in one document, nesting deeper than MaxDepth) is
 // rejected with an error naming the field, and the Inferrer is left as it was.
 func (in *Inferrer) Add(doc bson.Raw) error {
-	if err := bsoncore.Document(doc).Validate(); err != nil {
+	if err := rawbson.Validate(doc); err != nil {
 		return fmt.Errorf("invalid BSON document: %w", err)
 	}
 	// Check the whole document first, so a bad document leaves no trace.

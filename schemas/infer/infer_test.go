@@ -240,3 +240,55 @@ func bsonDup() []byte {
 	b, _ := bson.Marshal(d)
 	return b
 }
+
+// FuzzAdd feeds arbitrary bytes as documents: Add must reject bad BSON
+// cleanly, and the schema of what it accepts must encode that document.
+func FuzzAdd(f *testing.F) {
+	for _, d := range readDocsF(f, filepath.Join(goldenDir, "types.jsonl")) {
+		f.Add([]byte(d))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		in := infer.New()
+		if err := in.Add(doc); err != nil {
+			return
+		}
+		for _, format := range []schemas.Format{schemas.Avro, schemas.Protobuf} {
+			var text []byte
+			var err error
+			if format == schemas.Avro {
+				text, err = in.Avro(infer.Options{})
+			} else {
+				text, err = in.Proto(infer.Options{})
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", format, err)
+			}
+			s, err := serde.New(text, serde.Options{Format: format})
+			if err != nil {
+				t.Fatalf("%s schema does not compile: %v\n%s", format, err, text)
+			}
+			frame, err := s.Encode(nil, doc)
+			if err != nil {
+				t.Fatalf("%s: the document does not fit its own schema: %v\n%s", format, err, text)
+			}
+			if _, _, err := s.Decode(frame); err != nil {
+				t.Fatalf("%s: decode: %v", format, err)
+			}
+		}
+	})
+}
+
+func readDocsF(f *testing.F, path string) []bson.Raw {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var docs []bson.Raw
+	if err := extjson.Read(bytes.NewReader(raw), path, func(d bson.Raw, _ int) error {
+		docs = append(docs, d)
+		return nil
+	}); err != nil {
+		f.Fatal(err)
+	}
+	return docs
+}

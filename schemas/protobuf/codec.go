@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // Codec converts BSON documents to and from one Protobuf message type. It is
@@ -222,7 +223,7 @@ func dataErr(p *path, format string, args ...any) error {
 
 // Encode appends the Protobuf binary encoding of doc to dst.
 func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
-	if err := bsoncore.Document(doc).Validate(); err != nil {
+	if err := rawbson.Validate(doc); err != nil {
 		return dst, &DataError{Msg: "invalid BSON document: " + err.Error()}
 	}
 	m := dynamicpb.NewMessage(c.md)
@@ -682,7 +683,7 @@ func fillHelper(m protoreflect.Message, v bsoncore.Value) error {
 	case bson.TypeSymbol:
 		set("symbol", str(v.Symbol()))
 	case bson.TypeDecimal128:
-		set("value", str(v.Decimal128().String()))
+		set("value", str(schemas.Decimal128String(v.Decimal128())))
 	case bson.TypeTimestamp:
 		t, i := v.Timestamp()
 		set("t", protoreflect.ValueOfUint32(t))
@@ -943,7 +944,7 @@ func appendHelper(dst []byte, key string, m protoreflect.Message, k schemas.Kind
 		return bsoncore.AppendDBPointerElement(dst, key, get("ref").String(), o), nil
 	case schemas.KindCodeWithScope:
 		scope := get("scope").Bytes()
-		if err := bsoncore.Document(scope).Validate(); err != nil {
+		if err := rawbson.Validate(scope); err != nil {
 			return dst, dataErr(p, "code scope is not a BSON document: %v", err)
 		}
 		return bsoncore.AppendCodeWithScopeElement(dst, key, get("code").String(), scope), nil

@@ -1,0 +1,204 @@
+// Package rawbson reads BSON bytes that may be malformed without ever
+// panicking. The driver's bsoncore readers panic on some malformed lengths
+// (a negative length inside a nested value, for instance), and
+// bsoncore.Document.Validate does not catch every such case, so every
+// schemaflow path that reads BSON from outside goes through this package
+// first.
+package rawbson
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"unicode/utf8"
+
+	"go.mongodb.org/mongo-driver/bson/bsontype"
+	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+)
+
+// MaxDepth bounds the nesting of documents and arrays accepted, the same
+// limit MongoDB applies.
+const MaxDepth = 100
+
+// WellFramed reports whether b has the frame of a BSON document or array:
+// at least 5 bytes, a length prefix equal to its size, and a closing NUL.
+func WellFramed(b []byte) bool {
+	return len(b) >= 5 && int64(int32(binary.LittleEndian.Uint32(b))) == int64(len(b)) && b[len(b)-1] == 0
+}
+
+func i32(b []byte) int {
+	return int(int32(binary.LittleEndian.Uint32(b)))
+}
+
+// ValueLen returns the size of the value of type t at the start of b, or
+// false when b does not hold a whole value of that type.
+func ValueLen(t bsontype.Type, b []byte) (int, bool) {
+	n := 0
+	switch t {
+	case bsontype.Double, bsontype.DateTime, bsontype.Int64, bsontype.Timestamp:
+		n = 8
+	case bsontype.Int32:
+		n = 4
+	case bsontype.Boolean:
+		n = 1
+	case bsontype.Null, bsontype.Undefined, bsontype.MinKey, bsontype.MaxKey:
+		n = 0
+	case bsontype.ObjectID:
+		n = 12
+	case bsontype.Decimal128:
+		n = 16
+	case bsontype.String, bsontype.JavaScript, bsontype.Symbol:
+		if len(b) < 4 || i32(b) < 1 {
+			return 0, false
+		}
+		n = 4 + i32(b)
+	case bsontype.EmbeddedDocument, bsontype.Array, bsontype.CodeWithScope:
+		if len(b) < 4 || i32(b) < 5 {
+			return 0, false
+		}
+		n = i32(b)
+	case bsontype.Binary:
+		if len(b) < 4 || i32(b) < 0 {
+			return 0, false
+		}
+		n = 5 + i32(b)
+	case bsontype.Regex:
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			return 0, false
+		}
+		j := bytes.IndexByte(b[i+1:], 0)
+		if j < 0 {
+			return 0, false
+		}
+		n = i + j + 2
+	case bsontype.DBPointer:
+		if len(b) < 4 || i32(b) < 1 {
+			return 0, false
+		}
+		n = 4 + i32(b) + 12
+	default:
+		return 0, false
+	}
+	return n, n <= len(b)
+}
+
+// Next reads the element at the start of b: its key, its value, and the
+// bytes after it.
+func Next(b []byte) (key []byte, v bsoncore.Value, rest []byte, ok bool) {
+	if len(b) < 2 {
+		return nil, v, nil, false
+	}
+	end := bytes.IndexByte(b[1:], 0)
+	if end < 0 {
+		return nil, v, nil, false
+	}
+	t := bsontype.Type(b[0])
+	n, ok := ValueLen(t, b[2+end:])
+	if !ok {
+		return nil, v, nil, false
+	}
+	start := 2 + end
+	return b[1 : 1+end], bsoncore.Value{Type: t, Data: b[start : start+n]}, b[start+n:], true
+}
+
+// NextKeyed reads the element at the start of b if its key is key, without
+// scanning for the end of the key: the common case when a document's fields
+// come in the expected order.
+func NextKeyed(b []byte, key string) (bsoncore.Value, []byte, bool) {
+	if len(b) < len(key)+2 || b[1+len(key)] != 0 || string(b[1:1+len(key)]) != key {
+		return bsoncore.Value{}, nil, false
+	}
+	t := bsontype.Type(b[0])
+	start := 2 + len(key)
+	n, ok := ValueLen(t, b[start:])
+	if !ok {
+		return bsoncore.Value{}, nil, false
+	}
+	return bsoncore.Value{Type: t, Data: b[start : start+n]}, b[start+n:], true
+}
+
+// Validate checks a whole document: framing, every element, nested
+// documents and arrays (to MaxDepth), UTF-8 in keys and strings, and the
+// inner structure of binary, regex, DBPointer and code-with-scope values.
+// A document that passes can be read with bsoncore without panics.
+func Validate(doc []byte) error {
+	return validateDoc(doc, 0)
+}
+
+func validateDoc(doc []byte, depth int) error {
+	if depth > MaxDepth {
+		return fmt.Errorf("nesting deeper than %d levels", MaxDepth)
+	}
+	if !WellFramed(doc) {
+		return fmt.Errorf("malformed document frame")
+	}
+	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
+		key, v, next, ok := Next(rem)
+		if !ok {
+			return fmt.Errorf("malformed element at byte %d", len(doc)-1-len(rem))
+		}
+		if !utf8.Valid(key) {
+			return fmt.Errorf("key %q is not valid UTF-8", key)
+		}
+		if err := validateValue(v, depth); err != nil {
+			return fmt.Errorf("field %q: %w", key, err)
+		}
+		rem = next
+	}
+	return nil
+}
+
+// ValidateValue checks one value as Validate checks the values of a document.
+func ValidateValue(v bsoncore.Value) error {
+	n, ok := ValueLen(v.Type, v.Data)
+	if !ok || n != len(v.Data) {
+		return fmt.Errorf("malformed %s", v.Type)
+	}
+	return validateValue(v, 0)
+}
+
+func validString(b []byte) bool {
+	return len(b) >= 5 && i32(b) == len(b)-4 && b[len(b)-1] == 0 && utf8.Valid(b[4:len(b)-1])
+}
+
+func validateValue(v bsoncore.Value, depth int) error {
+	switch v.Type {
+	case bsontype.EmbeddedDocument, bsontype.Array:
+		return validateDoc(v.Data, depth+1)
+	case bsontype.String, bsontype.JavaScript, bsontype.Symbol:
+		if !validString(v.Data) {
+			return fmt.Errorf("malformed or non-UTF-8 %s", v.Type)
+		}
+	case bsontype.Binary:
+		if v.Data[4] == 2 { // the old binary subtype repeats the length inside
+			if len(v.Data) < 9 || i32(v.Data[5:]) != len(v.Data)-9 {
+				return fmt.Errorf("malformed binary subtype 2")
+			}
+		}
+	case bsontype.Regex:
+		i := bytes.IndexByte(v.Data, 0)
+		if !utf8.Valid(v.Data[:i]) || !utf8.Valid(v.Data[i+1:len(v.Data)-1]) {
+			return fmt.Errorf("regex is not valid UTF-8")
+		}
+	case bsontype.DBPointer:
+		if !validString(v.Data[:len(v.Data)-12]) {
+			return fmt.Errorf("malformed DBPointer")
+		}
+	case bsontype.CodeWithScope:
+		d := v.Data
+		if len(d) < 14 {
+			return fmt.Errorf("malformed code with scope")
+		}
+		n, ok := ValueLen(bsontype.String, d[4:])
+		if !ok || 4+n >= len(d) || !validString(d[4:4+n]) {
+			return fmt.Errorf("malformed code with scope")
+		}
+		return validateDoc(d[4+n:], depth+1)
+	case bsontype.Boolean:
+		if v.Data[0] > 1 {
+			return fmt.Errorf("boolean byte %d", v.Data[0])
+		}
+	}
+	return nil
+}
