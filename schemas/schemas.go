@@ -9,6 +9,7 @@ package schemas
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -281,17 +282,71 @@ const (
 // zero, but the driver prints its digits, which do not parse; such a value
 // is written as the zero it stands for, with its sign and exponent.
 func Decimal128String(d primitive.Decimal128) string {
+	var buf [64]byte
+	return string(AppendDecimal128(buf[:0], d))
+}
+
+// AppendDecimal128 appends the string form of d (see Decimal128String).
+func AppendDecimal128(dst []byte, d primitive.Decimal128) []byte {
 	h, l := d.GetBytes()
 	switch {
 	case (h>>58)&0x1f >= 0x1e: // NaN or infinity
-		return d.String()
+		return append(dst, d.String()...)
 	case (h>>61)&3 == 3: // the "11" form always has a significand above 10^34
 		exp := (h >> 47) & 0x3fff
-		return primitive.NewDecimal128(h&(1<<63)|exp<<49, 0).String()
+		return append(dst, primitive.NewDecimal128(h&(1<<63)|exp<<49, 0).String()...)
 	}
 	sh := h & (1<<49 - 1)
 	if sh > maxSignificandHigh || (sh == maxSignificandHigh && l > maxSignificandLow) {
-		return primitive.NewDecimal128(h&^(1<<49-1), 0).String()
+		return append(dst, primitive.NewDecimal128(h&^(1<<49-1), 0).String()...)
 	}
-	return d.String()
+	if sh == 0 {
+		// The coefficient fits in 64 bits, as nearly every real decimal's
+		// does: format it without big-number arithmetic.
+		return appendSmallDecimal(dst, h, l)
+	}
+	return append(dst, d.String()...)
+}
+
+// appendSmallDecimal formats a Decimal128 whose coefficient is l, following
+// the specification's to-string rules that the driver's String implements:
+// plain notation when the exponent is at most 0 and the adjusted exponent
+// is at least -6, scientific notation otherwise.
+func appendSmallDecimal(dst []byte, h, l uint64) []byte {
+	if h>>63 == 1 {
+		dst = append(dst, '-')
+	}
+	exp := int((h>>49)&0x3fff) - 6176
+	start := len(dst)
+	dst = strconv.AppendUint(dst, l, 10)
+	n := len(dst) - start
+	adjusted := exp + n - 1
+	switch {
+	case exp == 0:
+		return dst
+	case exp < 0 && adjusted >= -6:
+		point := n + exp // digits before the point
+		if point > 0 {
+			dst = append(dst, 0)
+			copy(dst[start+point+1:], dst[start+point:])
+			dst[start+point] = '.'
+			return dst
+		}
+		digits := append([]byte(nil), dst[start:]...)
+		dst = append(dst[:start], '0', '.')
+		for range -point {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	if n > 1 {
+		dst = append(dst, 0)
+		copy(dst[start+2:], dst[start+1:])
+		dst[start+1] = '.'
+	}
+	dst = append(dst, 'E')
+	if adjusted >= 0 {
+		dst = append(dst, '+')
+	}
+	return strconv.AppendInt(dst, int64(adjusted), 10)
 }

@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson/primitive"
@@ -31,6 +32,27 @@ func TestDecimal128String(t *testing.T) {
 		}
 		if _, err := primitive.ParseDecimal128(got); err != nil {
 			t.Errorf("%q does not parse: %v", got, err)
+		}
+	}
+}
+
+// The fast path must print exactly what the driver prints.
+func TestDecimal128StringMatchesDriver(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 1_000_000 {
+		exp := uint64(r.IntN(6176*2)) // the whole exponent range
+		if i%2 == 0 {
+			exp = uint64(6176 - 40 + r.IntN(60)) // where plain and scientific meet
+		}
+		l := r.Uint64() >> r.IntN(64)
+		h := exp << 49
+		if r.IntN(2) == 0 {
+			h |= 1 << 63
+		}
+		d := primitive.NewDecimal128(h, l)
+		if got, want := Decimal128String(d), d.String(); got != want {
+			t.Fatalf("%#x %#x: got %q, want %q", h, l, got, want)
 		}
 	}
 }

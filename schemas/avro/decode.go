@@ -19,9 +19,11 @@ import (
 
 // Limits that keep hostile input from exhausting memory or the stack.
 const (
-	// MaxDocumentSize bounds a decoded document. MongoDB's limit is 16 MiB;
-	// the margin leaves room for schemas whose BSON is larger than Avro.
-	MaxDocumentSize = 64 << 20
+	// MaxDocumentSize bounds a decoded document at MongoDB's own limit: a
+	// larger document could not be stored, and the bound keeps a few bytes
+	// of hostile input (an array of a million nulls per block) from
+	// decoding into gigabytes.
+	MaxDocumentSize = 16 << 20
 	// MaxDepth bounds the nesting of decoded values.
 	MaxDepth = 128
 	// maxEmptyItems bounds the count of an array or map block whose items

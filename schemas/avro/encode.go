@@ -478,7 +478,8 @@ func encodeHelper(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 		}
 		return appendBytes(dst, b), nil
 	case schemas.KindDecimal128:
-		return appendString(dst, schemas.Decimal128String(v.Decimal128())), nil
+		var buf [64]byte
+		return appendBytes(dst, schemas.AppendDecimal128(buf[:0], v.Decimal128())), nil
 	case schemas.KindTimestamp:
 		ts, inc := v.Timestamp()
 		return appendLong(appendLong(dst, int64(ts)), int64(inc)), nil
