@@ -41,7 +41,7 @@ func TestDecimal128StringMatchesDriver(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 1_000_000 {
-		exp := uint64(r.IntN(6176*2)) // the whole exponent range
+		exp := uint64(r.IntN(6176 * 2)) // the whole exponent range
 		if i%2 == 0 {
 			exp = uint64(6176 - 40 + r.IntN(60)) // where plain and scientific meet
 		}
