@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 )
@@ -35,34 +36,34 @@ func i32(b []byte) int {
 func ValueLen(t bsontype.Type, b []byte) (int, bool) {
 	n := 0
 	switch t {
-	case bsontype.Double, bsontype.DateTime, bsontype.Int64, bsontype.Timestamp:
+	case bson.TypeDouble, bson.TypeDateTime, bson.TypeInt64, bson.TypeTimestamp:
 		n = 8
-	case bsontype.Int32:
+	case bson.TypeInt32:
 		n = 4
-	case bsontype.Boolean:
+	case bson.TypeBoolean:
 		n = 1
-	case bsontype.Null, bsontype.Undefined, bsontype.MinKey, bsontype.MaxKey:
+	case bson.TypeNull, bson.TypeUndefined, bson.TypeMinKey, bson.TypeMaxKey:
 		n = 0
-	case bsontype.ObjectID:
+	case bson.TypeObjectID:
 		n = 12
-	case bsontype.Decimal128:
+	case bson.TypeDecimal128:
 		n = 16
-	case bsontype.String, bsontype.JavaScript, bsontype.Symbol:
+	case bson.TypeString, bson.TypeJavaScript, bson.TypeSymbol:
 		if len(b) < 4 || i32(b) < 1 {
 			return 0, false
 		}
 		n = 4 + i32(b)
-	case bsontype.EmbeddedDocument, bsontype.Array, bsontype.CodeWithScope:
+	case bson.TypeEmbeddedDocument, bson.TypeArray, bson.TypeCodeWithScope:
 		if len(b) < 4 || i32(b) < 5 {
 			return 0, false
 		}
 		n = i32(b)
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		if len(b) < 4 || i32(b) < 0 {
 			return 0, false
 		}
 		n = 5 + i32(b)
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		i := bytes.IndexByte(b, 0)
 		if i < 0 {
 			return 0, false
@@ -72,7 +73,7 @@ func ValueLen(t bsontype.Type, b []byte) (int, bool) {
 			return 0, false
 		}
 		n = i + j + 2
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		if len(b) < 4 || i32(b) < 1 {
 			return 0, false
 		}
@@ -164,38 +165,38 @@ func validString(b []byte) bool {
 
 func validateValue(v bsoncore.Value, depth int) error {
 	switch v.Type {
-	case bsontype.EmbeddedDocument, bsontype.Array:
+	case bson.TypeEmbeddedDocument, bson.TypeArray:
 		return validateDoc(v.Data, depth+1)
-	case bsontype.String, bsontype.JavaScript, bsontype.Symbol:
+	case bson.TypeString, bson.TypeJavaScript, bson.TypeSymbol:
 		if !validString(v.Data) {
 			return fmt.Errorf("malformed or non-UTF-8 %s", v.Type)
 		}
-	case bsontype.Binary:
+	case bson.TypeBinary:
 		if v.Data[4] == 2 { // the old binary subtype repeats the length inside
 			if len(v.Data) < 9 || i32(v.Data[5:]) != len(v.Data)-9 {
 				return fmt.Errorf("malformed binary subtype 2")
 			}
 		}
-	case bsontype.Regex:
+	case bson.TypeRegex:
 		i := bytes.IndexByte(v.Data, 0)
 		if !utf8.Valid(v.Data[:i]) || !utf8.Valid(v.Data[i+1:len(v.Data)-1]) {
 			return fmt.Errorf("regex is not valid UTF-8")
 		}
-	case bsontype.DBPointer:
+	case bson.TypeDBPointer:
 		if !validString(v.Data[:len(v.Data)-12]) {
 			return fmt.Errorf("malformed DBPointer")
 		}
-	case bsontype.CodeWithScope:
+	case bson.TypeCodeWithScope:
 		d := v.Data
 		if len(d) < 14 {
 			return fmt.Errorf("malformed code with scope")
 		}
-		n, ok := ValueLen(bsontype.String, d[4:])
+		n, ok := ValueLen(bson.TypeString, d[4:])
 		if !ok || 4+n >= len(d) || !validString(d[4:4+n]) {
 			return fmt.Errorf("malformed code with scope")
 		}
 		return validateDoc(d[4+n:], depth+1)
-	case bsontype.Boolean:
+	case bson.TypeBoolean:
 		if v.Data[0] > 1 {
 			return fmt.Errorf("boolean byte %d", v.Data[0])
 		}
