@@ -5,6 +5,7 @@ go 1.26
 require (
 	github.com/bufbuild/protocompile v0.14.1
 	github.com/linkedin/goavro/v2 v2.15.0
+	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
 	go.mongodb.org/mongo-driver v1.17.10
 	google.golang.org/protobuf v1.36.12
 )
