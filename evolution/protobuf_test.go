@@ -25,15 +25,15 @@ func conformance(t *testing.T, rel string) string {
 }
 
 type protoCase struct {
-	Description          string            `json:"description"`
-	OriginalSchema       string            `json:"original_schema"`
-	UpdateSchema         string            `json:"update_schema"`
-	OriginalDependencies []protoDep        `json:"original_dependencies"`
-	UpdateDependencies   []protoDep        `json:"update_dependencies"`
-	OriginalReferences   []protoRef        `json:"original_references"`
-	UpdateReferences     []protoRef        `json:"update_references"`
-	Changes              []string          `json:"changes"`
-	Compatible           bool              `json:"compatible"`
+	Description          string     `json:"description"`
+	OriginalSchema       string     `json:"original_schema"`
+	UpdateSchema         string     `json:"update_schema"`
+	OriginalDependencies []protoDep `json:"original_dependencies"`
+	UpdateDependencies   []protoDep `json:"update_dependencies"`
+	OriginalReferences   []protoRef `json:"original_references"`
+	UpdateReferences     []protoRef `json:"update_references"`
+	Changes              []string   `json:"changes"`
+	Compatible           bool       `json:"compatible"`
 }
 
 type protoDep struct {
