@@ -11,6 +11,7 @@ import (
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
 )
@@ -30,6 +31,7 @@ func Root(info versioncmd.Info) *cli.Command {
 			infercmd.New(),
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),
+			compatcmd.New(),
 			versioncmd.New(info),
 		},
 	}
