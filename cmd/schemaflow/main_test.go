@@ -63,7 +63,7 @@ func TestHelpAndUsage(t *testing.T) {
 		stderr   string
 		noStdout bool
 	}{
-		{args: []string{"--help"}, code: 0, stdout: "Commands:\n  decode"},
+		{args: []string{"--help"}, code: 0, stdout: "Commands:\n  compat"},
 		{args: nil, code: 0, stdout: "infer    print one schema"},
 		{args: []string{"infer", "--help"}, code: 0, stdout: "--format FORMAT"},
 		{args: []string{"encode", "-h"}, code: 0, stdout: "--id ID"},

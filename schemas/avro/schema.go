@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -130,6 +131,9 @@ type Schema struct {
 
 // Named returns the named type with the given full name, or nil.
 func (s *Schema) Named(fullName string) *Type { return s.named[fullName] }
+
+// NamedTypes returns every named type of the schema, by full name.
+func (s *Schema) NamedTypes() map[string]*Type { return maps.Clone(s.named) }
 
 // Text returns the schema text the Schema was parsed from.
 func (s *Schema) Text() []byte { return s.text }

@@ -208,9 +208,12 @@ func (g *avroGen) kind(k schemas.Kind, t *Type, base string, wrapDate bool) any 
 	case schemas.KindDocument:
 		return g.record(base, t.doc)
 	case schemas.KindArray:
+		// Element records are named for their role ("_item"), not by order,
+		// so that every version of a schema gives the same name to the same
+		// place, which evolution relies on.
 		items := any("null")
 		if t.elem != nil {
-			items = g.typ(t.elem, base, false)
+			items = g.typ(t.elem, base+"_item", false)
 		}
 		return obj{{"type", "array"}, {"items", items}}
 	}

@@ -312,11 +312,13 @@ func (g *protoGen) ref(m *protoMessage, k schemas.Kind, t *Type, base string, al
 	case schemas.KindArray:
 		// A plain repeated field cannot tell [] from a missing field, so it
 		// is used only where no empty array was seen.
+		// Element messages are named for their role ("Element"), not by
+		// order, so that every version gives the same place the same name.
 		if allowRepeated && !t.emptyArray {
-			return g.elemRef(m, t.elem, base), shapeRepeated
+			return g.elemRef(m, t.elem, base+"Element"), shapeRepeated
 		}
 		list := g.nested(m, base+"_List")
-		list.lines = append(list.lines, fmt.Sprintf("repeated %s values = 1;", g.elemRef(list, t.elem, base)))
+		list.lines = append(list.lines, fmt.Sprintf("repeated %s values = 1;", g.elemRef(list, t.elem, base+"Element")))
 		return list.name, shapeMessage
 	}
 	g.helpers[k] = true
