@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -21,6 +22,8 @@ func validateJSONSchema(s Schema) error {
 		return fmt.Errorf("json schema: invalid JSON: %w", err)
 	}
 	c := jsonschema.NewCompiler()
+	// Without $schema, Confluent reads a schema as draft-07.
+	c.Draft = jsonschema.Draft7
 	// Remote references are not fetched; a schema must be self-contained.
 	c.LoadURL = func(u string) (_ io.ReadCloser, err error) {
 		return nil, fmt.Errorf("remote reference %q is not loaded", u)
@@ -43,7 +46,47 @@ func validateJSONSchema(s Schema) error {
 // items. Combinators ($ref, allOf, anyOf, oneOf, not, if/then/else) and
 // numeric and string bounds are not compared.
 func jsonCompat(reader, writer parsed) []Issue {
-	return jsonCheck(reader.json, writer.json, "#")
+	c := &jsonChecker{rroot: reader.json, wroot: writer.json}
+	return c.check(reader.json, writer.json, "#", 0)
+}
+
+type jsonChecker struct {
+	rroot, wroot any
+}
+
+// maxRefs bounds how many $refs one comparison follows, which also ends
+// recursive schemas.
+const maxRefs = 32
+
+// deref follows local $refs ("#/definitions/x") from root.
+func deref(n any, root any) any {
+	for range maxRefs {
+		m, ok := n.(jsonNode)
+		if !ok {
+			return n
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok || !strings.HasPrefix(ref, "#") {
+			return n
+		}
+		target := root
+		for _, part := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(ref, "#"), "/"), "/") {
+			if part == "" {
+				continue
+			}
+			part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+			tm, ok := target.(jsonNode)
+			if !ok {
+				return n
+			}
+			target = tm[part]
+		}
+		if target == nil {
+			return n
+		}
+		n = target
+	}
+	return n
 }
 
 type jsonNode = map[string]any
@@ -87,7 +130,11 @@ func jsonIssue(typ, path, format string, args ...any) Issue {
 	return Issue{Type: typ, Path: path, Message: fmt.Sprintf(format, args...)}
 }
 
-func jsonCheck(r, w any, path string) []Issue {
+func (c *jsonChecker) check(r, w any, path string, depth int) []Issue {
+	if depth > maxRefs {
+		return nil
+	}
+	r, w = deref(r, c.rroot), deref(w, c.wroot)
 	rn, ok1 := r.(jsonNode)
 	wn, ok2 := w.(jsonNode)
 	if !ok1 || !ok2 {
@@ -122,27 +169,48 @@ func jsonCheck(r, w any, path string) []Issue {
 		}
 	}
 	wreq := stringSet(wn["required"])
+	rp, _ := rn["properties"].(jsonNode)
+	wp, _ := wn["properties"].(jsonNode)
 	for _, p := range stringList(rn["required"]) {
-		if !wreq[p] {
+		// As in Confluent, a required name counts when the reader declares it.
+		if _, declared := rp[p]; declared && !wreq[p] {
 			issues = append(issues, jsonIssue("REQUIRED_PROPERTY_ADDED", path+"/required", "reader requires property %q, which the writer does not require", p))
 		}
 	}
-	rp, _ := rn["properties"].(jsonNode)
-	wp, _ := wn["properties"].(jsonNode)
 	closed := rn["additionalProperties"] == false
+	patterns, _ := rn["patternProperties"].(jsonNode)
 	for _, name := range sortedKeys(wp) {
+		ppath := path + "/properties/" + name
+		if wp[name] == false {
+			continue // the writer never writes it
+		}
 		if rs, ok := rp[name]; ok {
-			issues = append(issues, jsonCheck(rs, wp[name], path+"/properties/"+name)...)
+			issues = append(issues, c.check(rs, wp[name], ppath, depth+1)...)
+			continue
+		}
+		if ps := matchingPattern(patterns, name); ps != nil {
+			issues = append(issues, c.check(ps, wp[name], ppath, depth+1)...)
 		} else if closed {
-			issues = append(issues, jsonIssue("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", path+"/properties/"+name, "writer property %q is not allowed by the closed reader", name))
+			issues = append(issues, jsonIssue("PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", ppath, "writer property %q is not allowed by the closed reader", name))
 		}
 	}
 	if ri, ok := rn["items"]; ok {
 		if wi, ok := wn["items"]; ok {
-			issues = append(issues, jsonCheck(ri, wi, path+"/items")...)
+			issues = append(issues, c.check(ri, wi, path+"/items", depth+1)...)
 		}
 	}
 	return issues
+}
+
+// matchingPattern returns the schema of the first patternProperties entry
+// (in key order) whose pattern matches name.
+func matchingPattern(patterns jsonNode, name string) any {
+	for _, p := range sortedKeys(patterns) {
+		if re, err := regexp.Compile(p); err == nil && re.MatchString(name) {
+			return patterns[p]
+		}
+	}
+	return nil
 }
 
 func stringList(v any) []string {

@@ -258,3 +258,65 @@ func TestEncodeDecodeErrors(t *testing.T) {
 		t.Fatalf("bad proto: %+v", r)
 	}
 }
+
+func TestCompat(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	v1 := writeFile(t, dir, "v1.avsc", `{"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"b","type":"string"},{"name":"c","type":"string"}]}`)
+	v2 := writeFile(t, dir, "v2.avsc", `{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"},{"name":"c","type":"string"}]}`)
+	bad := writeFile(t, dir, "v3.avsc", `{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":"string"},{"name":"c","type":"long"}]}`)
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"compat", "--type", "avro", "--level", "BACKWARD", v2, v1}, 0, "", ""},
+		{[]string{"compat", "--level", "FORWARD", v2, v1}, 100, `/fields/0/type: reader type "int" cannot read writer type "long" [TYPE_MISMATCH]`, ""},
+		{[]string{"compat", "--level", "backward", bad, v1, v2}, 100, "v2.avsc: /fields/2/type: reader type \"long\" cannot read writer type \"string\" [TYPE_MISMATCH]\n", ""},
+		{[]string{"compat", "--level", "NONE", bad, v1}, 0, "", ""},
+		{[]string{"compat", "--level", "FULL", "--output", "json", v2, v1}, 100, `{"compatible":false,"messages":["`, ""},
+		{[]string{"compat", "--level", "BACKWARD", "--output", "json", v2, v1}, 0, `{"compatible":true,"messages":[]}`, ""},
+		{[]string{"compat", "--level", "SIDEWAYS", v2, v1}, 1, "", `unknown compatibility level "SIDEWAYS"`},
+		{[]string{"compat", v2}, 2, "", "need NEW and at least one OLD"},
+		{[]string{"compat", v2, filepath.Join(dir, "missing.avsc")}, 1, "", "no such file"},
+		{[]string{"compat", "--type", "protobuf", v2, v1}, 1, "", "v2.avsc"},
+	}
+	for _, tt := range tests {
+		r := run(t, "", tt.args...)
+		if r.code != tt.code || !strings.Contains(r.stdout, tt.stdout) || !strings.Contains(r.stderr, tt.stderr) {
+			t.Errorf("%v: got code %d\nstdout: %s\nstderr: %s", tt.args[1:], r.code, r.stdout, r.stderr)
+		}
+	}
+	// One line per problem.
+	r := run(t, "", "compat", "--level", "FULL", v2, v1)
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], v1+": ") {
+		t.Errorf("lines %q", r.stdout)
+	}
+}
+
+func TestCompatProtobufAndJSON(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p1 := writeFile(t, dir, "p1.proto", "syntax = \"proto3\";\nmessage M { string a = 1; int32 b = 2; }\n")
+	p2 := writeFile(t, dir, "p2.proto", "syntax = \"proto3\";\nmessage M { string a = 1; string b = 2; int64 c = 3; }\n")
+	r := run(t, "", "compat", "--level", "BACKWARD", p2, p1)
+	if r.code != 100 || !strings.Contains(r.stdout, "p1.proto: #/M/2: the field's scalar type changed to one that is not wire-compatible [FIELD_SCALAR_KIND_CHANGED]") {
+		t.Errorf("protobuf: %+v", r)
+	}
+	j1 := writeFile(t, dir, "j1.json", `{"type":"object","properties":{"a":{"type":"integer"}}}`)
+	j2 := writeFile(t, dir, "j2.json", `{"type":"object","properties":{"a":{"type":"number"},"b":{"type":"string"}},"required":["b"]}`)
+	r = run(t, "", "compat", "--level", "BACKWARD", j2, j1)
+	if r.code != 100 || !strings.Contains(r.stdout, `j1.json: #/required: reader requires property "b", which the writer does not require [REQUIRED_PROPERTY_ADDED]`) {
+		t.Errorf("json: %+v", r)
+	}
+	r = run(t, "", "compat", "--level", "FORWARD", j2, j1)
+	if r.code != 100 || !strings.Contains(r.stdout, `reader type integer cannot read writer type "number" [TYPE_CHANGED]`) {
+		t.Errorf("json forward: %+v", r)
+	}
+	badJSON := writeFile(t, dir, "bad.json", `{"type": 12}`)
+	r = run(t, "", "compat", badJSON, j1)
+	if r.code != 1 || !strings.Contains(r.stderr, "bad.json: json schema") {
+		t.Errorf("bad json schema: %+v", r)
+	}
+}
