@@ -1,7 +1,6 @@
 package evolution
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -15,13 +14,34 @@ import (
 type EvolveError struct {
 	// Field is the BSON path of the field that cannot evolve, or "" when the
 	// problem is the whole schema.
-	Field  string
+	Field string
+	// Rule names the cause, one of the Rule* constants.
+	Rule   string
 	Reason string
 	Level  Level
 	// Issues are the compatibility problems, when the candidate version
 	// failed the check.
 	Issues []Issue
 }
+
+// The causes of an EvolveError.
+const (
+	// RuleLevelForbidsChange: the documents need a change (a wider type, a
+	// missing field) that earlier readers cannot take at a FORWARD or FULL
+	// level.
+	RuleLevelForbidsChange = "LEVEL_FORBIDS_CHANGE"
+	// RuleRepeatedFieldKind: a Protobuf repeated field would need to take
+	// values that are not arrays; repeated fields cannot join a oneof.
+	RuleRepeatedFieldKind = "REPEATED_FIELD_KIND_ADDED"
+	// RuleArrayElementKind: the elements of a Protobuf array of one kind
+	// would need another kind, which needs a different representation.
+	RuleArrayElementKind = "ARRAY_ELEMENT_KIND_CHANGED"
+	// RuleIncompatible: the candidate version fails the compatibility check.
+	RuleIncompatible = "INCOMPATIBLE"
+	// RuleUnsupported: the schema uses something evolution does not handle
+	// (another format, a renamed document, a taken name).
+	RuleUnsupported = "UNSUPPORTED"
+)
 
 // Error implements error.
 func (e *EvolveError) Error() string {
@@ -30,7 +50,7 @@ func (e *EvolveError) Error() string {
 	if e.Field != "" {
 		fmt.Fprintf(&b, "field %q: ", e.Field)
 	}
-	fmt.Fprintf(&b, "%s (level %s)", e.Reason, e.Level)
+	fmt.Fprintf(&b, "%s (%s, level %s)", e.Reason, e.Rule, e.Level)
 	for _, is := range e.Issues {
 		b.WriteString("; " + is.String())
 	}
@@ -58,7 +78,7 @@ func Evolve(level Level, history []Schema, inferred Schema) (next Schema, change
 	}
 	latest := history[len(history)-1]
 	if latest.Format != inferred.Format {
-		return Schema{}, false, &EvolveError{Reason: fmt.Sprintf("the subject holds %s schemas, not %s", latest.Format, inferred.Format), Level: level}
+		return Schema{}, false, &EvolveError{Rule: RuleUnsupported, Reason: fmt.Sprintf("the subject holds %s schemas, not %s", latest.Format, inferred.Format), Level: level}
 	}
 	var text []byte
 	switch inferred.Format {
@@ -84,7 +104,7 @@ func Evolve(level Level, history []Schema, inferred Schema) (next Schema, change
 		return Schema{}, false, fmt.Errorf("evolution produced an invalid schema: %w", err)
 	}
 	if !res.Compatible {
-		return Schema{}, false, &EvolveError{Reason: "the next version would be incompatible", Level: level, Issues: res.Issues}
+		return Schema{}, false, &EvolveError{Rule: RuleIncompatible, Reason: "the next version would be incompatible", Level: level, Issues: res.Issues}
 	}
 	return next, true, nil
 }
@@ -165,7 +185,11 @@ func (m *avroMerger) adopt(t *avro.Type, path string) (*avro.Type, error) {
 }
 
 func (m *avroMerger) refuse(path, format string, args ...any) error {
-	return &EvolveError{Field: path, Reason: fmt.Sprintf(format, args...), Level: m.level}
+	rule := RuleLevelForbidsChange
+	if m.widen {
+		rule = RuleUnsupported
+	}
+	return &EvolveError{Field: path, Rule: rule, Reason: fmt.Sprintf(format, args...), Level: m.level}
 }
 
 func joinField(path, name string) string {
@@ -493,11 +517,4 @@ func (m *avroMerger) record(o, n *avro.Type, path string) (bool, error) {
 		changed = true
 	}
 	return changed, nil
-}
-
-// errNoProto is returned until Protobuf evolution exists.
-var errNoProto = errors.New("evolution of Protobuf schemas is not implemented yet")
-
-func evolveProto(level Level, history []Schema, inferred Schema) ([]byte, bool, error) {
-	return nil, false, errNoProto
 }

@@ -146,9 +146,21 @@ func (m *protoMessage) write(b *bytes.Buffer, indent string) {
 	fmt.Fprintf(b, "%s}\n", indent)
 }
 
-// nested declares a message inside m, with a name unique in m's scope.
+// nested declares a message inside m, with a name unique in m's scope. A
+// number goes before a role suffix ("A2_List"), which readers rely on.
 func (g *protoGen) nested(m *protoMessage, base string) *protoMessage {
-	n := &protoMessage{name: m.scope.unique(base), scope: nameSet{}}
+	stem, suffix := base, ""
+	for _, s := range []string{"_List", "_Item"} {
+		if strings.HasSuffix(base, s) {
+			stem, suffix = strings.TrimSuffix(base, s), s
+		}
+	}
+	name := base
+	for i := 2; m.scope[name]; i++ {
+		name = fmt.Sprintf("%s%d%s", stem, i, suffix)
+	}
+	m.scope[name] = true
+	n := &protoMessage{name: name, scope: nameSet{}}
 	m.nested = append(m.nested, n)
 	return n
 }

@@ -79,7 +79,7 @@ func (c *Codec) index(md protoreflect.MessageDescriptor) {
 	fields := md.Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
-		name := bsonName(fd)
+		name := BSONName(fd)
 		mi.byName[name] = append(mi.byName[name], fd)
 		if fd.IsMap() {
 			fd = fd.MapValue()
@@ -90,29 +90,41 @@ func (c *Codec) index(md protoreflect.MessageDescriptor) {
 	}
 }
 
-// bsonName is the BSON field name a field carries. For a member of a oneof
+// BSONName is the BSON field name a field carries. For a member of a oneof
 // that infer wrote for a field of several kinds, it is the oneof's BSON
 // name. Otherwise it is the json_name when one was written explicitly (it
 // differs from the default protoc derives), else the field name.
-func bsonName(fd protoreflect.FieldDescriptor) string {
-	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() && isKindOneof(od) {
+func BSONName(fd protoreflect.FieldDescriptor) string {
+	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() && IsKindOneof(od) {
+		// A oneof <field>__more carries more kinds of the field <field>,
+		// which a repeated field, unable to join a oneof, needs.
+		if base, ok := strings.CutSuffix(string(od.Name()), MoreSuffix); ok {
+			if sib := fd.ContainingMessage().Fields().ByName(protoreflect.Name(base)); sib != nil {
+				return BSONName(sib)
+			}
+			return base
+		}
 		members := od.Fields()
 		for i := 0; i < members.Len(); i++ {
-			if m := members.Get(i); m.JSONName() != defaultJSONName(string(m.Name())) {
+			if m := members.Get(i); m.JSONName() != DefaultJSONName(string(m.Name())) {
 				return m.JSONName()
 			}
 		}
 		return string(od.Name())
 	}
-	if fd.JSONName() != defaultJSONName(string(fd.Name())) {
+	if fd.JSONName() != DefaultJSONName(string(fd.Name())) {
 		return fd.JSONName()
 	}
 	return string(fd.Name())
 }
 
-// isKindOneof reports whether every member is named <oneof>_<kind>, with an
+// MoreSuffix ends the name of a oneof that carries further kinds of the
+// field named by the rest of the oneof's name.
+const MoreSuffix = "__more"
+
+// IsKindOneof reports whether every member is named <oneof>_<kind>, with an
 // optional _N suffix, as infer names the kinds of one BSON field.
-func isKindOneof(od protoreflect.OneofDescriptor) bool {
+func IsKindOneof(od protoreflect.OneofDescriptor) bool {
 	members := od.Fields()
 	for i := 0; i < members.Len(); i++ {
 		rest, ok := strings.CutPrefix(string(members.Get(i).Name()), string(od.Name())+"_")
@@ -131,7 +143,9 @@ func isKindOneof(od protoreflect.OneofDescriptor) bool {
 	return true
 }
 
-func defaultJSONName(s string) string {
+// DefaultJSONName is the JSON name protoc derives from a field name:
+// underscores dropped, the letter after each upper-cased.
+func DefaultJSONName(s string) string {
 	var b strings.Builder
 	up := false
 	for i := 0; i < len(s); i++ {
@@ -263,6 +277,21 @@ func (c *Codec) encodeDocument(m protoreflect.Message, doc bsoncore.Document, p 
 			}
 		}
 		if best == noFit {
+			// Encoding with a field of the right shape names the element
+			// that does not fit, which is the more useful message.
+			for _, cand := range cands {
+				var special special = -1
+				if cand.Message() != nil && !cand.IsList() && !cand.IsMap() {
+					special = c.infos[cand.Message().FullName()].special
+				}
+				shaped := v.Type == bson.TypeArray && (cand.IsList() || special == listWrapper) ||
+					v.Type == bson.TypeEmbeddedDocument && special == plain
+				if shaped {
+					if err := c.setField(m, cand, v, fp); err != nil {
+						return err
+					}
+				}
+			}
 			return dataErr(fp, "cannot encode BSON %s as %s", bsonTypeName(v), describeField(cands))
 		}
 		if m.Has(fd) || (fd.ContainingOneof() != nil && m.WhichOneof(fd.ContainingOneof()) != nil) {
@@ -316,10 +345,16 @@ func bsonTypeName(v bsoncore.Value) string {
 func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 	switch {
 	case fd.IsList():
-		if v.Type == bson.TypeArray {
-			return exact
+		if v.Type != bson.TypeArray {
+			return noFit
 		}
-		return noFit
+		if len(v.Data) == 5 {
+			// A plain repeated field cannot keep [] apart from a missing
+			// field, so an empty array prefers a _List member when there is
+			// one.
+			return coercion
+		}
+		return c.fitElements(fd, v)
 	case fd.IsMap():
 		if v.Type == bson.TypeEmbeddedDocument {
 			return exact
@@ -327,6 +362,22 @@ func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int 
 		return noFit
 	}
 	return c.fit(fd, v)
+}
+
+// fitElements says how well the elements of array v fit the repeated field
+// fd: as well as the worst of them.
+func (c *Codec) fitElements(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
+	vals, err := bsoncore.Array(v.Data).Values()
+	if err != nil {
+		return noFit
+	}
+	score := exact
+	for _, ev := range vals {
+		if score = min(score, c.fit(fd, ev)); score == noFit {
+			break
+		}
+	}
+	return score
 }
 
 // fit says how well v fits one value of fd's type.
@@ -435,7 +486,10 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 	switch mi.special {
 	case listWrapper:
 		if v.Type == bson.TypeArray {
-			return exact
+			if len(v.Data) == 5 {
+				return exact
+			}
+			return c.fitElements(md.Fields().Get(0), v)
 		}
 	case itemWrapper:
 		best := noFit
@@ -457,9 +511,21 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 	case valueWrapper:
 		return c.fit(md.Fields().ByName("value"), v)
 	default:
-		if v.Type == bson.TypeEmbeddedDocument {
-			return exact
+		if v.Type != bson.TypeEmbeddedDocument {
+			return noFit
 		}
+		// A document fits a message that declares every key it holds, so
+		// that of several document members the one that can take it wins.
+		elems, err := bsoncore.Document(v.Data).Elements()
+		if err != nil {
+			return noFit
+		}
+		for _, e := range elems {
+			if len(mi.byName[e.Key()]) == 0 {
+				return noFit
+			}
+		}
+		return exact
 	}
 	return noFit
 }
@@ -737,6 +803,7 @@ func (c *Codec) decodeFields(dst []byte, m protoreflect.Message, p *path) ([]byt
 		return dst, dataErr(p, "%d bytes of fields that message %s does not declare", len(m.GetUnknown()), m.Descriptor().FullName())
 	}
 	fields := m.Descriptor().Fields()
+	var emitted map[string]bool
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
 		switch {
@@ -753,7 +820,14 @@ func (c *Codec) decodeFields(dst []byte, m protoreflect.Message, p *path) ([]byt
 				continue
 			}
 		}
-		name := bsonName(fd)
+		name := BSONName(fd)
+		if emitted == nil {
+			emitted = map[string]bool{}
+		}
+		if emitted[name] {
+			return dst, dataErr(&path{parent: p, name: name}, "set by two fields of message %s", m.Descriptor().FullName())
+		}
+		emitted[name] = true
 		var err error
 		if dst, err = c.appendField(dst, name, fd, m.Get(fd), &path{parent: p, name: name}); err != nil {
 			return dst, err

@@ -1,0 +1,903 @@
+package evolution
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
+)
+
+// Protobuf evolution merges the inferred file into the latest version and
+// renders the result. The latest version's messages, fields, numbers,
+// oneofs and enums are kept; comments and custom options are not carried
+// over (earlier versions in the registry keep them).
+
+type pmFile struct {
+	syntax   string
+	pkg      string
+	imports  []string
+	messages []*pmMsg
+	enums    []*pmEnum
+}
+
+type pmMsg struct {
+	name   string
+	full   string
+	items  []*pmItem // fields and oneofs in declaration order
+	nested []*pmMsg
+	enums  []*pmEnum
+}
+
+type pmItem struct {
+	field *pmField
+	oneof *pmOneof
+}
+
+type pmOneof struct {
+	name   string
+	fields []*pmField
+}
+
+type pmField struct {
+	label    string
+	typ      string // scalar name, ".full.Name", or "map<K, V>"
+	name     string
+	number   int
+	jsonName string // written when not empty
+	kind     schemas.Kind
+	elemKind schemas.Kind // the kind of one element, for repeated fields
+}
+
+type pmEnum struct {
+	name   string
+	values []string // "NAME = N"
+}
+
+func typeString(fd protoreflect.FieldDescriptor) string {
+	switch {
+	case fd.IsMap():
+		return fmt.Sprintf("map<%s, %s>", typeString(fd.MapKey()), typeString(fd.MapValue()))
+	case fd.Message() != nil:
+		return "." + string(fd.Message().FullName())
+	case fd.Enum() != nil:
+		return "." + string(fd.Enum().FullName())
+	}
+	return fd.Kind().String()
+}
+
+// kindItem marks an _Item wrapper: array elements of several kinds.
+const kindItem schemas.Kind = 250
+
+// elemKindOf is the kind of one value of a field: for a repeated field, of
+// one element.
+func elemKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
+	if fd.Message() != nil && strings.HasSuffix(string(fd.Message().Name()), "_Item") {
+		return kindItem
+	}
+	if fd.IsList() {
+		return bsonKindOf(scalarOnly{fd})
+	}
+	return bsonKindOf(fd)
+}
+
+// scalarOnly hides that a field is repeated, to classify its elements.
+type scalarOnly struct{ protoreflect.FieldDescriptor }
+
+func (scalarOnly) IsList() bool { return false }
+
+func (scalarOnly) Cardinality() protoreflect.Cardinality { return protoreflect.Optional }
+
+// bsonKindOf is the BSON kind a field carries, as infer writes them; 0 for
+// types infer does not write.
+func bsonKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
+	if fd.IsList() {
+		return schemas.KindArray
+	}
+	switch fd.Kind() {
+	case protoreflect.DoubleKind:
+		return schemas.KindDouble
+	case protoreflect.StringKind:
+		return schemas.KindString
+	case protoreflect.BoolKind:
+		return schemas.KindBool
+	case protoreflect.Int32Kind:
+		return schemas.KindInt32
+	case protoreflect.Int64Kind:
+		return schemas.KindInt64
+	case protoreflect.BytesKind:
+		return schemas.KindBinary
+	case protoreflect.EnumKind:
+		if fd.Enum().FullName() == "google.protobuf.NullValue" {
+			return schemas.KindNull
+		}
+	case protoreflect.MessageKind:
+		md := fd.Message()
+		name := string(md.Name())
+		switch {
+		case md.FullName() == "google.protobuf.Timestamp":
+			return schemas.KindDate
+		case strings.HasSuffix(name, "_List"):
+			return schemas.KindArray
+		case strings.HasPrefix(name, "Bson"):
+			for _, k := range schemas.AllKinds() {
+				if schemas.ProtoHelperName(k) == name {
+					if k == schemas.KindUUID {
+						return schemas.KindBinaryOther // BsonBinary carries both
+					}
+					return k
+				}
+			}
+		}
+		return schemas.KindDocument
+	}
+	return 0
+}
+
+func modelField(fd protoreflect.FieldDescriptor) *pmField {
+	f := &pmField{label: label(fd), typ: typeString(fd), name: string(fd.Name()), number: int(fd.Number()), kind: bsonKindOf(fd), elemKind: elemKindOf(fd)}
+	if fd.JSONName() != protobuf.DefaultJSONName(f.name) {
+		f.jsonName = fd.JSONName()
+	}
+	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+		f.label = ""
+	}
+	return f
+}
+
+func modelEnum(ed protoreflect.EnumDescriptor) *pmEnum {
+	e := &pmEnum{name: string(ed.Name())}
+	for i := 0; i < ed.Values().Len(); i++ {
+		v := ed.Values().Get(i)
+		e.values = append(e.values, fmt.Sprintf("%s = %d", v.Name(), v.Number()))
+	}
+	return e
+}
+
+func modelMessage(md protoreflect.MessageDescriptor) *pmMsg {
+	m := &pmMsg{name: string(md.Name()), full: string(md.FullName())}
+	oneofs := map[string]*pmOneof{}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
+			o := oneofs[string(od.Name())]
+			if o == nil {
+				o = &pmOneof{name: string(od.Name())}
+				oneofs[o.name] = o
+				m.items = append(m.items, &pmItem{oneof: o})
+			}
+			o.fields = append(o.fields, modelField(fd))
+			continue
+		}
+		m.items = append(m.items, &pmItem{field: modelField(fd)})
+	}
+	for i := 0; i < md.Messages().Len(); i++ {
+		if nd := md.Messages().Get(i); !nd.IsMapEntry() {
+			m.nested = append(m.nested, modelMessage(nd))
+		}
+	}
+	for i := 0; i < md.Enums().Len(); i++ {
+		m.enums = append(m.enums, modelEnum(md.Enums().Get(i)))
+	}
+	return m
+}
+
+func modelFile(fd protoreflect.FileDescriptor) *pmFile {
+	f := &pmFile{syntax: fd.Syntax().String(), pkg: string(fd.Package())}
+	for i := 0; i < fd.Imports().Len(); i++ {
+		f.imports = append(f.imports, fd.Imports().Get(i).Path())
+	}
+	for i := 0; i < fd.Messages().Len(); i++ {
+		f.messages = append(f.messages, modelMessage(fd.Messages().Get(i)))
+	}
+	for i := 0; i < fd.Enums().Len(); i++ {
+		f.enums = append(f.enums, modelEnum(fd.Enums().Get(i)))
+	}
+	return f
+}
+
+func (f *pmFile) render() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "syntax = %q;\n", f.syntax)
+	if f.pkg != "" {
+		fmt.Fprintf(&b, "\npackage %s;\n", f.pkg)
+	}
+	if len(f.imports) > 0 {
+		b.WriteByte('\n')
+		for _, imp := range f.imports {
+			fmt.Fprintf(&b, "import %q;\n", imp)
+		}
+	}
+	for _, m := range f.messages {
+		b.WriteByte('\n')
+		m.render(&b, "")
+	}
+	for _, e := range f.enums {
+		b.WriteByte('\n')
+		e.render(&b, "")
+	}
+	return b.Bytes()
+}
+
+func (f *pmField) line() string {
+	var b strings.Builder
+	if f.label != "" {
+		b.WriteString(f.label + " ")
+	}
+	fmt.Fprintf(&b, "%s %s = %d", f.typ, f.name, f.number)
+	if f.jsonName != "" {
+		fmt.Fprintf(&b, " [json_name = %s]", strconv.Quote(f.jsonName))
+	}
+	return b.String() + ";"
+}
+
+func (m *pmMsg) render(b *bytes.Buffer, indent string) {
+	fmt.Fprintf(b, "%smessage %s {\n", indent, m.name)
+	for _, it := range m.items {
+		if it.field != nil {
+			fmt.Fprintf(b, "%s  %s\n", indent, it.field.line())
+			continue
+		}
+		fmt.Fprintf(b, "%s  oneof %s {\n", indent, it.oneof.name)
+		for _, f := range it.oneof.fields {
+			fmt.Fprintf(b, "%s    %s\n", indent, f.line())
+		}
+		fmt.Fprintf(b, "%s  }\n", indent)
+	}
+	for _, n := range m.nested {
+		b.WriteByte('\n')
+		n.render(b, indent+"  ")
+	}
+	for _, e := range m.enums {
+		b.WriteByte('\n')
+		e.render(b, indent+"  ")
+	}
+	fmt.Fprintf(b, "%s}\n", indent)
+}
+
+func (e *pmEnum) render(b *bytes.Buffer, indent string) {
+	fmt.Fprintf(b, "%senum %s {\n", indent, e.name)
+	for _, v := range e.values {
+		fmt.Fprintf(b, "%s  %s;\n", indent, v)
+	}
+	fmt.Fprintf(b, "%s}\n", indent)
+}
+
+// maxNumbers records the highest field number each message ever used in
+// the history, so that numbers are never reused.
+func maxNumbers(history []Schema) (map[string]int, error) {
+	out := map[string]int{}
+	var walk func(md protoreflect.MessageDescriptor)
+	walk = func(md protoreflect.MessageDescriptor) {
+		fields := md.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			out[string(md.FullName())] = max(out[string(md.FullName())], int(fields.Get(i).Number()))
+		}
+		rr := md.ReservedRanges()
+		for i := 0; i < rr.Len(); i++ {
+			out[string(md.FullName())] = max(out[string(md.FullName())], int(rr.Get(i)[1])-1)
+		}
+		for i := 0; i < md.Messages().Len(); i++ {
+			walk(md.Messages().Get(i))
+		}
+	}
+	for _, h := range history {
+		pf, err := parseProto(h)
+		if err != nil {
+			return nil, err
+		}
+		for i := 0; i < pf.fd.Messages().Len(); i++ {
+			walk(pf.fd.Messages().Get(i))
+		}
+	}
+	return out, nil
+}
+
+type protoMerger struct {
+	level Level
+	widen bool
+	used  map[string]int // highest field number used, by message full name
+	file  *pmFile
+	nfile protoreflect.FileDescriptor
+	// rename maps the full name of a message of the new file to the full
+	// name it has in the merged model, where the two differ.
+	rename map[string]string
+	copied map[string]bool // messages of the new file already copied
+}
+
+// field models a field of the new file, with its type named as in the model.
+func (m *protoMerger) field(fd protoreflect.FieldDescriptor) *pmField {
+	f := modelField(fd)
+	f.typ = m.renamed(f.typ)
+	return f
+}
+
+func (m *protoMerger) renamed(typ string) string {
+	if strings.HasPrefix(typ, "map<") {
+		return typ // map values are scalars or helpers in inferred schemas
+	}
+	if to, ok := m.rename[strings.TrimPrefix(typ, ".")]; ok {
+		return "." + to
+	}
+	return typ
+}
+
+// copyMessage models a message of the new file under a new full name, with
+// its nested messages and the types its fields name renamed to match.
+func (m *protoMerger) copyMessage(md protoreflect.MessageDescriptor, full string) *pmMsg {
+	var record func(d protoreflect.MessageDescriptor, to string)
+	record = func(d protoreflect.MessageDescriptor, to string) {
+		if string(d.FullName()) != to {
+			m.rename[string(d.FullName())] = to
+		}
+		for i := 0; i < d.Messages().Len(); i++ {
+			n := d.Messages().Get(i)
+			record(n, to+"."+string(n.Name()))
+		}
+	}
+	record(md, full)
+	var build func(d protoreflect.MessageDescriptor, to string) *pmMsg
+	build = func(d protoreflect.MessageDescriptor, to string) *pmMsg {
+		x := modelMessage(d)
+		x.full = to
+		x.name = to[strings.LastIndexByte(to, '.')+1:]
+		for _, it := range x.items {
+			if it.field != nil {
+				it.field.typ = m.renamed(it.field.typ)
+			} else {
+				for _, f := range it.oneof.fields {
+					f.typ = m.renamed(f.typ)
+				}
+			}
+		}
+		x.nested = nil
+		for i := 0; i < d.Messages().Len(); i++ {
+			if n := d.Messages().Get(i); !n.IsMapEntry() {
+				x.nested = append(x.nested, build(n, to+"."+string(n.Name())))
+			}
+		}
+		return x
+	}
+	return build(md, full)
+}
+
+func (m *protoMerger) refuse(path, format string, args ...any) error {
+	return m.refuseRule(RuleUnsupported, path, format, args...)
+}
+
+func (m *protoMerger) refuseRule(rule, path, format string, args ...any) error {
+	return &EvolveError{Field: path, Rule: rule, Reason: fmt.Sprintf(format, args...), Level: m.level}
+}
+
+func (m *protoMerger) next(msg string) int {
+	n := m.used[msg] + 1
+	if n >= 19000 && n <= 19999 { // reserved by Protobuf
+		n = 20000
+	}
+	m.used[msg] = n
+	return n
+}
+
+func evolveProto(level Level, history []Schema, inferred Schema) ([]byte, bool, error) {
+	old, err := parseProto(history[len(history)-1])
+	if err != nil {
+		return nil, false, err
+	}
+	nw, err := parseProto(inferred)
+	if err != nil {
+		return nil, false, err
+	}
+	if old.fd.Package() != nw.fd.Package() {
+		return nil, false, &EvolveError{Reason: fmt.Sprintf("the package changed from %q to %q", old.fd.Package(), nw.fd.Package()), Level: level}
+	}
+	used, err := maxNumbers(history)
+	if err != nil {
+		return nil, false, err
+	}
+	m := &protoMerger{level: level, widen: !level.Forward(), used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}}
+	if old.fd.Messages().Len() == 0 || nw.fd.Messages().Len() == 0 {
+		return nil, false, &EvolveError{Reason: "a schema declares no message", Level: level}
+	}
+	oTop, nTop := old.fd.Messages().Get(0), nw.fd.Messages().Get(0)
+	if oTop.Name() != nTop.Name() {
+		return nil, false, &EvolveError{Reason: fmt.Sprintf("the document message is %s, not %s", oTop.Name(), nTop.Name()), Level: level}
+	}
+	changed, err := m.message(m.file.messages[0], nTop, "")
+	if err != nil || !changed {
+		return nil, false, err
+	}
+	for _, imp := range importsOf(nw.fd) {
+		if !slices.Contains(m.file.imports, imp) {
+			m.file.imports = append(m.file.imports, imp)
+		}
+	}
+	return m.file.render(), true, nil
+}
+
+func importsOf(fd protoreflect.FileDescriptor) []string {
+	var out []string
+	for i := 0; i < fd.Imports().Len(); i++ {
+		out = append(out, fd.Imports().Get(i).Path())
+	}
+	return out
+}
+
+// group is the fields that carry one BSON field: one field, or the members
+// of a oneof infer wrote for a field of several kinds.
+type group struct {
+	item   *pmItem
+	fields []protoreflect.FieldDescriptor
+}
+
+// groupsOf returns a message's fields grouped by BSON name, in order.
+func groupsOf(md protoreflect.MessageDescriptor) ([]string, map[string][]protoreflect.FieldDescriptor) {
+	var order []string
+	byName := map[string][]protoreflect.FieldDescriptor{}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		name := protobuf.BSONName(fd)
+		if _, seen := byName[name]; !seen {
+			order = append(order, name)
+		}
+		byName[name] = append(byName[name], fd)
+	}
+	return order, byName
+}
+
+// message merges the new message nd into the model om.
+func (m *protoMerger) message(om *pmMsg, nd protoreflect.MessageDescriptor, path string) (bool, error) {
+	// Index the model's items by BSON name: a field, a oneof of its kinds,
+	// or a repeated field with its <field>__more oneof. The model keeps
+	// json names only where they differ from the default, as BSONName
+	// reads them.
+	fieldBSON := map[string]string{}
+	for _, it := range om.items {
+		if it.field != nil {
+			name := it.field.name
+			if it.field.jsonName != "" {
+				name = it.field.jsonName
+			}
+			fieldBSON[it.field.name] = name
+		}
+	}
+	oldByName := map[string][]*pmItem{}
+	for _, it := range om.items {
+		if it.field != nil {
+			name := fieldBSON[it.field.name]
+			oldByName[name] = append(oldByName[name], it)
+			continue
+		}
+		name := it.oneof.name
+		if base, ok := strings.CutSuffix(name, protobuf.MoreSuffix); ok {
+			name = base
+			if bn, ok := fieldBSON[base]; ok {
+				name = bn
+			}
+		} else {
+			for _, f := range it.oneof.fields {
+				if f.jsonName != "" {
+					name = f.jsonName
+					break
+				}
+			}
+		}
+		oldByName[name] = append(oldByName[name], it)
+	}
+	changed := false
+	order, newByName := groupsOf(nd)
+	for _, bname := range order {
+		fpath := joinField(path, bname)
+		nfs := newByName[bname]
+		items := oldByName[bname]
+		if len(items) == 0 {
+			if err := m.addGroup(om, bname, nfs, fpath); err != nil {
+				return false, err
+			}
+			changed = true
+			continue
+		}
+		c, err := m.mergeGroup(om, items, nfs, fpath)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || c
+	}
+	return changed, nil
+}
+
+func (m *protoMerger) taken(om *pmMsg) map[string]bool {
+	names := map[string]bool{}
+	for _, it := range om.items {
+		if it.field != nil {
+			names[it.field.name] = true
+			continue
+		}
+		names[it.oneof.name] = true
+		for _, f := range it.oneof.fields {
+			names[f.name] = true
+		}
+	}
+	for _, n := range om.nested {
+		names[n.name] = true
+	}
+	return names
+}
+
+// pascal turns a field name into a message name part, as infer does.
+func pascal(s string) string {
+	var b strings.Builder
+	up := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			if up {
+				c -= 'a' - 'A'
+			}
+			b.WriteByte(c)
+			up = false
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b.WriteByte(c)
+			up = false
+		default:
+			up = true
+		}
+	}
+	out := b.String()
+	if out == "" || out[0] < 'A' || out[0] > 'Z' {
+		out = "F" + out
+	}
+	return out
+}
+
+// uniqueMessageName returns a free message name. A number goes before a
+// role suffix ("B2_List", "X2_Item") and after any other name ("B2"), so
+// that the name keeps saying what the message is.
+func uniqueMessageName(taken map[string]bool, base string) string {
+	stem, suffix := base, ""
+	for _, s := range []string{"_List", "_Item"} {
+		if strings.HasSuffix(base, s) {
+			stem, suffix = strings.TrimSuffix(base, s), s
+		}
+	}
+	name := base
+	for i := 2; taken[name]; i++ {
+		name = fmt.Sprintf("%s%d%s", stem, i, suffix)
+	}
+	return name
+}
+
+// uniqueName returns base, or base_2, base_3, ... whichever is free. The
+// suffix keeps the <oneof>_<kind> form that marks a oneof of kinds.
+func uniqueName(taken map[string]bool, base string) string {
+	name := base
+	for i := 2; taken[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	return name
+}
+
+// addGroup adds a BSON field the message did not have, with new numbers.
+func (m *protoMerger) addGroup(om *pmMsg, bname string, nfs []protoreflect.FieldDescriptor, path string) error {
+	for _, nf := range nfs {
+		if err := m.bringType(om, nf); err != nil {
+			return err
+		}
+	}
+	if len(nfs) == 1 && (nfs[0].ContainingOneof() == nil || nfs[0].ContainingOneof().IsSynthetic()) {
+		f := m.field(nfs[0])
+		if m.taken(om)[f.name] {
+			return m.refuse(path, "the field name %q is already taken in %s", f.name, om.name)
+		}
+		f.number = m.next(om.full)
+		om.items = append(om.items, &pmItem{field: f})
+		return nil
+	}
+	od := nfs[0].ContainingOneof()
+	o := &pmOneof{name: string(od.Name())}
+	if m.taken(om)[o.name] {
+		return m.refuse(path, "the name %q is already taken in %s", o.name, om.name)
+	}
+	for _, nf := range nfs {
+		f := m.field(nf)
+		f.number = m.next(om.full)
+		o.fields = append(o.fields, f)
+	}
+	om.items = append(om.items, &pmItem{oneof: o})
+	return nil
+}
+
+// errNewVariant tells mergeGroup that an array needs a new variant.
+var errNewVariant = fmt.Errorf("needs a new variant")
+
+// mergeGroup merges new variants of a BSON field into the items that carry
+// it: a field, a oneof of its kinds, or a repeated field and its __more
+// oneof.
+func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.FieldDescriptor, path string) (bool, error) {
+	changed := false
+	for _, nf := range nfs {
+		var variants []*pmField
+		for _, it := range items {
+			if it.field != nil {
+				variants = append(variants, it.field)
+			} else {
+				variants = append(variants, it.oneof.fields...)
+			}
+		}
+		nk := bsonKindOf(nf)
+		nlabel := label(nf)
+		found := false
+		for _, ov := range variants {
+			switch {
+			case ov.kind == schemas.KindArray && nk == schemas.KindArray:
+				c, err := m.mergeArray(om, ov, nf, path)
+				if err == errNewVariant {
+					continue // another array member may take it, or a new one
+				}
+				if err != nil {
+					return false, err
+				}
+				found, changed = true, changed || c
+			case ov.kind == nk && ov.kind != 0 && (ov.label == "repeated") == (nlabel == "repeated"):
+				found = true
+				if err := m.mergeTypes(om, ov, nf, path); err != nil {
+					return false, err
+				}
+				if nk == schemas.KindDocument {
+					c, err := m.mergeNested(om, ov, nf, path)
+					if err != nil {
+						return false, err
+					}
+					changed = changed || c
+				}
+			case ov.kind == schemas.KindInt64 && nk == schemas.KindInt32:
+				found = true // an int32 fits an int64 field
+			case ov.kind == schemas.KindInt32 && nk == schemas.KindInt64 && ov.label == nlabel:
+				// int32 and int64 share the wire encoding: widen in place.
+				ov.typ, ov.kind = "int64", schemas.KindInt64
+				found, changed = true, true
+			}
+			if found {
+				break
+			}
+		}
+		if found {
+			continue
+		}
+		if nk == 0 {
+			return false, m.refuse(path, "the field's new type %s cannot be added", typeString(nf))
+		}
+		if !m.widen {
+			return false, m.refuseRule(RuleLevelForbidsChange, path, "values of a new kind (%s) cannot be read by earlier readers", nk)
+		}
+		if err := m.bringType(om, nf); err != nil {
+			return false, err
+		}
+		oneof, err := m.oneofFor(om, &items, path)
+		if err != nil {
+			return false, err
+		}
+		f := m.field(nf)
+		if nf.IsList() {
+			// A oneof member cannot be repeated: the array goes into a _List
+			// message, as infer writes arrays inside oneofs.
+			listName := uniqueMessageName(m.taken(om), pascal(oneof.name)+"_List")
+			list := &pmMsg{name: listName, full: om.full + "." + listName, items: []*pmItem{{field: &pmField{
+				label: "repeated", typ: f.typ, name: "values", number: 1, kind: schemas.KindArray, elemKind: f.elemKind,
+			}}}}
+			om.nested = append(om.nested, list)
+			f.typ, f.elemKind = "."+list.full, schemas.KindArray
+		}
+		f.name = uniqueName(m.taken(om), oneof.name+"_"+nk.String())
+		f.label, f.jsonName = "", ""
+		f.number = m.next(om.full)
+		oneof.fields = append(oneof.fields, f)
+		changed = true
+	}
+	return changed, nil
+}
+
+// oneofFor returns the oneof that takes a new kind of a BSON field: its
+// existing oneof; for a singular field, a oneof the field is moved into
+// (its first member keeps the number and type, so old data still reads);
+// for a repeated field, which cannot join a oneof, a <field>__more oneof
+// beside it.
+func (m *protoMerger) oneofFor(om *pmMsg, items *[]*pmItem, path string) (*pmOneof, error) {
+	for _, it := range *items {
+		if it.oneof != nil {
+			return it.oneof, nil
+		}
+	}
+	it := (*items)[0]
+	old := it.field
+	switch {
+	case old.label == "repeated":
+		o := &pmOneof{name: uniqueName(m.taken(om), old.name+protobuf.MoreSuffix)}
+		more := &pmItem{oneof: o}
+		at := slices.Index(om.items, it)
+		om.items = slices.Insert(om.items, at+1, more)
+		*items = append(*items, more)
+		return o, nil
+	case old.label == "required" || old.kind == 0:
+		return nil, m.refuse(path, "a %s field cannot take values of another kind", strings.TrimSpace(old.label+" "+old.typ))
+	}
+	o := &pmOneof{name: old.name}
+	bname := old.name
+	if old.jsonName != "" {
+		bname = old.jsonName
+	}
+	taken := m.taken(om)
+	delete(taken, old.name)
+	old.name = uniqueName(taken, o.name+"_"+old.kind.String())
+	old.label = ""
+	old.jsonName = ""
+	if bname != o.name {
+		old.jsonName = bname
+	}
+	o.fields = []*pmField{old}
+	it.field, it.oneof = nil, o
+	return o, nil
+}
+
+// mergeArray merges the elements of a new array field into an existing
+// array field, whatever each side's representation (a plain repeated field,
+// or an _List message keeping [] apart from a missing field).
+func (m *protoMerger) mergeArray(om *pmMsg, ov *pmField, nf protoreflect.FieldDescriptor, path string) (bool, error) {
+	oldElem := ov
+	holder := om
+	if ov.label != "repeated" {
+		holder = m.find(strings.TrimPrefix(ov.typ, "."))
+		if holder == nil || len(holder.items) != 1 || holder.items[0].field == nil {
+			return false, m.refuse(path, "message %s is not an array wrapper", ov.typ)
+		}
+		oldElem = holder.items[0].field
+	}
+	newElem := nf
+	if !nf.IsList() {
+		if newElem = nf.Message().Fields().ByName("values"); newElem == nil {
+			return false, m.refuse(path, "message %s is not an array wrapper", nf.Message().FullName())
+		}
+	}
+	ok, nk := oldElem.elemKind, elemKindOf(newElem)
+	switch {
+	case ok == kindItem && nk == kindItem:
+		return m.message(m.find(strings.TrimPrefix(oldElem.typ, ".")), newElem.Message(), path+"[]")
+	case ok == kindItem:
+		// A new element kind joins the wrapper's oneof of kinds.
+		item := m.find(strings.TrimPrefix(oldElem.typ, "."))
+		if item == nil || len(item.items) != 1 || item.items[0].oneof == nil {
+			return false, m.refuse(path, "message %s is not an element wrapper", oldElem.typ)
+		}
+		return m.mergeGroup(item, item.items, []protoreflect.FieldDescriptor{scalarOnly{newElem}}, path+"[]")
+	case ok == nk && (ok == schemas.KindDocument || ok == schemas.KindArray):
+		target := m.find(strings.TrimPrefix(oldElem.typ, "."))
+		if target == nil {
+			return false, m.refuse(path, "message %s is not in the schema", oldElem.typ)
+		}
+		return m.message(target, newElem.Message(), path+"[]")
+	case ok == nk:
+		return false, nil
+	case ok == schemas.KindInt64 && nk == schemas.KindInt32:
+		return false, nil
+	case ok == schemas.KindInt32 && nk == schemas.KindInt64:
+		oldElem.typ, oldElem.elemKind = "int64", schemas.KindInt64
+		if oldElem.label != "repeated" {
+			oldElem.kind = schemas.KindInt64
+		}
+		return true, nil
+	}
+	return false, errNewVariant // elements of another kind: another array member
+}
+
+// mergeTypes checks that a variant keeps its type where kinds match.
+func (m *protoMerger) mergeTypes(om *pmMsg, ov *pmField, nf protoreflect.FieldDescriptor, path string) error {
+	if nf.Message() == nil || ov.kind == schemas.KindDocument || ov.kind == schemas.KindArray {
+		return nil
+	}
+	if ov.typ != typeString(nf) && ov.kind != schemas.KindBinaryOther {
+		return m.refuse(path, "the field's type changed from %s to %s", ov.typ, typeString(nf))
+	}
+	return nil
+}
+
+// mergeNested merges the message a document or list field refers to.
+func (m *protoMerger) mergeNested(om *pmMsg, ov *pmField, nf protoreflect.FieldDescriptor, path string) (bool, error) {
+	nd := nf.Message()
+	if nd == nil {
+		if ov.typ != typeString(nf) {
+			return false, m.refuse(path, "the array's element type changed from %s to %s", ov.typ, typeString(nf))
+		}
+		return false, nil
+	}
+	target := m.find(strings.TrimPrefix(ov.typ, "."))
+	if target == nil {
+		return false, m.refuse(path, "message %s is not in the schema", ov.typ)
+	}
+	return m.message(target, nd, path)
+}
+
+// find returns the model message with the given full name.
+func (m *protoMerger) find(full string) *pmMsg {
+	var walk func(ms []*pmMsg) *pmMsg
+	walk = func(ms []*pmMsg) *pmMsg {
+		for _, x := range ms {
+			if x.full == full {
+				return x
+			}
+			if r := walk(x.nested); r != nil {
+				return r
+			}
+		}
+		return nil
+	}
+	return walk(m.file.messages)
+}
+
+// bringType copies into the model the message a new field refers to, when
+// the model lacks it: a message nested in the new field's message goes into
+// host, the model message that corresponds to it (whose name may differ);
+// a top-level message (a helper) goes to the file.
+func (m *protoMerger) bringType(host *pmMsg, nf protoreflect.FieldDescriptor) error {
+	if nf.IsMap() {
+		nf = nf.MapValue()
+	}
+	md := nf.Message()
+	if md == nil || md.ParentFile().Path() != m.nfile.Path() {
+		return nil
+	}
+	if _, top := md.Parent().(protoreflect.FileDescriptor); top {
+		if m.find(string(md.FullName())) == nil {
+			m.file.messages = append(m.file.messages, m.copyMessage(md, string(md.FullName())))
+		}
+		return m.bringFields(md)
+	}
+	if m.copied[string(md.FullName())] {
+		return nil
+	}
+	m.copied[string(md.FullName())] = true
+	// The type belongs to a new field or a new variant: a message of the
+	// same name in host belongs to another variant, so the copy takes a
+	// free name.
+	name := uniqueMessageName(m.taken(host), string(md.Name()))
+	host.nested = append(host.nested, m.copyMessage(md, host.full+"."+name))
+	return m.bringFields(md)
+}
+
+// bringFields brings the top-level helpers the fields of a copied message
+// refer to.
+func (m *protoMerger) bringFields(md protoreflect.MessageDescriptor) error {
+	var walk func(d protoreflect.MessageDescriptor) error
+	walk = func(d protoreflect.MessageDescriptor) error {
+		fields := d.Fields()
+		for i := 0; i < fields.Len(); i++ {
+			fd := fields.Get(i)
+			if fd.IsMap() {
+				fd = fd.MapValue()
+			}
+			t := fd.Message()
+			if t == nil || t.ParentFile().Path() != m.nfile.Path() {
+				continue
+			}
+			if _, top := t.Parent().(protoreflect.FileDescriptor); top && m.find(string(t.FullName())) == nil {
+				m.file.messages = append(m.file.messages, m.copyMessage(t, string(t.FullName())))
+				if err := walk(t); err != nil {
+					return err
+				}
+			}
+		}
+		for i := 0; i < d.Messages().Len(); i++ {
+			if err := walk(d.Messages().Get(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(md)
+}
