@@ -236,3 +236,39 @@ func evolutionProperties(t *testing.T, format schemas.Format) {
 		}
 	}
 }
+
+// Field numbers are never reused: a number a removed field had in an
+// earlier version is not given to a new field.
+func TestEvolveProtobufNeverReusesNumbers(t *testing.T) {
+	t.Parallel()
+	v1 := Schema{Format: schemas.Protobuf, Text: []byte("syntax = \"proto3\";\nmessage Doc {\n  optional int32 _id = 1;\n  optional string a = 2;\n  optional string gone = 3;\n}\n")}
+	v2 := Schema{Format: schemas.Protobuf, Text: []byte("syntax = \"proto3\";\nmessage Doc {\n  optional int32 _id = 1;\n  optional string a = 2;\n}\n")}
+	next, changed, err := Evolve(Backward, []Schema{v1, v2}, inferred(t, schemas.Protobuf, docs(t, `{"_id": 1, "a": "x", "b": true}`)...))
+	if err != nil || !changed {
+		t.Fatalf("%v %v", changed, err)
+	}
+	if !strings.Contains(string(next.Text), "optional bool b = 4;") {
+		t.Fatalf("b should take number 4, after the removed field's 3:\n%s", next.Text)
+	}
+	// A field that gains a kind becomes a oneof whose first member keeps
+	// the number and type.
+	next2, changed, err := Evolve(Backward, []Schema{v1, v2, next}, inferred(t, schemas.Protobuf, docs(t, `{"_id": 2, "a": 7}`)...))
+	if err != nil || !changed {
+		t.Fatalf("%v %v", changed, err)
+	}
+	for _, want := range []string{"oneof a {", "string a_string = 2;", "int32 a_int32 = 5;"} {
+		if !strings.Contains(string(next2.Text), want) {
+			t.Fatalf("missing %q:\n%s", want, next2.Text)
+		}
+	}
+	for _, d := range docs(t, `{"_id": 1, "a": "x", "b": true}`, `{"_id": 2, "a": 7}`) {
+		if err := encodes(t, next2, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Documents that fit produce no new version.
+	_, changed, err = Evolve(Backward, []Schema{v1, v2, next, next2}, inferred(t, schemas.Protobuf, docs(t, `{"_id": 3, "a": "y"}`)...))
+	if err != nil || changed {
+		t.Fatalf("no change expected: %v %v", changed, err)
+	}
+}
