@@ -30,12 +30,6 @@ const (
 	// missing field) that earlier readers cannot take at a FORWARD or FULL
 	// level.
 	RuleLevelForbidsChange = "LEVEL_FORBIDS_CHANGE"
-	// RuleRepeatedFieldKind: a Protobuf repeated field would need to take
-	// values that are not arrays; repeated fields cannot join a oneof.
-	RuleRepeatedFieldKind = "REPEATED_FIELD_KIND_ADDED"
-	// RuleArrayElementKind: the elements of a Protobuf array of one kind
-	// would need another kind, which needs a different representation.
-	RuleArrayElementKind = "ARRAY_ELEMENT_KIND_CHANGED"
 	// RuleIncompatible: the candidate version fails the compatibility check.
 	RuleIncompatible = "INCOMPATIBLE"
 	// RuleUnsupported: the schema uses something evolution does not handle
