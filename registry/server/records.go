@@ -1,0 +1,276 @@
+package server
+
+import (
+	"crypto/md5"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/store"
+)
+
+// Keys and values of the log, byte for byte as Confluent writes them to
+// _schemas, so that a Kafka-backed log can be shared with Confluent.
+// Property order matters: compaction compares key bytes.
+
+type schemaKey struct {
+	KeyType string `json:"keytype"`
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+	Magic   int    `json:"magic"`
+}
+
+type subjectKey struct {
+	KeyType string  `json:"keytype"`
+	Subject *string `json:"subject"`
+	Magic   int     `json:"magic"`
+}
+
+type schemaValue struct {
+	Subject    string               `json:"subject"`
+	Version    int                  `json:"version"`
+	ID         int                  `json:"id"`
+	MD5        []byte               `json:"md5,omitempty"`
+	Schema     string               `json:"schema"`
+	SchemaType string               `json:"schemaType,omitempty"`
+	References []registry.Reference `json:"references,omitempty"`
+	Deleted    bool                 `json:"deleted"`
+}
+
+type configValue struct {
+	Subject            *string `json:"subject,omitempty"`
+	CompatibilityLevel string  `json:"compatibilityLevel"`
+	Normalize          bool    `json:"normalize,omitempty"`
+}
+
+type modeValue struct {
+	Subject *string `json:"subject,omitempty"`
+	Mode    string  `json:"mode"`
+}
+
+type deleteSubjectValue struct {
+	Subject string `json:"subject"`
+	Version int    `json:"version"`
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs of strings and numbers are marshalled
+	}
+	return b
+}
+
+func schemaRecord(v schemaValue) store.Record {
+	return store.Record{
+		Key:   mustJSON(schemaKey{KeyType: "SCHEMA", Subject: v.Subject, Version: v.Version, Magic: 1}),
+		Value: mustJSON(v),
+	}
+}
+
+func schemaTombstone(subject string, version int) store.Record {
+	return store.Record{Key: mustJSON(schemaKey{KeyType: "SCHEMA", Subject: subject, Version: version, Magic: 1})}
+}
+
+func subjectRecordKey(keyType string, subject *string) json.RawMessage {
+	return mustJSON(subjectKey{KeyType: keyType, Subject: subject, Magic: 0})
+}
+
+func strptr(s string) *string { return &s }
+
+// fingerprint identifies a schema: the same type, text and references get
+// the same id.
+func fingerprint(schemaType, text string, refs []registry.Reference) string {
+	h := md5.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", schemaType, text)
+	for _, r := range refs {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", r.Name, r.Subject, r.Version)
+	}
+	return string(h.Sum(nil))
+}
+
+// version is one version of a subject.
+type version struct {
+	id      int
+	deleted bool
+}
+
+type subject struct {
+	versions map[int]*version
+}
+
+func (s *subject) sortedVersions(withDeleted bool) []int {
+	var out []int
+	for v, ver := range s.versions {
+		if withDeleted || !ver.deleted {
+			out = append(out, v)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
+func (s *subject) live() bool {
+	for _, v := range s.versions {
+		if !v.deleted {
+			return true
+		}
+	}
+	return false
+}
+
+// storedSchema is a schema by id.
+type storedSchema struct {
+	id         int
+	schemaType string
+	text       string
+	refs       []registry.Reference
+}
+
+// state is what the log replays into. Callers hold the server's lock.
+type state struct {
+	schemas   map[int]*storedSchema
+	byPrint   map[string]int // fingerprint -> id
+	subjects  map[string]*subject
+	maxID     int
+	global    configValue
+	configs   map[string]configValue
+	modeAll   string
+	modes     map[string]string
+	refersTos map[int]map[int]bool // id -> ids of schemas that reference it
+}
+
+func newState() *state {
+	return &state{
+		schemas:   map[int]*storedSchema{},
+		byPrint:   map[string]int{},
+		subjects:  map[string]*subject{},
+		global:    configValue{CompatibilityLevel: "BACKWARD"},
+		configs:   map[string]configValue{},
+		modeAll:   registry.ModeReadWrite,
+		modes:     map[string]string{},
+		refersTos: map[int]map[int]bool{},
+	}
+}
+
+// apply replays one record.
+func (st *state) apply(r store.Record) error {
+	var kt struct {
+		KeyType string  `json:"keytype"`
+		Subject *string `json:"subject"`
+		Version int     `json:"version"`
+	}
+	if err := json.Unmarshal(r.Key, &kt); err != nil {
+		return fmt.Errorf("bad key %s: %w", r.Key, err)
+	}
+	switch kt.KeyType {
+	case "SCHEMA":
+		if kt.Subject == nil {
+			return fmt.Errorf("schema key without subject: %s", r.Key)
+		}
+		sub := st.subjects[*kt.Subject]
+		if r.Value == nil {
+			if sub != nil {
+				delete(sub.versions, kt.Version)
+				if len(sub.versions) == 0 {
+					delete(st.subjects, *kt.Subject)
+				}
+			}
+			return nil
+		}
+		var v schemaValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("bad schema value: %w", err)
+		}
+		if v.SchemaType == "" {
+			v.SchemaType = registry.TypeAvro
+		}
+		if st.schemas[v.ID] == nil {
+			st.schemas[v.ID] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References}
+			st.byPrint[fingerprint(v.SchemaType, v.Schema, v.References)] = v.ID
+			for _, ref := range v.References {
+				if rs := st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
+					target := rs.versions[ref.Version].id
+					if st.refersTos[target] == nil {
+						st.refersTos[target] = map[int]bool{}
+					}
+					st.refersTos[target][v.ID] = true
+				}
+			}
+		}
+		st.maxID = max(st.maxID, v.ID)
+		if sub == nil {
+			sub = &subject{versions: map[int]*version{}}
+			st.subjects[v.Subject] = sub
+		}
+		sub.versions[v.Version] = &version{id: v.ID, deleted: v.Deleted}
+	case "CONFIG":
+		if r.Value == nil {
+			if kt.Subject == nil {
+				st.global = configValue{CompatibilityLevel: "BACKWARD"}
+			} else {
+				delete(st.configs, *kt.Subject)
+			}
+			return nil
+		}
+		var v configValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("bad config value: %w", err)
+		}
+		if kt.Subject == nil {
+			st.global = v
+		} else {
+			st.configs[*kt.Subject] = v
+		}
+	case "MODE":
+		if r.Value == nil {
+			if kt.Subject == nil {
+				st.modeAll = registry.ModeReadWrite
+			} else {
+				delete(st.modes, *kt.Subject)
+			}
+			return nil
+		}
+		var v modeValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("bad mode value: %w", err)
+		}
+		if kt.Subject == nil {
+			st.modeAll = v.Mode
+		} else {
+			st.modes[*kt.Subject] = v.Mode
+		}
+	case "DELETE_SUBJECT":
+		if r.Value == nil || kt.Subject == nil {
+			return nil
+		}
+		var v deleteSubjectValue
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return fmt.Errorf("bad delete-subject value: %w", err)
+		}
+		if sub := st.subjects[v.Subject]; sub != nil {
+			for n, ver := range sub.versions {
+				if n <= v.Version {
+					ver.deleted = true
+				}
+			}
+		}
+	case "CLEAR_SUBJECT":
+		if r.Value == nil || kt.Subject == nil {
+			return nil
+		}
+		if sub := st.subjects[*kt.Subject]; sub != nil {
+			for n, ver := range sub.versions {
+				if ver.deleted {
+					delete(sub.versions, n)
+				}
+			}
+		}
+	case "NOOP", "CONTEXT":
+	default:
+		// Newer key types (associations) are not used here; skip them so
+		// that a log written by a newer Confluent still loads.
+	}
+	return nil
+}

@@ -1,0 +1,959 @@
+// Package server is a Confluent-compatible schema registry: the REST API
+// that Confluent's serializers, srclient and other clients use, over a log
+// of the records Confluent writes to _schemas (see registry/store).
+// Compatibility is decided by package evolution.
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/store"
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/avro"
+)
+
+// Options configure a Server.
+type Options struct {
+	// MaxBodyBytes bounds a request body. Default 16 MiB.
+	MaxBodyBytes int64
+	// Logger receives errors of the store. Default: discarded.
+	Logger *slog.Logger
+}
+
+// Server serves the registry API. It is safe for concurrent use.
+type Server struct {
+	opts  Options
+	store store.Store
+	mu    sync.RWMutex
+	st    *state
+	mux   *http.ServeMux
+}
+
+// New loads the store's log and returns a server over it.
+func New(s store.Store, opts Options) (*Server, error) {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 16 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv := &Server{opts: opts, store: s, st: newState()}
+	if err := s.Load(srv.st.apply); err != nil {
+		return nil, err
+	}
+	srv.routes()
+	return srv, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.opts.Logger.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+			writeError(w, registry.Errorf(registry.CodeStoreError, "internal error"))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+}
+
+type handler func(r *http.Request) (any, error)
+
+func (s *Server) handle(pattern string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		}
+		v, err := h(r)
+		if err != nil {
+			var re *registry.Error
+			if !errors.As(err, &re) {
+				s.opts.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+				re = registry.Errorf(registry.CodeStoreError, "%v", err)
+			}
+			writeError(w, re)
+			return
+		}
+		if raw, ok := v.(rawText); ok {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			_, _ = io.WriteString(w, string(raw))
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		_ = json.NewEncoder(w).Encode(v)
+	})
+}
+
+// rawText is a response written as it is, not as JSON.
+type rawText string
+
+func writeError(w http.ResponseWriter, e *registry.Error) {
+	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	w.WriteHeader(e.Status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	s.handle("GET /{$}", func(*http.Request) (any, error) { return struct{}{}, nil })
+	s.handle("GET /subjects", s.listSubjects)
+	s.handle("POST /subjects/{subject}", s.lookup)
+	s.handle("DELETE /subjects/{subject}", s.deleteSubject)
+	s.handle("GET /subjects/{subject}/versions", s.listVersions)
+	s.handle("POST /subjects/{subject}/versions", s.register)
+	s.handle("GET /subjects/{subject}/versions/{version}", s.getVersion)
+	s.handle("GET /subjects/{subject}/versions/{version}/schema", s.getVersionSchema)
+	s.handle("GET /subjects/{subject}/versions/{version}/referencedby", s.referencedBy)
+	s.handle("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
+	s.handle("GET /schemas/ids/{id}", s.schemaByID)
+	s.handle("GET /schemas/ids/{id}/schema", s.rawSchemaByID)
+	s.handle("GET /schemas/ids/{id}/subjects", s.subjectsByID)
+	s.handle("GET /schemas/ids/{id}/versions", s.versionsByID)
+	s.handle("GET /schemas/types", func(*http.Request) (any, error) {
+		return []string{registry.TypeAvro, registry.TypeJSON, registry.TypeProtobuf}, nil
+	})
+	s.handle("POST /compatibility/subjects/{subject}/versions/{version}", s.compatibility)
+	s.handle("POST /compatibility/subjects/{subject}/versions", s.compatibility)
+	s.handle("GET /config", s.getConfig)
+	s.handle("PUT /config", s.putConfig)
+	s.handle("DELETE /config", s.deleteConfig)
+	s.handle("GET /config/{subject}", s.getConfig)
+	s.handle("PUT /config/{subject}", s.putConfig)
+	s.handle("DELETE /config/{subject}", s.deleteConfig)
+	s.handle("GET /mode", s.getMode)
+	s.handle("PUT /mode", s.putMode)
+	s.handle("DELETE /mode", s.deleteMode)
+	s.handle("GET /mode/{subject}", s.getMode)
+	s.handle("PUT /mode/{subject}", s.putMode)
+	s.handle("DELETE /mode/{subject}", s.deleteMode)
+}
+
+// decode reads a JSON body of an accepted content type.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		switch {
+		case err != nil:
+			return &registry.Error{Status: http.StatusUnsupportedMediaType, Code: http.StatusUnsupportedMediaType, Message: "malformed Content-Type"}
+		case mt == "application/vnd.schemaregistry.v1+json", mt == "application/vnd.schemaregistry+json",
+			mt == "application/json", mt == "application/octet-stream":
+		default:
+			return &registry.Error{Status: http.StatusUnsupportedMediaType, Code: http.StatusUnsupportedMediaType, Message: fmt.Sprintf("unsupported Content-Type %q", mt)}
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+		}
+		return &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+	}
+	return nil
+}
+
+func boolParam(r *http.Request, name string) bool {
+	v, _ := strconv.ParseBool(r.URL.Query().Get(name))
+	return v
+}
+
+// versionParam parses a version: "latest" or -1 for the latest, else a
+// positive integer.
+func versionParam(r *http.Request) (int, error) {
+	raw := strings.TrimSpace(r.PathValue("version"))
+	if strings.EqualFold(raw, "latest") {
+		return -1, nil
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil || (v <= 0 && v != -1) {
+		return 0, registry.Errorf(registry.CodeInvalidVersion, "The specified version '%s' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"", raw)
+	}
+	return v, nil
+}
+
+func idParam(r *http.Request) (int, error) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id < 0 {
+		return 0, registry.Errorf(registry.CodeSchemaNotFound, "Schema %s not found", r.PathValue("id"))
+	}
+	return id, nil
+}
+
+// --- reads ---
+
+func (s *Server) listSubjects(r *http.Request) (any, error) {
+	deleted := boolParam(r, "deleted")
+	prefix := r.URL.Query().Get("subjectPrefix")
+	if prefix == ":*:" {
+		prefix = ""
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []string{}
+	for name, sub := range s.st.subjects {
+		if strings.HasPrefix(name, prefix) && (deleted || sub.live()) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *Server) subjectLocked(name string) (*subject, error) {
+	sub := s.st.subjects[name]
+	if sub == nil {
+		return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	}
+	return sub, nil
+}
+
+func (s *Server) listVersions(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	deleted := boolParam(r, "deleted")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	versions := sub.sortedVersions(deleted)
+	if len(versions) == 0 {
+		return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	}
+	return versions, nil
+}
+
+// resolveVersion finds a version; -1 is the latest live one.
+func (s *Server) resolveVersion(name string, v int, deleted bool) (int, *version, error) {
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return 0, nil, err
+	}
+	if v == -1 {
+		live := sub.sortedVersions(deleted)
+		if len(live) == 0 {
+			return 0, nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+		}
+		v = live[len(live)-1]
+	}
+	ver := sub.versions[v]
+	if ver == nil || (ver.deleted && !deleted) {
+		return 0, nil, registry.Errorf(registry.CodeVersionNotFound, "Version %d not found.", v)
+	}
+	return v, ver, nil
+}
+
+func (s *Server) schemaOf(name string, v int, ver *version) registry.Schema {
+	sc := s.st.schemas[ver.id]
+	out := registry.Schema{Subject: name, Version: v, ID: ver.id, Schema: sc.text, References: sc.refs, Deleted: ver.deleted}
+	if sc.schemaType != registry.TypeAvro {
+		out.SchemaType = sc.schemaType
+	}
+	return out
+}
+
+func (s *Server) getVersion(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, ver, err := s.resolveVersion(r.PathValue("subject"), v, boolParam(r, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	return s.schemaOf(r.PathValue("subject"), n, ver), nil
+}
+
+func (s *Server) getVersionSchema(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ver, err := s.resolveVersion(r.PathValue("subject"), v, boolParam(r, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	return rawText(s.st.schemas[ver.id].text), nil
+}
+
+func (s *Server) referencedBy(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ver, err := s.resolveVersion(r.PathValue("subject"), v, true)
+	if err != nil {
+		return nil, err
+	}
+	out := []int{}
+	for id := range s.st.refersTos[ver.id] {
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func (s *Server) schemaByIDLocked(r *http.Request) (*storedSchema, error) {
+	id, err := idParam(r)
+	if err != nil {
+		return nil, err
+	}
+	sc := s.st.schemas[id]
+	if sc == nil {
+		return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema %d not found", id)
+	}
+	return sc, nil
+}
+
+func (s *Server) schemaByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := registry.SchemaString{Schema: sc.text, References: sc.refs}
+	if sc.schemaType != registry.TypeAvro {
+		out.SchemaType = sc.schemaType
+	}
+	return out, nil
+}
+
+func (s *Server) rawSchemaByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	return rawText(sc.text), nil
+}
+
+func (s *Server) usesOfID(id int, deleted bool) []registry.SubjectVersion {
+	var out []registry.SubjectVersion
+	for name, sub := range s.st.subjects {
+		for v, ver := range sub.versions {
+			if ver.id == id && (deleted || !ver.deleted) {
+				out = append(out, registry.SubjectVersion{Subject: name, Version: v})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subject != out[j].Subject {
+			return out[i].Subject < out[j].Subject
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+func (s *Server) subjectsByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, sv := range s.usesOfID(sc.id, boolParam(r, "deleted")) {
+		if !slices.Contains(out, sv.Subject) {
+			out = append(out, sv.Subject)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) versionsByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := s.usesOfID(sc.id, boolParam(r, "deleted"))
+	if out == nil {
+		out = []registry.SubjectVersion{}
+	}
+	return out, nil
+}
+
+// --- schemas ---
+
+// parsedRequest is a register request checked and put in stored form.
+type parsedRequest struct {
+	schemaType string
+	text       string
+	refs       []registry.Reference
+	schema     evolution.Schema
+}
+
+// prepare validates a schema and returns its stored (canonical) form.
+// Callers hold the lock (read or write).
+func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
+	st, ok := registry.NormalizeType(req.SchemaType)
+	if !ok {
+		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema type %q", req.SchemaType)
+	}
+	if strings.TrimSpace(req.Schema) == "" {
+		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Empty schema")
+	}
+	p := parsedRequest{schemaType: st, refs: req.References}
+	deps := map[string]string{}
+	for _, ref := range req.References {
+		sub := s.st.subjects[ref.Subject]
+		if sub == nil || sub.versions[ref.Version] == nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d does not exist", ref.Name, ref.Subject, ref.Version)
+		}
+		deps[ref.Name] = s.st.schemas[sub.versions[ref.Version].id].text
+	}
+	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[st]
+	p.text = req.Schema
+	switch st {
+	case registry.TypeAvro, registry.TypeJSON:
+		var buf strings.Builder
+		if err := compactJSON(&buf, req.Schema); err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		}
+		p.text = buf.String()
+	default:
+		p.text = strings.TrimSpace(req.Schema)
+	}
+	if st == registry.TypeAvro && normalize {
+		parsed, err := avro.Parse([]byte(p.text))
+		if err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		}
+		out, err := avro.Marshal(parsed.Root)
+		if err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		}
+		var buf strings.Builder
+		_ = compactJSON(&buf, string(out))
+		p.text = buf.String()
+	}
+	p.schema = evolution.Schema{Format: format, Text: []byte(p.text), Name: "schema.proto", Dependencies: deps}
+	if st != registry.TypeProtobuf {
+		p.schema.Name = ""
+	}
+	// Check with no history validates the schema.
+	if _, err := evolution.Check(evolution.None, p.schema, nil); err != nil {
+		return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+	}
+	return p, nil
+}
+
+func compactJSON(w io.StringWriter, text string) error {
+	var v json.RawMessage
+	dec := json.NewDecoder(strings.NewReader(text))
+	if err := dec.Decode(&v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("data after the schema")
+	}
+	b, err := json.Marshal(v) // compact, and HTML escaping does not touch schema text
+	if err != nil {
+		return err
+	}
+	_, err = w.WriteString(string(b))
+	return err
+}
+
+// history returns a subject's live versions as schemas, oldest first.
+func (s *Server) history(name string) []evolution.Schema {
+	sub := s.st.subjects[name]
+	if sub == nil {
+		return nil
+	}
+	var out []evolution.Schema
+	for _, v := range sub.sortedVersions(false) {
+		out = append(out, s.versionSchema(name, v, sub.versions[v]))
+	}
+	return out
+}
+
+func (s *Server) versionSchema(name string, v int, ver *version) evolution.Schema {
+	sc := s.st.schemas[ver.id]
+	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[sc.schemaType]
+	deps := map[string]string{}
+	refs := map[string]evolution.Reference{}
+	for _, ref := range sc.refs {
+		if rs := s.st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
+			deps[ref.Name] = s.st.schemas[rs.versions[ref.Version].id].text
+			refs[ref.Name] = evolution.Reference{Subject: ref.Subject, Version: ref.Version}
+		}
+	}
+	es := evolution.Schema{Format: format, Text: []byte(sc.text), Name: fmt.Sprintf("version %d", v), Dependencies: deps, References: refs}
+	if format == schemas.Protobuf {
+		es.Name = fmt.Sprintf("%s-v%d.proto", strings.NewReplacer("/", "_", " ", "_").Replace(name), v)
+	}
+	return es
+}
+
+func (s *Server) levelLocked(name string) evolution.Level {
+	cfg, ok := s.st.configs[name]
+	if !ok {
+		cfg = s.st.global
+	}
+	l, err := evolution.ParseLevel(cfg.CompatibilityLevel)
+	if err != nil {
+		return evolution.Backward
+	}
+	return l
+}
+
+func (s *Server) modeLocked(name string) string {
+	if m, ok := s.st.modes[name]; ok {
+		return m
+	}
+	return s.st.modeAll
+}
+
+func issuesText(res evolution.Result) []string {
+	out := make([]string, 0, len(res.Issues))
+	for _, is := range res.Issues {
+		out = append(out, is.String())
+	}
+	return out
+}
+
+func (s *Server) register(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	if strings.TrimSpace(name) == "" {
+		return nil, registry.Errorf(registry.CodeInvalidSubject, "The specified subject '%s' is not a valid.", name)
+	}
+	var req registry.RegisterRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mode := s.modeLocked(name)
+	switch {
+	case mode == registry.ModeReadOnly:
+		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+	case req.ID > 0 && mode != registry.ModeImport:
+		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is not in import mode", name)
+	case req.ID <= 0 && mode == registry.ModeImport:
+		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in import mode; a schema id is required", name)
+	}
+	normalize := boolParam(r, "normalize")
+	if cfg, ok := s.st.configs[name]; ok && cfg.Normalize || !ok && s.st.global.Normalize {
+		normalize = true
+	}
+	p, err := s.prepare(req, normalize)
+	if err != nil {
+		return nil, err
+	}
+	print := fingerprint(p.schemaType, p.text, p.refs)
+	id, known := s.st.byPrint[print]
+	sub := s.st.subjects[name]
+	if known && sub != nil && req.Version == 0 {
+		for _, v := range sub.sortedVersions(false) {
+			if sub.versions[v].id == id {
+				return registry.RegisterResponse{ID: id}, nil
+			}
+		}
+	}
+	if mode != registry.ModeImport && !boolParam(r, "force") {
+		res, err := evolution.Check(s.levelLocked(name), p.schema, s.history(name))
+		if err != nil {
+			return nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema, details: %v", err)
+		}
+		if !res.Compatible {
+			return nil, registry.Errorf(registry.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", name, strings.Join(issuesText(res), ", "))
+		}
+	}
+	next := 1
+	if sub != nil {
+		for v := range sub.versions {
+			next = max(next, v+1)
+		}
+	}
+	if req.Version > 0 {
+		if mode != registry.ModeImport && req.Version != next {
+			return nil, registry.Errorf(registry.CodeInvalidSchema, "Version is not one more than previous version")
+		}
+		if sub != nil && sub.versions[req.Version] != nil {
+			return nil, registry.Errorf(registry.CodeInvalidSchema, "Version %d already exists in subject %s", req.Version, name)
+		}
+		next = req.Version
+	}
+	switch {
+	case req.ID > 0:
+		if existing := s.st.schemas[req.ID]; existing != nil && fingerprint(existing.schemaType, existing.text, existing.refs) != print {
+			return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context . is not permitted.", req.ID)
+		}
+		if known && id != req.ID {
+			return nil, registry.Errorf(registry.CodeImportIDMismatch, "The ID of an imported schema does not match the existing ID %d", id)
+		}
+		id = req.ID
+	case !known:
+		id = s.st.maxID + 1
+	}
+	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs})
+	if err := s.appendLocked(rec); err != nil {
+		return nil, err
+	}
+	return registry.RegisterResponse{ID: id}, nil
+}
+
+// appendLocked makes records durable, then applies them. Callers hold the
+// write lock.
+func (s *Server) appendLocked(recs ...store.Record) error {
+	if err := s.store.Append(recs...); err != nil {
+		return registry.Errorf(registry.CodeStoreError, "Error while storing the schema: %v", err)
+	}
+	for _, rec := range recs {
+		if err := s.st.apply(rec); err != nil {
+			return registry.Errorf(registry.CodeStoreError, "Error while applying a record: %v", err)
+		}
+	}
+	return nil
+}
+
+func (s *Server) lookup(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	var req registry.RegisterRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.prepare(req, boolParam(r, "normalize"))
+	if err != nil {
+		return nil, err
+	}
+	id, known := s.st.byPrint[fingerprint(p.schemaType, p.text, p.refs)]
+	deleted := boolParam(r, "deleted")
+	if known {
+		versions := sub.sortedVersions(deleted)
+		for i := len(versions) - 1; i >= 0; i-- {
+			if ver := sub.versions[versions[i]]; ver.id == id {
+				return s.schemaOf(name, versions[i], ver), nil
+			}
+		}
+	}
+	return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema not found")
+}
+
+func (s *Server) compatibility(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	var req registry.RegisterRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	verbose := boolParam(r, "verbose")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	p, err := s.prepare(req, boolParam(r, "normalize"))
+	if err != nil {
+		if verbose {
+			var re *registry.Error
+			if errors.As(err, &re) {
+				return registry.CompatibilityResponse{IsCompatible: false, Messages: []string{re.Message}}, nil
+			}
+		}
+		return nil, err
+	}
+	level := s.levelLocked(name)
+	var against []evolution.Schema
+	if raw := r.PathValue("version"); raw != "" {
+		v, err := versionParam(r)
+		if err != nil {
+			return nil, err
+		}
+		sub := s.st.subjects[name]
+		switch {
+		case v == -1 && (sub == nil || !sub.live()):
+			// Nothing to be incompatible with.
+		default:
+			n, ver, err := s.resolveVersion(name, v, false)
+			if err != nil {
+				return nil, err
+			}
+			against = []evolution.Schema{s.versionSchema(name, n, ver)}
+			// A single version is checked alone, even at a transitive level.
+			level = plain(level)
+		}
+	} else {
+		against = s.history(name)
+	}
+	res, err := evolution.Check(level, p.schema, against)
+	if err != nil {
+		return nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema, details: %v", err)
+	}
+	out := registry.CompatibilityResponse{IsCompatible: res.Compatible}
+	if verbose {
+		out.Messages = issuesText(res)
+		if out.Messages == nil {
+			out.Messages = []string{}
+		}
+	}
+	return out, nil
+}
+
+// plain returns the non-transitive form of a level.
+func plain(l evolution.Level) evolution.Level {
+	switch l {
+	case evolution.BackwardTransitive:
+		return evolution.Backward
+	case evolution.ForwardTransitive:
+		return evolution.Forward
+	case evolution.FullTransitive:
+		return evolution.Full
+	}
+	return l
+}
+
+// --- deletes ---
+
+func (s *Server) deleteSubject(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	permanent := boolParam(r, "permanent")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.modeLocked(name) == registry.ModeReadOnly {
+		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+	}
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	all := sub.sortedVersions(true)
+	for _, v := range all {
+		if refs := s.liveReferrers(sub.versions[v].id); len(refs) > 0 {
+			return nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, v)
+		}
+	}
+	if permanent {
+		if sub.live() {
+			return nil, registry.Errorf(registry.CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", name)
+		}
+		var recs []store.Record
+		for i := len(all) - 1; i >= 0; i-- {
+			recs = append(recs, schemaTombstone(name, all[i]))
+		}
+		if _, ok := s.st.configs[name]; ok {
+			recs = append(recs, store.Record{Key: subjectRecordKey("CONFIG", strptr(name))})
+		}
+		if _, ok := s.st.modes[name]; ok {
+			recs = append(recs, store.Record{Key: subjectRecordKey("MODE", strptr(name))})
+		}
+		if err := s.appendLocked(recs...); err != nil {
+			return nil, err
+		}
+		return all, nil
+	}
+	live := sub.sortedVersions(false)
+	if len(live) == 0 {
+		return nil, registry.Errorf(registry.CodeSubjectSoftDeleted, "Subject '%s' was soft deleted.Set permanent=true to delete permanently", name)
+	}
+	rec := store.Record{Key: subjectRecordKey("DELETE_SUBJECT", strptr(name)), Value: mustJSON(deleteSubjectValue{Subject: name, Version: all[len(all)-1]})}
+	if err := s.appendLocked(rec); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// liveReferrers returns the ids of live schemas that reference schema id.
+func (s *Server) liveReferrers(id int) []int {
+	var out []int
+	for ref := range s.st.refersTos[id] {
+		if len(s.usesOfID(ref, false)) > 0 {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+func (s *Server) deleteVersion(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	permanent := boolParam(r, "permanent")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.modeLocked(name) == registry.ModeReadOnly {
+		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+	}
+	// "latest" is the latest live version; a numbered one is found even
+	// when soft-deleted, so that deleting it again says so.
+	n, ver, err := s.resolveVersion(name, v, v != -1)
+	if err != nil {
+		return nil, err
+	}
+	if refs := s.liveReferrers(ver.id); len(refs) > 0 {
+		return nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, n)
+	}
+	var rec store.Record
+	switch {
+	case permanent && !ver.deleted:
+		return nil, registry.Errorf(registry.CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", name, n)
+	case permanent:
+		rec = schemaTombstone(name, n)
+	case ver.deleted:
+		return nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
+	default:
+		sc := s.st.schemas[ver.id]
+		rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: true})
+	}
+	if err := s.appendLocked(rec); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// --- config and mode ---
+
+func (s *Server) getConfig(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name == "" {
+		return registry.Config{CompatibilityLevel: s.st.global.CompatibilityLevel, Normalize: s.st.global.Normalize}, nil
+	}
+	cfg, ok := s.st.configs[name]
+	if !ok {
+		if !boolParam(r, "defaultToGlobal") {
+			return nil, registry.Errorf(registry.CodeSubjectConfigNotFound, "Subject '%s' does not have subject-level compatibility configured", name)
+		}
+		cfg = s.st.global
+	}
+	return registry.Config{CompatibilityLevel: cfg.CompatibilityLevel, Normalize: cfg.Normalize}, nil
+}
+
+func (s *Server) putConfig(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	var req registry.ConfigUpdate
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	level, err := evolution.ParseLevel(req.Compatibility)
+	if err != nil {
+		return nil, registry.Errorf(registry.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v := configValue{CompatibilityLevel: level.String()}
+	if req.Normalize != nil {
+		v.Normalize = *req.Normalize
+	}
+	var subj *string
+	if name != "" {
+		subj = strptr(name)
+		v.Subject = subj
+	}
+	if err := s.appendLocked(store.Record{Key: subjectRecordKey("CONFIG", subj), Value: mustJSON(v)}); err != nil {
+		return nil, err
+	}
+	return registry.ConfigUpdate{Compatibility: level.String(), Normalize: req.Normalize}, nil
+}
+
+func (s *Server) deleteConfig(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.st.global
+	var subj *string
+	if name != "" {
+		cfg, ok := s.st.configs[name]
+		if !ok {
+			return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+		}
+		old, subj = cfg, strptr(name)
+	}
+	if err := s.appendLocked(store.Record{Key: subjectRecordKey("CONFIG", subj)}); err != nil {
+		return nil, err
+	}
+	return registry.Config{CompatibilityLevel: old.CompatibilityLevel, Normalize: old.Normalize}, nil
+}
+
+func (s *Server) getMode(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if name == "" {
+		return registry.Mode{Mode: s.st.modeAll}, nil
+	}
+	m, ok := s.st.modes[name]
+	if !ok {
+		if !boolParam(r, "defaultToGlobal") {
+			return nil, registry.Errorf(registry.CodeSubjectModeNotFound, "Subject '%s' does not have subject-level mode configured", name)
+		}
+		m = s.st.modeAll
+	}
+	return registry.Mode{Mode: m}, nil
+}
+
+func (s *Server) putMode(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	var req registry.Mode
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	mode := strings.ToUpper(req.Mode)
+	if mode != registry.ModeReadWrite && mode != registry.ModeReadOnly && mode != registry.ModeImport {
+		return nil, registry.Errorf(registry.CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT and FORWARD.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mode == registry.ModeImport && !boolParam(r, "force") {
+		for sname, sub := range s.st.subjects {
+			if (name == "" || sname == name) && sub.live() {
+				return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Cannot import since found existing subjects")
+			}
+		}
+	}
+	var subj *string
+	if name != "" {
+		subj = strptr(name)
+	}
+	if err := s.appendLocked(store.Record{Key: subjectRecordKey("MODE", subj), Value: mustJSON(modeValue{Subject: subj, Mode: mode})}); err != nil {
+		return nil, err
+	}
+	return registry.Mode{Mode: mode}, nil
+}
+
+func (s *Server) deleteMode(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.st.modeAll
+	var subj *string
+	if name != "" {
+		m, ok := s.st.modes[name]
+		if !ok {
+			return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+		}
+		old, subj = m, strptr(name)
+	}
+	if err := s.appendLocked(store.Record{Key: subjectRecordKey("MODE", subj)}); err != nil {
+		return nil, err
+	}
+	return registry.Mode{Mode: old}, nil
+}
