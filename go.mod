@@ -1,6 +1,6 @@
 module github.com/schemaflow/schemaflow
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/bufbuild/protocompile v0.14.1
@@ -8,6 +8,7 @@ require (
 	github.com/riferrei/srclient v0.7.4
 	github.com/santhosh-tekuri/jsonschema/v5 v5.3.1
 	go.mongodb.org/mongo-driver v1.17.10
+	golang.org/x/crypto v0.58.0
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/registrycmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
 )
 
@@ -32,6 +33,7 @@ func Root(info versioncmd.Info) *cli.Command {
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),
 			compatcmd.New(),
+			registrycmd.New(),
 			versioncmd.New(info),
 		},
 	}
