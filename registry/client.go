@@ -39,8 +39,8 @@ type Client struct {
 	opts ClientOptions
 	http *http.Client
 
-	mu    sync.RWMutex
-	byID  map[int]SchemaString
+	mu   sync.RWMutex
+	byID map[int]SchemaString
 }
 
 // NewClient returns a client for the registry at baseURL.
