@@ -64,7 +64,7 @@ func TestHelpAndUsage(t *testing.T) {
 		noStdout bool
 	}{
 		{args: []string{"--help"}, code: 0, stdout: "Commands:\n  compat"},
-		{args: nil, code: 0, stdout: "infer    print one schema"},
+		{args: nil, code: 0, stdout: "print one schema that covers every input document"},
 		{args: []string{"infer", "--help"}, code: 0, stdout: "--format FORMAT"},
 		{args: []string{"encode", "-h"}, code: 0, stdout: "--id ID"},
 		{args: []string{"decode", "--help"}, code: 0, stdout: "--schema FILE"},

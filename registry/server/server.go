@@ -405,9 +405,10 @@ type parsedRequest struct {
 	schema     evolution.Schema
 }
 
-// prepare validates a schema and returns its stored (canonical) form.
-// Callers hold the lock (read or write).
-func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
+// canonical puts a request in stored form: its type, its text as stored
+// (compact JSON for Avro and JSON Schema, normalized Avro with normalize),
+// and its references. It does not validate the schema.
+func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
 	st, ok := registry.NormalizeType(req.SchemaType)
 	if !ok {
 		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema type %q", req.SchemaType)
@@ -415,26 +416,13 @@ func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRe
 	if strings.TrimSpace(req.Schema) == "" {
 		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Empty schema")
 	}
-	p := parsedRequest{schemaType: st, refs: req.References}
-	deps := map[string]string{}
-	for _, ref := range req.References {
-		sub := s.st.subjects[ref.Subject]
-		if sub == nil || sub.versions[ref.Version] == nil {
-			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d does not exist", ref.Name, ref.Subject, ref.Version)
-		}
-		deps[ref.Name] = s.st.schemas[sub.versions[ref.Version].id].text
-	}
-	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[st]
-	p.text = req.Schema
-	switch st {
-	case registry.TypeAvro, registry.TypeJSON:
+	p := parsedRequest{schemaType: st, refs: req.References, text: strings.TrimSpace(req.Schema)}
+	if st == registry.TypeAvro || st == registry.TypeJSON {
 		var buf strings.Builder
 		if err := compactJSON(&buf, req.Schema); err != nil {
 			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
 		}
 		p.text = buf.String()
-	default:
-		p.text = strings.TrimSpace(req.Schema)
 	}
 	if st == registry.TypeAvro && normalize {
 		parsed, err := avro.Parse([]byte(p.text))
@@ -449,15 +437,39 @@ func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRe
 		_ = compactJSON(&buf, string(out))
 		p.text = buf.String()
 	}
-	p.schema = evolution.Schema{Format: format, Text: []byte(p.text), Name: "schema.proto", Dependencies: deps}
-	if st != registry.TypeProtobuf {
-		p.schema.Name = ""
+	return p, nil
+}
+
+// validate resolves a request's references and checks its schema, filling
+// p.schema for compatibility checks. Callers hold the lock.
+func (s *Server) validate(p *parsedRequest) error {
+	deps := map[string]string{}
+	for _, ref := range p.refs {
+		sub := s.st.subjects[ref.Subject]
+		if sub == nil || sub.versions[ref.Version] == nil {
+			return registry.Errorf(registry.CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d does not exist", ref.Name, ref.Subject, ref.Version)
+		}
+		deps[ref.Name] = s.st.schemas[sub.versions[ref.Version].id].text
+	}
+	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[p.schemaType]
+	p.schema = evolution.Schema{Format: format, Text: []byte(p.text), Dependencies: deps}
+	if format == schemas.Protobuf {
+		p.schema.Name = "schema.proto"
 	}
 	// Check with no history validates the schema.
 	if _, err := evolution.Check(evolution.None, p.schema, nil); err != nil {
-		return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		return registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", p.schemaType, err)
 	}
-	return p, nil
+	return nil
+}
+
+// prepare is canonical followed by validate.
+func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
+	p, err := s.canonical(req, normalize)
+	if err != nil {
+		return p, err
+	}
+	return p, s.validate(&p)
 }
 
 func compactJSON(w io.StringWriter, text string) error {
@@ -559,7 +571,7 @@ func (s *Server) register(r *http.Request) (any, error) {
 	if cfg, ok := s.st.configs[name]; ok && cfg.Normalize || !ok && s.st.global.Normalize {
 		normalize = true
 	}
-	p, err := s.prepare(req, normalize)
+	p, err := s.canonical(req, normalize)
 	if err != nil {
 		return nil, err
 	}
@@ -572,6 +584,9 @@ func (s *Server) register(r *http.Request) (any, error) {
 				return registry.RegisterResponse{ID: id}, nil
 			}
 		}
+	}
+	if err := s.validate(&p); err != nil {
+		return nil, err
 	}
 	if mode != registry.ModeImport && !boolParam(r, "force") {
 		res, err := evolution.Check(s.levelLocked(name), p.schema, s.history(name))
@@ -642,11 +657,17 @@ func (s *Server) lookup(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.prepare(req, boolParam(r, "normalize"))
+	p, err := s.canonical(req, boolParam(r, "normalize"))
 	if err != nil {
 		return nil, err
 	}
 	id, known := s.st.byPrint[fingerprint(p.schemaType, p.text, p.refs)]
+	if !known {
+		// An unknown schema is validated only to tell an invalid one apart.
+		if err := s.validate(&p); err != nil {
+			return nil, err
+		}
+	}
 	deleted := boolParam(r, "deleted")
 	if known {
 		versions := sub.sortedVersions(deleted)
