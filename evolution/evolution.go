@@ -133,29 +133,28 @@ type Result struct {
 
 // Check decides whether next may follow the earlier versions (oldest first)
 // at the given level, as a Confluent registry would. A plain level compares
-// with the latest version only; a transitive one with every version, newest
-// first, stopping at the first that fails, as Confluent does. Errors are
-// for schemas that do not parse, never for incompatibility.
+// with the latest version only (and parses no other); a transitive one with
+// every version, newest first, stopping at the first that fails, as
+// Confluent does. Errors are for schemas that do not parse, never for
+// incompatibility.
 func Check(level Level, next Schema, earlier []Schema) (Result, error) {
 	newP, err := parse(next)
 	if err != nil {
 		return Result{}, err
 	}
-	olds := make([]parsed, len(earlier))
-	for i, e := range earlier {
-		if olds[i], err = parse(e); err != nil {
-			return Result{}, err
-		}
-	}
-	if level == None || len(olds) == 0 {
+	if level == None || len(earlier) == 0 {
 		return Result{Compatible: true}, nil
 	}
-	targets := olds[len(olds)-1:]
+	// Only the versions compared are parsed: the latest, or all of them.
+	targets := earlier[len(earlier)-1:]
 	if level.Transitive() {
-		targets = olds
+		targets = earlier
 	}
 	for i := len(targets) - 1; i >= 0; i-- {
-		old := targets[i]
+		old, err := parse(targets[i])
+		if err != nil {
+			return Result{}, err
+		}
 		var issues []Issue
 		if old.format != newP.format {
 			issues = append(issues, Issue{Type: "SCHEMA_TYPE_CHANGED", Path: "/", Message: fmt.Sprintf("incompatible because of different schema type (%s, was %s)", newP.format, old.format), Direction: NewReadsOld})

@@ -5,6 +5,8 @@
 package server
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,7 +42,16 @@ type Server struct {
 	mu    sync.RWMutex
 	st    *state
 	mux   *http.ServeMux
+
+	// answers caches encoded lookup answers by subject, query and request
+	// body digest. Serializers look the same schema up again and again;
+	// every write clears the cache, and writes are rare next to lookups.
+	answersMu sync.RWMutex
+	answers   map[string][]byte
 }
+
+// maxAnswers bounds the lookup answer cache.
+const maxAnswers = 100_000
 
 // New loads the store's log and returns a server over it.
 func New(s store.Store, opts Options) (*Server, error) {
@@ -50,7 +61,7 @@ func New(s store.Store, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv := &Server{opts: opts, store: s, st: newState()}
+	srv := &Server{opts: opts, store: s, st: newState(), answers: map[string][]byte{}}
 	if err := s.Load(srv.st.apply); err != nil {
 		return nil, err
 	}
@@ -86,6 +97,11 @@ func (s *Server) handle(pattern string, h handler) {
 			writeError(w, re)
 			return
 		}
+		if raw, ok := v.(rawJSON); ok {
+			w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+			_, _ = w.Write(raw)
+			return
+		}
 		if raw, ok := v.(rawText); ok {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			_, _ = io.WriteString(w, string(raw))
@@ -98,6 +114,9 @@ func (s *Server) handle(pattern string, h handler) {
 
 // rawText is a response written as it is, not as JSON.
 type rawText string
+
+// rawJSON is a response already encoded as JSON.
+type rawJSON []byte
 
 func writeError(w http.ResponseWriter, e *registry.Error) {
 	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
@@ -140,8 +159,9 @@ func (s *Server) routes() {
 	s.handle("DELETE /mode/{subject}", s.deleteMode)
 }
 
-// decode reads a JSON body of an accepted content type.
-func decode(r *http.Request, v any) error {
+// checkContentType accepts the content types Confluent accepts; an absent
+// one is read as JSON.
+func checkContentType(r *http.Request) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		switch {
@@ -152,6 +172,14 @@ func decode(r *http.Request, v any) error {
 		default:
 			return &registry.Error{Status: http.StatusUnsupportedMediaType, Code: http.StatusUnsupportedMediaType, Message: fmt.Sprintf("unsupported Content-Type %q", mt)}
 		}
+	}
+	return nil
+}
+
+// decode reads a JSON body of an accepted content type.
+func decode(r *http.Request, v any) error {
+	if err := checkContentType(r); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(v); err != nil {
@@ -473,19 +501,11 @@ func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRe
 }
 
 func compactJSON(w io.StringWriter, text string) error {
-	var v json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(text))
-	if err := dec.Decode(&v); err != nil {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, []byte(text)); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("data after the schema")
-	}
-	b, err := json.Marshal(v) // compact, and HTML escaping does not touch schema text
-	if err != nil {
-		return err
-	}
-	_, err = w.WriteString(string(b))
+	_, err := w.WriteString(buf.String())
 	return err
 }
 
@@ -634,6 +654,9 @@ func (s *Server) register(r *http.Request) (any, error) {
 // appendLocked makes records durable, then applies them. Callers hold the
 // write lock.
 func (s *Server) appendLocked(recs ...store.Record) error {
+	s.answersMu.Lock()
+	clear(s.answers)
+	s.answersMu.Unlock()
 	if err := s.store.Append(recs...); err != nil {
 		return registry.Errorf(registry.CodeStoreError, "Error while storing the schema: %v", err)
 	}
@@ -647,12 +670,59 @@ func (s *Server) appendLocked(recs ...store.Record) error {
 
 func (s *Server) lookup(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
-	var req registry.RegisterRequest
-	if err := decode(r, &req); err != nil {
+	body, err := readBody(r)
+	if err != nil {
 		return nil, err
 	}
+	digest := sha256.Sum256(body)
+	key := name + "\x00" + r.URL.RawQuery + "\x00" + string(digest[:])
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	s.answersMu.RLock()
+	cached, ok := s.answers[key]
+	s.answersMu.RUnlock()
+	if ok {
+		return rawJSON(cached), nil
+	}
+	v, err := s.lookupLocked(r, name, body)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	enc = append(enc, '\n')
+	s.answersMu.Lock()
+	if len(s.answers) < maxAnswers {
+		s.answers[key] = enc
+	}
+	s.answersMu.Unlock()
+	return rawJSON(enc), nil
+}
+
+// readBody reads a request body of an accepted content type, as bytes; the
+// JSON is checked when it is decoded.
+func readBody(r *http.Request) ([]byte, error) {
+	if err := checkContentType(r); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+		}
+		return nil, &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "reading the body: " + err.Error()}
+	}
+	return body, nil
+}
+
+func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, error) {
+	var req registry.RegisterRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+	}
 	sub, err := s.subjectLocked(name)
 	if err != nil {
 		return nil, err
