@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/checkcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
@@ -33,6 +34,7 @@ func Root(info versioncmd.Info) *cli.Command {
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),
 			compatcmd.New(),
+			checkcmd.New(),
 			registrycmd.New(),
 			versioncmd.New(info),
 		},

@@ -63,7 +63,7 @@ func TestHelpAndUsage(t *testing.T) {
 		stderr   string
 		noStdout bool
 	}{
-		{args: []string{"--help"}, code: 0, stdout: "Commands:\n  compat"},
+		{args: []string{"--help"}, code: 0, stdout: "Commands:\n  check"},
 		{args: nil, code: 0, stdout: "print one schema that covers every input document"},
 		{args: []string{"infer", "--help"}, code: 0, stdout: "--format FORMAT"},
 		{args: []string{"encode", "-h"}, code: 0, stdout: "--id ID"},

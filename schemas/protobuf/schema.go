@@ -37,6 +37,9 @@ type Options struct {
 	// files on disk (for example schema references from a registry). They
 	// take precedence over ImportPaths.
 	Sources map[string]string
+	// SourceInfo keeps source positions, for messages that point into the
+	// file.
+	SourceInfo bool
 }
 
 // Schema is a compiled .proto file.
@@ -57,6 +60,9 @@ func Compile(name string, text []byte, opts Options) (*Schema, error) {
 	var problems []string
 	c := protocompile.Compiler{
 		Resolver: protocompile.WithStandardImports(resolver),
+		SourceInfoMode: map[bool]protocompile.SourceInfoMode{
+			true: protocompile.SourceInfoStandard, false: protocompile.SourceInfoNone,
+		}[opts.SourceInfo],
 		Reporter: reporter.NewReporter(func(err reporter.ErrorWithPos) error {
 			problems = append(problems, err.Error())
 			return nil // keep going, to report every problem at once
