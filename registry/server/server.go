@@ -6,6 +6,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -14,11 +15,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/registry"
@@ -48,7 +52,24 @@ type Server struct {
 	// every write clears the cache, and writes are rare next to lookups.
 	answersMu sync.RWMutex
 	answers   map[string][]byte
+
+	// shared is set when other servers write the same log (Kafka).
+	shared Shared
 }
+
+// Shared is a store that several servers share: they follow what the
+// others write, and one of them, the leader, writes.
+type Shared interface {
+	// Follow calls apply with every record other servers write.
+	Follow(apply func(store.Record)) error
+	// CatchUp waits until every record written so far was delivered.
+	CatchUp(ctx context.Context) error
+	// Leader reports whether this server writes, and the leader's URL.
+	Leader(ctx context.Context) (self bool, url string, err error)
+}
+
+// forwardedHeader marks a write a follower forwarded to the leader.
+const forwardedHeader = "X-Schemaflow-Forwarded"
 
 // maxAnswers bounds the lookup answer cache.
 const maxAnswers = 100_000
@@ -64,6 +85,22 @@ func New(s store.Store, opts Options) (*Server, error) {
 	srv := &Server{opts: opts, store: s, st: newState(), answers: map[string][]byte{}}
 	if err := s.Load(srv.st.apply); err != nil {
 		return nil, err
+	}
+	if sh, ok := s.(Shared); ok {
+		srv.shared = sh
+		err := sh.Follow(func(r store.Record) {
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			srv.answersMu.Lock()
+			clear(srv.answers)
+			srv.answersMu.Unlock()
+			if err := srv.st.apply(r); err != nil {
+				srv.opts.Logger.Error("applying a record from the shared log", "err", err)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	srv.routes()
 	return srv, nil
@@ -82,8 +119,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type handler func(r *http.Request) (any, error)
 
-func (s *Server) handle(pattern string, h handler) {
+// handleWrite registers a handler that changes the registry. With a shared
+// store, a follower forwards it to the leader, and the leader first catches
+// up with the log.
+func (s *Server) handleWrite(pattern string, h handler) {
+	s.handle(pattern, h, true)
+}
+
+func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
+	if s.shared == nil {
+		return false
+	}
+	// During a rebalance no member holds the log's partition for a moment.
+	self, leader, err := s.shared.Leader(r.Context())
+	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline) && r.Context().Err() == nil; {
+		time.Sleep(50 * time.Millisecond)
+		self, leader, err = s.shared.Leader(r.Context())
+	}
+	if err != nil {
+		writeError(w, registry.Errorf(50004, "Unknown leader: %v", err))
+		return true
+	}
+	if self {
+		if err := s.shared.CatchUp(r.Context()); err != nil {
+			writeError(w, registry.Errorf(50002, "Operation timed out: %v", err))
+			return true
+		}
+		return false
+	}
+	if r.Header.Get(forwardedHeader) != "" {
+		writeError(w, registry.Errorf(50003, "Error while forwarding the request to the leader: this server is not the leader"))
+		return true
+	}
+	target, err := url.Parse(leader)
+	if err != nil {
+		writeError(w, registry.Errorf(50004, "Unknown leader %q", leader))
+		return true
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+		writeError(w, registry.Errorf(50003, "Error while forwarding the request to the leader: %v", err))
+	}
+	r.Header.Set(forwardedHeader, "1")
+	proxy.ServeHTTP(w, r)
+	return true
+}
+
+func (s *Server) handle(pattern string, h handler, write ...bool) {
+	isWrite := len(write) > 0 && write[0]
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if isWrite && s.forward(w, r) {
+			return
+		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 		}
@@ -129,13 +216,13 @@ func (s *Server) routes() {
 	s.handle("GET /{$}", func(*http.Request) (any, error) { return struct{}{}, nil })
 	s.handle("GET /subjects", s.listSubjects)
 	s.handle("POST /subjects/{subject}", s.lookup)
-	s.handle("DELETE /subjects/{subject}", s.deleteSubject)
+	s.handleWrite("DELETE /subjects/{subject}", s.deleteSubject)
 	s.handle("GET /subjects/{subject}/versions", s.listVersions)
-	s.handle("POST /subjects/{subject}/versions", s.register)
+	s.handleWrite("POST /subjects/{subject}/versions", s.register)
 	s.handle("GET /subjects/{subject}/versions/{version}", s.getVersion)
 	s.handle("GET /subjects/{subject}/versions/{version}/schema", s.getVersionSchema)
 	s.handle("GET /subjects/{subject}/versions/{version}/referencedby", s.referencedBy)
-	s.handle("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
+	s.handleWrite("DELETE /subjects/{subject}/versions/{version}", s.deleteVersion)
 	s.handle("GET /schemas/ids/{id}", s.schemaByID)
 	s.handle("GET /schemas/ids/{id}/schema", s.rawSchemaByID)
 	s.handle("GET /schemas/ids/{id}/subjects", s.subjectsByID)
@@ -146,17 +233,17 @@ func (s *Server) routes() {
 	s.handle("POST /compatibility/subjects/{subject}/versions/{version}", s.compatibility)
 	s.handle("POST /compatibility/subjects/{subject}/versions", s.compatibility)
 	s.handle("GET /config", s.getConfig)
-	s.handle("PUT /config", s.putConfig)
-	s.handle("DELETE /config", s.deleteConfig)
+	s.handleWrite("PUT /config", s.putConfig)
+	s.handleWrite("DELETE /config", s.deleteConfig)
 	s.handle("GET /config/{subject}", s.getConfig)
-	s.handle("PUT /config/{subject}", s.putConfig)
-	s.handle("DELETE /config/{subject}", s.deleteConfig)
+	s.handleWrite("PUT /config/{subject}", s.putConfig)
+	s.handleWrite("DELETE /config/{subject}", s.deleteConfig)
 	s.handle("GET /mode", s.getMode)
-	s.handle("PUT /mode", s.putMode)
-	s.handle("DELETE /mode", s.deleteMode)
+	s.handleWrite("PUT /mode", s.putMode)
+	s.handleWrite("DELETE /mode", s.deleteMode)
 	s.handle("GET /mode/{subject}", s.getMode)
-	s.handle("PUT /mode/{subject}", s.putMode)
-	s.handle("DELETE /mode/{subject}", s.deleteMode)
+	s.handleWrite("PUT /mode/{subject}", s.putMode)
+	s.handleWrite("DELETE /mode/{subject}", s.deleteMode)
 }
 
 // checkContentType accepts the content types Confluent accepts; an absent

@@ -51,16 +51,21 @@ func serve() *cli.Command {
 	return &cli.Command{
 		Name:    "serve",
 		Summary: "serve the Confluent Schema Registry REST API",
-		Usage:   "[--listen ADDR] [--store memory|file:DIR] [--users FILE] [--tls-cert FILE --tls-key FILE]",
+		Usage:   "[--listen ADDR] [--store memory|file:DIR|kafka:BROKERS] [--advertise URL] [--users FILE] [--tls-cert FILE --tls-key FILE]",
 		Help: `Serves the registry until interrupted. --store file:DIR keeps the registry
 in DIR, durable across restarts and safe against a crash in the middle of
-a write. --users enables HTTP basic auth from a file of user:bcrypt-hash
+a write. --store kafka:BROKERS (comma-separated) keeps it in the _schemas
+topic, record for record as Confluent writes it; several instances can
+serve one topic: a Kafka consumer group elects the writer, and the others
+forward writes to the URL it advertises (--advertise, default the listen
+address). --users enables HTTP basic auth from a file of user:bcrypt-hash
 lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
 otherwise.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			listen := fs.String("listen", "127.0.0.1:8081", "`address` to listen on")
 			storeSpec := fs.String("store", "memory", "`store`: memory, or file:DIR")
 			usersFile := fs.String("users", "", "`file` of user:bcrypt-hash lines; enables basic auth")
+			advertise := fs.String("advertise", "", "`URL` other instances forward writes to (kafka store; default from --listen)")
 			cert := fs.String("tls-cert", "", "TLS certificate `file`")
 			key := fs.String("tls-key", "", "TLS key `file`")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -70,33 +75,44 @@ otherwise.`,
 				if (*cert == "") != (*key == "") {
 					return cli.Usagef("--tls-cert and --tls-key go together")
 				}
-				st, err := openStore(env, *storeSpec)
+				ln, err := net.Listen("tcp", *listen)
 				if err != nil {
+					return err
+				}
+				scheme := "http"
+				if *cert != "" {
+					scheme = "https"
+				}
+				url := *advertise
+				if url == "" {
+					url = scheme + "://" + ln.Addr().String()
+				}
+				st, err := openStore(ctx, env, *storeSpec, url)
+				if err != nil {
+					ln.Close()
 					return err
 				}
 				defer st.Close()
 				srv, err := server.New(st, server.Options{})
 				if err != nil {
+					ln.Close()
 					return err
 				}
 				var h http.Handler = srv
 				if *usersFile != "" {
 					f, err := os.Open(env.Path(*usersFile))
 					if err != nil {
+						ln.Close()
 						return err
 					}
 					users, err := server.ParseUsers(*usersFile, f)
 					f.Close()
 					if err != nil {
+						ln.Close()
 						return err
 					}
 					h = server.RequireAuth(users, h)
 				}
-				ln, err := net.Listen("tcp", *listen)
-				if err != nil {
-					return err
-				}
-				scheme := "http"
 				if *cert != "" {
 					pair, err := tls.LoadX509KeyPair(env.Path(*cert), env.Path(*key))
 					if err != nil {
@@ -104,7 +120,6 @@ otherwise.`,
 						return err
 					}
 					ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
-					scheme = "https"
 				}
 				hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				fmt.Fprintf(env.Stdout, "registry listening on %s://%s (store %s)\n", scheme, ln.Addr(), *storeSpec)
@@ -123,7 +138,7 @@ otherwise.`,
 	}
 }
 
-func openStore(env *cli.Env, spec string) (store.Store, error) {
+func openStore(ctx context.Context, env *cli.Env, spec, url string) (store.Store, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "memory":
@@ -134,9 +149,14 @@ func openStore(env *cli.Env, spec string) (store.Store, error) {
 		}
 		return store.OpenFile(env.Path(arg))
 	case "kafka":
-		return nil, errors.New("--store kafka:BROKERS is not available yet; use memory or file:DIR")
+		if arg == "" {
+			return nil, cli.Usagef("--store kafka:BROKERS needs brokers (host:port,...)")
+		}
+		open, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return store.OpenKafka(open, store.KafkaOptions{Brokers: strings.Split(arg, ","), URL: url})
 	}
-	return nil, cli.Usagef("unknown --store %q (want memory or file:DIR)", spec)
+	return nil, cli.Usagef("unknown --store %q (want memory, file:DIR or kafka:BROKERS)", spec)
 }
 
 // --- shared admin flags ---
