@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/infer"
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
@@ -530,33 +531,6 @@ func (m *protoMerger) taken(om *pmMsg) map[string]bool {
 	return names
 }
 
-// pascal turns a field name into a message name part, as infer does.
-func pascal(s string) string {
-	var b strings.Builder
-	up := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z':
-			if up {
-				c -= 'a' - 'A'
-			}
-			b.WriteByte(c)
-			up = false
-		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-			b.WriteByte(c)
-			up = false
-		default:
-			up = true
-		}
-	}
-	out := b.String()
-	if out == "" || out[0] < 'A' || out[0] > 'Z' {
-		out = "F" + out
-	}
-	return out
-}
-
 // uniqueMessageName returns a free message name. A number goes before a
 // role suffix ("B2_List", "X2_Item") and after any other name ("B2"), so
 // that the name keeps saying what the message is.
@@ -688,7 +662,7 @@ func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.
 		if nf.IsList() {
 			// A oneof member cannot be repeated: the array goes into a _List
 			// message, as infer writes arrays inside oneofs.
-			listName := uniqueMessageName(m.taken(om), pascal(oneof.name)+"_List")
+			listName := uniqueMessageName(m.taken(om), infer.MessageName(oneof.name)+"_List")
 			list := &pmMsg{name: listName, full: om.full + "." + listName, items: []*pmItem{{field: &pmField{
 				label: "repeated", typ: f.typ, name: "values", number: 1, kind: schemas.KindArray, elemKind: f.elemKind,
 			}}}}

@@ -80,11 +80,12 @@ func assignNames(originals []string, used nameSet) []string {
 	return out
 }
 
-// pascal turns a field name into a message-name part: "first-name" gives
-// "FirstName", "_id" gives "Id". The result has no underscores, which keeps
-// it apart from the "_List" and "_Item" wrapper names. A result that would
-// not start with a letter gets an "F" prefix.
-func pascal(s string) string {
+// MessageName turns a field name into the Protobuf message-name part infer
+// uses for it: "first-name" gives "FirstName", "_id" gives "Id". The result
+// has no underscores, which keeps it apart from the "_List" and "_Item"
+// wrapper names. A result that would not start with a letter gets an "F"
+// prefix.
+func MessageName(s string) string {
 	var b strings.Builder
 	up := true
 	for i := 0; i < len(s); i++ {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
 // Proto renders the value schema as a proto3 file. The top-level message
@@ -183,7 +184,7 @@ func (g *protoGen) fill(m *protoMessage, d *Document) {
 		// The decoder takes a json_name as the BSON name only when it differs
 		// from protoc's default for the field, so a renamed field must not
 		// have the original as its default ("_1st" defaults to "1st").
-		if n != originals[i] && defaultJSONName(n) == originals[i] {
+		if n != originals[i] && protobuf.DefaultJSONName(n) == originals[i] {
 			delete(m.scope, n)
 			names[i] = m.scope.unique(n + "_field")
 		}
@@ -201,13 +202,13 @@ func jsonNameConflicts(names, originals []string) []bool {
 	out := make([]bool, len(names))
 	count := map[string]int{}
 	for _, n := range names {
-		count[strings.ToLower(defaultJSONName(n))]++
+		count[strings.ToLower(protobuf.DefaultJSONName(n))]++
 	}
 	for _, o := range originals {
 		count[strings.ToLower(o)]++
 	}
 	for i, n := range names {
-		dj := strings.ToLower(defaultJSONName(n))
+		dj := strings.ToLower(protobuf.DefaultJSONName(n))
 		// A field's default JSON name may equal its own original name.
 		self := 1
 		if strings.ToLower(originals[i]) == dj {
@@ -216,26 +217,6 @@ func jsonNameConflicts(names, originals []string) []bool {
 		out[i] = n != originals[i] || count[dj] > self
 	}
 	return out
-}
-
-// defaultJSONName is protoc's JSON name: underscores dropped, the letter after
-// each underscore upper-cased.
-func defaultJSONName(s string) string {
-	var b strings.Builder
-	up := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' {
-			up = true
-			continue
-		}
-		if up && c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		up = false
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 func jsonOpt(original string) string {
@@ -255,7 +236,7 @@ func (g *protoGen) field(m *protoMessage, name, original string, t *Type, needJS
 		return
 	}
 	if len(variants) == 1 && !t.null {
-		typ, shape := g.ref(m, variants[0], t, pascal(original), true)
+		typ, shape := g.ref(m, variants[0], t, MessageName(original), true)
 		label := ""
 		switch shape {
 		case shapeScalar:
@@ -279,7 +260,7 @@ func (g *protoGen) field(m *protoMessage, name, original string, t *Type, needJS
 		lines = append(lines, fmt.Sprintf("  %s %s = %d%s;", typ, m.scope.unique(name+"_"+kind), m.nextNumber(), opt))
 	}
 	for _, k := range variants {
-		typ, _ := g.ref(m, k, t, pascal(original), false)
+		typ, _ := g.ref(m, k, t, MessageName(original), false)
 		member(typ, k.String())
 	}
 	if t.null {
