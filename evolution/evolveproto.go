@@ -429,13 +429,6 @@ func importsOf(fd protoreflect.FileDescriptor) []string {
 	return out
 }
 
-// group is the fields that carry one BSON field: one field, or the members
-// of a oneof infer wrote for a field of several kinds.
-type group struct {
-	item   *pmItem
-	fields []protoreflect.FieldDescriptor
-}
-
 // groupsOf returns a message's fields grouped by BSON name, in order.
 func groupsOf(md protoreflect.MessageDescriptor) ([]string, map[string][]protoreflect.FieldDescriptor) {
 	var order []string
@@ -725,9 +718,8 @@ func (m *protoMerger) oneofFor(om *pmMsg, items *[]*pmItem, path string) (*pmOne
 // or an _List message keeping [] apart from a missing field).
 func (m *protoMerger) mergeArray(om *pmMsg, ov *pmField, nf protoreflect.FieldDescriptor, path string) (bool, error) {
 	oldElem := ov
-	holder := om
 	if ov.label != "repeated" {
-		holder = m.find(strings.TrimPrefix(ov.typ, "."))
+		holder := m.find(strings.TrimPrefix(ov.typ, "."))
 		if holder == nil || len(holder.items) != 1 || holder.items[0].field == nil {
 			return false, m.refuse(path, "message %s is not an array wrapper", ov.typ)
 		}

@@ -137,7 +137,7 @@ func (s *File) Load(fn func(Record) error) error {
 		if bytes.Equal(l.Value, []byte("null")) {
 			l.Value = nil
 		}
-		if err := fn(Record{Key: l.Key, Value: l.Value}); err != nil {
+		if err := fn(Record(l)); err != nil {
 			return fmt.Errorf("store: %s line %d: %w", s.f.Name(), n, err)
 		}
 		good += int64(len(b))
