@@ -2,6 +2,7 @@ package evolution
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -12,8 +13,29 @@ type avroSchema struct {
 	schema *avro.Schema
 }
 
+// parseAvro parses an Avro schema and the referenced schemas whose named
+// types it uses. References may use each other, so they are parsed in as
+// many passes as it takes.
 func parseAvro(s Schema) (*avroSchema, error) {
-	sc, err := avro.Parse(s.Text)
+	var known []*avro.Schema
+	pending := slices.Sorted(maps.Keys(s.Dependencies))
+	for len(pending) > 0 {
+		var left []string
+		var lastErr error
+		for _, name := range pending {
+			dep, err := avro.ParseWith([]byte(s.Dependencies[name]), known...)
+			if err != nil {
+				left, lastErr = append(left, name), fmt.Errorf("reference %q: %w", name, err)
+				continue
+			}
+			known = append(known, dep)
+		}
+		if len(left) == len(pending) {
+			return nil, lastErr
+		}
+		pending = left
+	}
+	sc, err := avro.ParseWith(s.Text, known...)
 	if err != nil {
 		return nil, err
 	}

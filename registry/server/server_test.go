@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -418,4 +419,33 @@ func TestFileStoreRestart(t *testing.T) {
 	if strings.Contains(string(raw), `"sub`+"\n") || !strings.HasSuffix(string(raw), "\n") {
 		t.Fatalf("log not repaired:\n%s", raw)
 	}
+}
+
+// TestAvroReferences registers an Avro schema that uses a named type of
+// another subject, as Confluent's serializers do for shared types.
+func TestAvroReferences(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, store.NewMemory())
+	c := client(ts)
+	money := `{"type":"record","name":"Money","namespace":"shop","fields":[{"name":"units","type":"long"},{"name":"currency","type":"string"}]}`
+	if _, err := c.CreateSchema("money", money, srclient.Avro); err != nil {
+		t.Fatal(err)
+	}
+	order := `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"total","type":"shop.Money"}]}`
+	ref := srclient.Reference{Name: "shop.Money", Subject: "money", Version: 1}
+	o, err := c.CreateSchema("orders", order, srclient.Avro, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the reference the type is unknown.
+	if _, err := c.CreateSchema("orders2", order, srclient.Avro); err == nil || apiCode(t, err) != 42201 {
+		t.Fatalf("missing reference: %v", err)
+	}
+	// Compatibility is checked with the referenced types resolved.
+	order2 := `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"id","type":"string"},{"name":"total","type":"shop.Money"},{"name":"note","type":["null","string"],"default":null}]}`
+	o2, err := c.CreateSchema("orders", order2, srclient.Avro, ref)
+	if err != nil || o2.ID() == o.ID() {
+		t.Fatalf("second version: %v %v", o2, err)
+	}
+	do(t, ts, call{method: "GET", path: "/subjects/money/versions/1/referencedby", status: 200, contains: fmt.Sprintf("[%d,%d]", o.ID(), o2.ID())})
 }

@@ -153,7 +153,11 @@ func (e *SchemaError) Error() string {
 }
 
 // Parse parses an Avro schema from its JSON text.
-func Parse(text []byte) (*Schema, error) {
+func Parse(text []byte) (*Schema, error) { return ParseWith(text) }
+
+// ParseWith parses an Avro schema that may use the named types of other
+// schemas: schema references, as a registry resolves them.
+func ParseWith(text []byte, known ...*Schema) (*Schema, error) {
 	dec := json.NewDecoder(bytes.NewReader(text))
 	dec.UseNumber()
 	var v any
@@ -164,6 +168,9 @@ func Parse(text []byte) (*Schema, error) {
 		return nil, &SchemaError{Msg: "invalid JSON: data after the schema"}
 	}
 	p := &parser{named: map[string]*Type{}}
+	for _, k := range known {
+		maps.Copy(p.named, k.named)
+	}
 	root, err := p.parse(v, "", "")
 	if err != nil {
 		return nil, err
