@@ -157,6 +157,12 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	// Read your writes: before the leader's answer goes back, this server
+	// catches up with the log, so that what the client reads from it next
+	// (srclient reads the id it just registered) is there.
+	proxy.ModifyResponse = func(*http.Response) error {
+		return s.shared.CatchUp(r.Context())
+	}
 	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		writeError(w, registry.Errorf(50003, "Error while forwarding the request to the leader: %v", err))
 	}
