@@ -1,0 +1,105 @@
+// Package sink turns decoded Kafka records into MongoDB write models, with
+// the id strategies, write strategies, post processors and change-data-
+// capture handlers that MongoDB Kafka Connector users rely on.
+//
+// It is pure: it reads documents and returns mongo.WriteModel values. The
+// pipeline that consumes Kafka, decodes through the registry, batches bulk
+// writes and commits offsets builds on it.
+package sink
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson"
+)
+
+// Record is a decoded Kafka record.
+type Record struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	// Key is the decoded key document, or nil when the record has none.
+	Key bson.D
+	// Value is the decoded value document, or nil for a tombstone.
+	Value bson.D
+}
+
+// Where names a record for messages: topic/partition/offset.
+func (r Record) Where() string {
+	return fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
+}
+
+// DataError is a record that cannot be written as it is: it goes to the
+// dead-letter topic or stops the pipeline, as configured.
+type DataError struct {
+	Where string // topic/partition/offset
+	Msg   string
+}
+
+// Error implements error.
+func (e *DataError) Error() string { return fmt.Sprintf("sink: %s: %s", e.Where, e.Msg) }
+
+func dataErr(r Record, format string, args ...any) error {
+	return &DataError{Where: r.Where(), Msg: fmt.Sprintf(format, args...)}
+}
+
+// IsDataError reports whether err is a *DataError.
+func IsDataError(err error) bool {
+	var de *DataError
+	return errors.As(err, &de)
+}
+
+// lookup returns the value at a dotted path of a document.
+func lookup(d bson.D, path []string) (any, bool) {
+	for i, p := range path {
+		var v any
+		found := false
+		for _, e := range d {
+			if e.Key == p {
+				v, found = e.Value, true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+		if i == len(path)-1 {
+			return v, true
+		}
+		sub, ok := v.(bson.D)
+		if !ok {
+			return nil, false
+		}
+		d = sub
+	}
+	return nil, false
+}
+
+func get(d bson.D, key string) (any, bool) { return lookup(d, []string{key}) }
+
+func without(d bson.D, keys ...string) bson.D {
+	out := make(bson.D, 0, len(d))
+	for _, e := range d {
+		skip := false
+		for _, k := range keys {
+			skip = skip || e.Key == k
+		}
+		if !skip {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func set(d bson.D, key string, v any) bson.D {
+	for i, e := range d {
+		if e.Key == key {
+			d[i].Value = v
+			return d
+		}
+	}
+	return append(d, bson.E{Key: key, Value: v})
+}
