@@ -222,4 +222,3 @@ func newUUID(binary bool) any {
 	h := hex.EncodeToString(b[:])
 	return strings.Join([]string{h[0:8], h[8:12], h[12:16], h[16:20], h[20:]}, "-")
 }
-
