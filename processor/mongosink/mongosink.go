@@ -1,0 +1,721 @@
+// Package mongosink runs the sink path: a Kafka consumer group whose
+// records are decoded through the registry, turned into write models and
+// written to MongoDB in bulk. Offsets are committed only after the writes
+// they cover have succeeded, so delivery is at least once; the default
+// upsert strategies make replays harmless.
+package mongosink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/sink"
+)
+
+// Collection is the part of a MongoDB collection the sink writes through;
+// *mongo.Collection and lungo's ICollection both have it.
+type Collection interface {
+	BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error)
+}
+
+// Target opens a collection by namespace.
+type Target func(database, collection string) Collection
+
+// Tolerance says what happens to a record that fails for good.
+type Tolerance string
+
+// The tolerances, named as in Kafka Connect's errors.tolerance.
+const (
+	// ToleranceNone stops the pipeline at the first such record (default).
+	ToleranceNone Tolerance = "none"
+	// ToleranceAll sends it to the dead-letter topic and goes on.
+	ToleranceAll Tolerance = "all"
+)
+
+// Error classes written into dead-letter headers, besides decode's.
+const (
+	ClassInvalidRecord    = "invalid-record"
+	ClassDuplicateKey     = "duplicate-key"
+	ClassDocumentTooLarge = "document-too-large"
+	ClassValidation       = "validation-failed"
+	ClassWriteFailed      = "write-failed"
+)
+
+// Dead-letter header names. They are Kafka Connect's, so tools that read
+// Connect's dead-letter topics read ours.
+const (
+	HeaderTopic     = "__connect.errors.topic"
+	HeaderPartition = "__connect.errors.partition"
+	HeaderOffset    = "__connect.errors.offset"
+	HeaderClass     = "__connect.errors.exception.class.name"
+	HeaderMessage   = "__connect.errors.exception.message"
+)
+
+// Namespace is a database and collection.
+type Namespace struct {
+	Database   string
+	Collection string
+}
+
+// Config configures a Pipeline.
+type Config struct {
+	// Brokers are the Kafka seed brokers. Required.
+	Brokers []string
+	// Group is the consumer group. Required.
+	Group string
+	// Topics are consumed. Required.
+	Topics []string
+	// KafkaOptions are added to the consumer and producer options.
+	KafkaOptions []kgo.Opt
+
+	// Decoder decodes keys and values. Required.
+	Decoder *decode.Decoder
+	// Target opens collections. Required.
+	Target Target
+
+	// Database is the default database. Required.
+	Database string
+	// Collection is the default collection; default the topic name.
+	Collection string
+	// TopicNamespaces override the namespace per topic.
+	TopicNamespaces map[string]Namespace
+	// NamespaceField is a dotted path of the value naming the namespace:
+	// a string "coll" or "db.coll", or a document {db, coll} as in MongoDB
+	// change events' "ns". It wins over the other settings when present.
+	NamespaceField string
+
+	// Sink configures id and write strategies and post processors.
+	Sink sink.Options
+	// Handler, when set, reads values as change events of that format.
+	Handler sink.Handler
+
+	// MaxBatch caps the records of one bulk write. Default 1000.
+	MaxBatch int
+	// MaxWait is how long a batch waits to fill after its first record.
+	// Default 50ms.
+	MaxWait time.Duration
+	// Unordered makes bulk writes unordered; default ordered.
+	Unordered bool
+
+	// Retries is how many times a transient failure (network, primary
+	// stepdown, registry unavailable) is retried before the pipeline
+	// stops. Default 10.
+	Retries int
+	// Backoff is the first retry delay; it doubles up to 10s. Default 100ms.
+	Backoff time.Duration
+
+	// Tolerance is errors.tolerance. Default ToleranceNone.
+	Tolerance Tolerance
+	// DeadLetterTopic receives failed records; required with ToleranceAll.
+	DeadLetterTopic string
+
+	// Logger logs retries and dead letters. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of a Config at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if len(c.Brokers) == 0 {
+		bad("brokers: at least one is required")
+	}
+	if c.Group == "" {
+		bad("group: required")
+	}
+	if len(c.Topics) == 0 {
+		bad("topics: at least one is required")
+	}
+	if c.Decoder == nil {
+		bad("decoder: required")
+	}
+	if c.Target == nil {
+		bad("target: required")
+	}
+	if c.Database == "" {
+		bad("database: required")
+	}
+	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 {
+		bad("maxBatch, maxWait, retries and backoff must not be negative")
+	}
+	switch c.Tolerance {
+	case "", ToleranceNone:
+	case ToleranceAll:
+		if c.DeadLetterTopic == "" {
+			bad("errors.tolerance all needs a dead-letter topic")
+		}
+	default:
+		bad("errors.tolerance %q: want none or all", c.Tolerance)
+	}
+	switch c.Handler {
+	case "", sink.HandlerMongoDB, sink.HandlerDebeziumRDBMS, sink.HandlerDebeziumMongoDB, sink.HandlerDebeziumMongoDBOplog:
+	default:
+		bad("handler %q: want mongodb, debezium-rdbms, debezium-mongodb or debezium-mongodb-oplog", c.Handler)
+	}
+	for _, t := range c.Topics {
+		if t == c.DeadLetterTopic && t != "" {
+			bad("topic %q is also the dead-letter topic", t)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// RecordError stops a pipeline whose tolerance is none: the record named
+// could not be processed.
+type RecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Class     string
+	Err       error
+}
+
+// Error implements error.
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("mongosink: %s/%d/%d: %s: %v", e.Topic, e.Partition, e.Offset, e.Class, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// Stats counts what a pipeline did.
+type Stats struct {
+	Written    int64 // records whose writes succeeded (or needed none)
+	DeadLetter int64 // records sent to the dead-letter topic
+	Batches    int64 // committed batches
+	Retries    int64 // transient failures retried
+}
+
+// Pipeline is a running Kafka → MongoDB sink.
+type Pipeline struct {
+	cfg Config
+	log *slog.Logger
+	cl  *kgo.Client
+
+	written, dead, batches, retries atomic.Int64
+}
+
+// New validates cfg and returns a Pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mongosink: invalid config:\n%w", err)
+	}
+	if cfg.Tolerance == "" {
+		cfg.Tolerance = ToleranceNone
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = 50 * time.Millisecond
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 10
+	}
+	if cfg.Backoff == 0 {
+		cfg.Backoff = 100 * time.Millisecond
+	}
+	p := &Pipeline{cfg: cfg, log: cfg.Logger}
+	if p.log == nil {
+		p.log = slog.Default()
+	}
+	return p, nil
+}
+
+// Stats returns the counters so far.
+func (p *Pipeline) Stats() Stats {
+	return Stats{Written: p.written.Load(), DeadLetter: p.dead.Load(), Batches: p.batches.Load(), Retries: p.retries.Load()}
+}
+
+// Run consumes until ctx is done, which returns nil, or until a record or
+// failure stops the pipeline, which returns the error. Records of a batch
+// that was not committed are consumed again by the next run.
+func (p *Pipeline) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{
+		kgo.SeedBrokers(p.cfg.Brokers...),
+		kgo.ConsumerGroup(p.cfg.Group),
+		kgo.ConsumeTopics(p.cfg.Topics...),
+		kgo.DisableAutoCommit(),
+		// A rebalance waits for the batch in hand to be written and
+		// committed, so no partition is written by two members at once.
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	}, p.cfg.KafkaOptions...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("mongosink: kafka client: %w", err)
+	}
+	p.cl = cl
+	defer cl.Close()
+	for {
+		batch, err := p.poll(ctx)
+		if err != nil || ctx.Err() != nil {
+			cl.AllowRebalance()
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if len(batch) > 0 {
+			if err := p.process(ctx, batch); err != nil {
+				cl.AllowRebalance()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if err := cl.CommitRecords(ctx, batch...); err != nil {
+				cl.AllowRebalance()
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("mongosink: commit offsets: %w", err)
+			}
+			p.batches.Add(1)
+		}
+		cl.AllowRebalance()
+	}
+}
+
+// poll collects up to MaxBatch records, waiting at most MaxWait after the
+// first one for the batch to fill.
+func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
+	var batch []*kgo.Record
+	var deadline time.Time
+	for len(batch) < p.cfg.MaxBatch {
+		pctx := ctx
+		cancel := func() {}
+		if batch != nil {
+			if time.Now().After(deadline) {
+				break
+			}
+			pctx, cancel = context.WithDeadline(ctx, deadline)
+		}
+		fetches := p.cl.PollRecords(pctx, p.cfg.MaxBatch-len(batch))
+		cancel()
+		if fetches.IsClientClosed() {
+			return nil, errors.New("mongosink: kafka client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
+			p.log.Warn("mongosink: fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		recs := fetches.Records()
+		if batch == nil && len(recs) > 0 {
+			deadline = time.Now().Add(p.cfg.MaxWait)
+		}
+		batch = append(batch, recs...)
+		if ctx.Err() != nil || (pctx != ctx && pctx.Err() != nil) {
+			break
+		}
+	}
+	return batch, nil
+}
+
+// item is one record on its way to a collection.
+type item struct {
+	rec   *kgo.Record
+	model mongo.WriteModel
+}
+
+// process writes a batch: each record becomes a write model, the models
+// are grouped by namespace in record order, and each group is written.
+func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
+	groups := map[Namespace][]item{}
+	var order []Namespace
+	for _, rec := range batch {
+		ns, model, class, err := p.prepare(ctx, rec)
+		if err != nil {
+			if class == "" {
+				return err // not the record's fault: stop
+			}
+			if err := p.fail(ctx, rec, class, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if model == nil {
+			p.written.Add(1)
+			continue
+		}
+		if _, ok := groups[ns]; !ok {
+			order = append(order, ns)
+		}
+		groups[ns] = append(groups[ns], item{rec: rec, model: model})
+	}
+	for _, ns := range order {
+		if err := p.write(ctx, ns, groups[ns]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare decodes a record and makes its write model. A failure with a
+// class is the record's; one without is the pipeline's.
+func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (Namespace, mongo.WriteModel, string, error) {
+	key, err := p.decode(ctx, rec.Key)
+	if err != nil {
+		return Namespace{}, nil, classOf(err), fmt.Errorf("key: %w", err)
+	}
+	value, err := p.decode(ctx, rec.Value)
+	if err != nil {
+		return Namespace{}, nil, classOf(err), fmt.Errorf("value: %w", err)
+	}
+	r := sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: key, Value: value}
+	ns, err := p.namespace(r)
+	if err != nil {
+		return Namespace{}, nil, ClassInvalidRecord, err
+	}
+	var model mongo.WriteModel
+	if p.cfg.Handler != "" {
+		model, err = sink.CDCModel(r, p.cfg.Handler, false)
+	} else {
+		model, err = sink.Model(r, p.cfg.Sink)
+	}
+	if err != nil {
+		return Namespace{}, nil, ClassInvalidRecord, err
+	}
+	return ns, model, "", nil
+}
+
+// decode decodes bytes, retrying failures that are not the record's.
+func (p *Pipeline) decode(ctx context.Context, b []byte) (bson.D, error) {
+	var doc bson.D
+	err := p.retry(ctx, "registry", func() (bool, error) {
+		var err error
+		doc, err = p.cfg.Decoder.Decode(ctx, b)
+		var de *decode.DataError
+		return err != nil && !errors.As(err, &de), err
+	})
+	return doc, err
+}
+
+func classOf(err error) string {
+	var de *decode.DataError
+	if errors.As(err, &de) {
+		return de.Class
+	}
+	return ""
+}
+
+// namespace picks the collection of a record.
+func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
+	ns := Namespace{Database: p.cfg.Database, Collection: p.cfg.Collection}
+	if ns.Collection == "" {
+		ns.Collection = r.Topic
+	}
+	if t, ok := p.cfg.TopicNamespaces[r.Topic]; ok {
+		if t.Database != "" {
+			ns.Database = t.Database
+		}
+		if t.Collection != "" {
+			ns.Collection = t.Collection
+		}
+	}
+	if p.cfg.NamespaceField == "" || r.Value == nil {
+		return ns, nil
+	}
+	v, ok := field(r.Value, p.cfg.NamespaceField)
+	if !ok {
+		return ns, nil
+	}
+	switch v := v.(type) {
+	case string:
+		if db, coll, dotted := strings.Cut(v, "."); dotted {
+			ns.Database, ns.Collection = db, coll
+		} else {
+			ns.Collection = v
+		}
+	case bson.D:
+		if db, ok := field(v, "db"); ok {
+			s, isString := db.(string)
+			if !isString {
+				return ns, fmt.Errorf("namespace field %q: db is %T, want a string", p.cfg.NamespaceField, db)
+			}
+			ns.Database = s
+		}
+		if coll, ok := field(v, "coll"); ok {
+			s, isString := coll.(string)
+			if !isString {
+				return ns, fmt.Errorf("namespace field %q: coll is %T, want a string", p.cfg.NamespaceField, coll)
+			}
+			ns.Collection = s
+		}
+	default:
+		return ns, fmt.Errorf("namespace field %q is %T, want a string or a {db, coll} document", p.cfg.NamespaceField, v)
+	}
+	if ns.Database == "" || ns.Collection == "" || strings.ContainsAny(ns.Database, "/\\. \"$") || strings.Contains(ns.Collection, "$") {
+		return ns, fmt.Errorf("namespace field %q names an invalid namespace %q.%q", p.cfg.NamespaceField, ns.Database, ns.Collection)
+	}
+	return ns, nil
+}
+
+// field returns the value at a dotted path.
+func field(d bson.D, path string) (any, bool) {
+	var cur any = d
+	for _, part := range strings.Split(path, ".") {
+		doc, ok := cur.(bson.D)
+		if !ok {
+			return nil, false
+		}
+		found := false
+		for _, e := range doc {
+			if e.Key == part {
+				cur, found = e.Value, true
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+// write bulk-writes the items of one namespace. Records the server refuses
+// for good are failed one by one; transient failures are retried.
+func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error {
+	coll := p.cfg.Target(ns.Database, ns.Collection)
+	opts := options.BulkWrite().SetOrdered(!p.cfg.Unordered)
+	pending := items
+	attempt := 0
+	for len(pending) > 0 {
+		models := make([]mongo.WriteModel, len(pending))
+		for i, it := range pending {
+			models[i] = it.model
+		}
+		_, err := coll.BulkWrite(ctx, models, opts)
+		if err == nil {
+			p.written.Add(int64(len(pending)))
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		next, failed, transient, ok := p.split(pending, err)
+		if !ok {
+			// The error names no record: write one at a time to find it.
+			return p.writeEach(ctx, ns, coll, pending)
+		}
+		for _, f := range failed {
+			if err := p.fail(ctx, f.it.rec, f.class, f.err); err != nil {
+				return err
+			}
+		}
+		if transient {
+			attempt++
+			if attempt > p.cfg.Retries {
+				return fmt.Errorf("mongosink: write %s.%s: giving up after %d retries: %w", ns.Database, ns.Collection, p.cfg.Retries, err)
+			}
+			p.retries.Add(1)
+			p.log.Warn("mongosink: retrying write", "namespace", ns.Database+"."+ns.Collection, "attempt", attempt, "err", err)
+			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+				return err
+			}
+		}
+		p.written.Add(int64(len(pending) - len(next) - len(failed)))
+		pending = next
+	}
+	return nil
+}
+
+type failure struct {
+	it    item
+	class string
+	err   error
+}
+
+// split reads a bulk write error. It returns the items still to write,
+// those that failed for good, whether a transient failure calls for a
+// pause, and false when the error cannot be tied to records.
+func (p *Pipeline) split(pending []item, err error) (next []item, failed []failure, transient, ok bool) {
+	var bwe mongo.BulkWriteException
+	var wes mongo.WriteErrors // what embedded engines such as lungo return
+	if errors.As(err, &wes) && !errors.As(err, &bwe) {
+		for _, we := range wes {
+			bwe.WriteErrors = append(bwe.WriteErrors, mongo.BulkWriteError{WriteError: we})
+		}
+	}
+	if bwe.WriteErrors == nil && !errors.As(err, &bwe) {
+		if isTransient(err) {
+			return pending, nil, true, true
+		}
+		return nil, nil, false, false
+	}
+	if bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		// Every model was tried; the write concern was not met. Upserts
+		// make writing them again harmless.
+		return pending, nil, true, true
+	}
+	byIndex := map[int]mongo.BulkWriteError{}
+	last := 0
+	for _, we := range bwe.WriteErrors {
+		byIndex[we.Index] = we
+		last = max(last, we.Index)
+	}
+	for i, it := range pending {
+		we, bad := byIndex[i]
+		switch {
+		case bad && transientCode(we.Code):
+			next, transient = append(next, it), true
+		case bad:
+			failed = append(failed, failure{it: it, class: writeClass(we.Code, we.Message), err: fmt.Errorf("write error %d: %s", we.Code, we.Message)})
+		case !p.cfg.Unordered && i > last:
+			// An ordered bulk write stops at its first error.
+			next = append(next, it)
+		}
+	}
+	return next, failed, transient, true
+}
+
+// writeEach writes items one by one, so an error that names no record is
+// tied to the record that caused it.
+func (p *Pipeline) writeEach(ctx context.Context, ns Namespace, coll Collection, items []item) error {
+	for _, it := range items {
+		err := p.retry(ctx, "write "+ns.Database+"."+ns.Collection, func() (bool, error) {
+			_, err := coll.BulkWrite(ctx, []mongo.WriteModel{it.model})
+			return err != nil && isTransient(err), err
+		})
+		switch {
+		case err == nil:
+			p.written.Add(1)
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case isTransient(err):
+			return fmt.Errorf("mongosink: write %s.%s: %w", ns.Database, ns.Collection, err)
+		default:
+			class := ClassWriteFailed
+			var bwe mongo.BulkWriteException
+			if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+				class = writeClass(bwe.WriteErrors[0].Code, bwe.WriteErrors[0].Message)
+			} else {
+				class = writeClass(0, err.Error())
+			}
+			if err := p.fail(ctx, it.rec, class, err); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// retry runs f until it succeeds, fails for good (f returns false) or the
+// retries run out.
+func (p *Pipeline) retry(ctx context.Context, what string, f func() (transient bool, err error)) error {
+	for attempt := 1; ; attempt++ {
+		transient, err := f()
+		if err == nil || !transient {
+			return err
+		}
+		if attempt > p.cfg.Retries {
+			return fmt.Errorf("mongosink: %s: giving up after %d retries: %w", what, p.cfg.Retries, err)
+		}
+		p.retries.Add(1)
+		p.log.Warn("mongosink: retrying", "what", what, "attempt", attempt, "err", err)
+		if err := sleep(ctx, p.backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+func (p *Pipeline) backoff(attempt int) time.Duration {
+	d := p.cfg.Backoff << min(attempt-1, 20)
+	return min(d, 10*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// fail handles a record that failed for good: to the dead-letter topic
+// with tolerance all, else a RecordError that stops the pipeline.
+func (p *Pipeline) fail(ctx context.Context, rec *kgo.Record, class string, cause error) error {
+	if p.cfg.Tolerance != ToleranceAll {
+		return &RecordError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Class: class, Err: cause}
+	}
+	dl := &kgo.Record{
+		Topic: p.cfg.DeadLetterTopic,
+		Key:   rec.Key,
+		Value: rec.Value,
+		Headers: append(append([]kgo.RecordHeader(nil), rec.Headers...),
+			kgo.RecordHeader{Key: HeaderTopic, Value: []byte(rec.Topic)},
+			kgo.RecordHeader{Key: HeaderPartition, Value: []byte(strconv.Itoa(int(rec.Partition)))},
+			kgo.RecordHeader{Key: HeaderOffset, Value: []byte(strconv.FormatInt(rec.Offset, 10))},
+			kgo.RecordHeader{Key: HeaderClass, Value: []byte(class)},
+			kgo.RecordHeader{Key: HeaderMessage, Value: []byte(cause.Error())},
+		),
+	}
+	err := p.retry(ctx, "dead-letter topic "+p.cfg.DeadLetterTopic, func() (bool, error) {
+		err := p.cl.ProduceSync(ctx, dl).FirstErr()
+		return err != nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("mongosink: %s/%d/%d: dead letter: %w", rec.Topic, rec.Partition, rec.Offset, err)
+	}
+	p.dead.Add(1)
+	p.log.Warn("mongosink: dead letter", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "class", class, "err", cause)
+	return nil
+}
+
+// Server error codes that a retry can outlive: stepdowns, shutdowns,
+// network trouble and write conflicts.
+var transientCodes = map[int]bool{
+	6: true, 7: true, 89: true, 91: true, 112: true, 189: true, 262: true,
+	9001: true, 10107: true, 11600: true, 11602: true, 13435: true, 13436: true,
+}
+
+func transientCode(code int) bool { return transientCodes[code] }
+
+func isTransient(err error) bool {
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) {
+		return true
+	}
+	var se mongo.ServerError
+	if errors.As(err, &se) {
+		if se.HasErrorLabel("RetryableWriteError") || se.HasErrorLabel("TransientTransactionError") {
+			return true
+		}
+		for code := range transientCodes {
+			if se.HasErrorCode(code) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeClass names a permanent write error for dead-letter headers.
+func writeClass(code int, msg string) string {
+	switch {
+	case code == 11000 || code == 11001 || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "duplicate document"):
+		return ClassDuplicateKey
+	case code == 10334 || code == 17419 || code == 10003 || strings.Contains(msg, "too large"):
+		return ClassDocumentTooLarge
+	case code == 121:
+		return ClassValidation
+	}
+	return ClassWriteFailed
+}

@@ -1,0 +1,438 @@
+package mongosink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/sink"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/server"
+	"github.com/schemaflow/schemaflow/registry/store"
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/serde"
+)
+
+const orderSchema = `{"type": "record", "name": "Order", "fields": [
+	{"name": "_id", "type": "long"},
+	{"name": "status", "type": "string"},
+	{"name": "version", "type": "long"}
+]}`
+
+// env is a kfake cluster, a registry over real HTTP and a lungo engine.
+type env struct {
+	brokers []string
+	reg     *registry.Client
+	mongo   lungo.IClient
+	serde   *serde.Serde
+	quiet   *slog.Logger
+}
+
+func newEnv(t *testing.T, topics ...string) *env {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+
+	srv, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	reg, err := registry.NewClient(ts.URL, registry.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := reg.Register(context.Background(), "orders-value", registry.RegisterRequest{Schema: orderSchema}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := serde.New([]byte(orderSchema), serde.Options{Format: schemas.Avro, ID: uint32(id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(engine.Close)
+	return &env{brokers: c.ListenAddrs(), reg: reg, mongo: client, serde: sd,
+		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (e *env) config(t *testing.T) Config {
+	return Config{
+		Brokers:  e.brokers,
+		Group:    "sink",
+		Topics:   []string{"orders"},
+		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
+		Target:   func(db, coll string) Collection { return e.mongo.Database(db).Collection(coll) },
+		Database: "shop",
+		MaxBatch: 50,
+		MaxWait:  5 * time.Millisecond,
+		Backoff:  time.Millisecond,
+		Logger:   e.quiet,
+	}
+}
+
+// order encodes an order value in the Confluent wire format.
+func (e *env) order(t *testing.T, id int64, status string, version int64) []byte {
+	t.Helper()
+	raw, err := bson.Marshal(bson.D{{Key: "_id", Value: id}, {Key: "status", Value: status}, {Key: "version", Value: version}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.serde.Encode(nil, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (e *env) produce(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// consume reads n records of a topic from the start.
+func (e *env) consume(t *testing.T, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: got %d records, want %d", topic, len(out), n)
+		}
+		out = append(out, f.Records()...)
+	}
+	return out
+}
+
+// state returns the collection's documents as JSON, sorted by _id.
+func (e *env) state(t *testing.T, db, coll string) string {
+	t.Helper()
+	cur, err := e.mongo.Database(db).Collection(coll).Find(context.Background(), bson.D{},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.D
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// start runs a pipeline in the background; stop cancels it and returns
+// what Run returned.
+func start(t *testing.T, cfg Config) (*Pipeline, func() error) {
+	t.Helper()
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	return p, func() error { cancel(); return <-done }
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func key(id int64) []byte { return []byte(fmt.Sprintf(`{"id": %d}`, id)) }
+
+// Poison records go to the dead-letter topic with Connect's headers, and
+// the good records around them are written.
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "orders", "orders-dlq")
+	poison := []struct {
+		value []byte
+		class string
+	}{
+		{[]byte{0, 0, 0, 0x03, 0xe7, 2, 4}, decode.ClassUnknownSchema},
+		{[]byte("not json"), decode.ClassUndecodable},
+		{append(e.order(t, 9, "x", 1)[:5], 0xff), decode.ClassUndecodable},
+	}
+	recs := []*kgo.Record{{Topic: "orders", Key: key(1), Value: e.order(t, 1, "new", 1)}}
+	for _, p := range poison {
+		recs = append(recs, &kgo.Record{Topic: "orders", Key: key(5), Value: p.value})
+	}
+	recs = append(recs,
+		&kgo.Record{Topic: "orders", Key: key(2), Value: []byte(`{"_id": 2, "status": "plain", "version": 1}`)},
+		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "paid", 2)},
+	)
+	e.produce(t, recs...)
+
+	cfg := e.config(t)
+	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "orders-dlq"
+	p, stop := start(t, cfg)
+	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == int64(len(recs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"docs":[{"_id":{"$numberLong":"1"},"status":"paid","version":{"$numberLong":"2"}},{"_id":{"$numberInt":"2"},"status":"plain","version":{"$numberInt":"1"}}]}`
+	if got := e.state(t, "shop", "orders"); got != want {
+		t.Fatalf("state:\n got %s\nwant %s", got, want)
+	}
+	if s := p.Stats(); s.DeadLetter != int64(len(poison)) {
+		t.Fatalf("dead letters = %d, want %d", s.DeadLetter, len(poison))
+	}
+
+	byValue := map[string]*kgo.Record{}
+	for _, r := range e.consume(t, "orders-dlq", len(poison)) {
+		byValue[string(r.Value)] = r
+	}
+	for _, p := range poison {
+		r := byValue[string(p.value)]
+		if r == nil {
+			t.Fatalf("%q: not in the dead-letter topic", p.value)
+		}
+		h := map[string]string{}
+		for _, kv := range r.Headers {
+			h[kv.Key] = string(kv.Value)
+		}
+		if h[HeaderClass] != p.class || h[HeaderTopic] != "orders" || h[HeaderPartition] == "" || h[HeaderOffset] == "" || h[HeaderMessage] == "" {
+			t.Errorf("%q: headers %v, want class %s", p.value, h, p.class)
+		}
+		if string(r.Key) != string(key(5)) {
+			t.Errorf("%q: key %q not kept", p.value, r.Key)
+		}
+	}
+}
+
+// With tolerance none, a poison record stops the pipeline, names itself,
+// and its offset is not committed: the next run meets it again.
+func TestToleranceNoneStops(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "orders")
+	e.produce(t,
+		&kgo.Record{Topic: "orders", Key: key(1), Partition: 0, Value: e.order(t, 1, "new", 1)},
+		&kgo.Record{Topic: "orders", Key: key(1), Partition: 0, Value: []byte("garbage")},
+	)
+	for run := range 2 {
+		p, err := New(e.config(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = p.Run(ctx)
+		cancel()
+		var re *RecordError
+		if !errors.As(err, &re) || re.Topic != "orders" || re.Class != decode.ClassUndecodable {
+			t.Fatalf("run %d: err = %v, want an undecodable RecordError", run, err)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("orders/%d/%d", re.Partition, re.Offset)) {
+			t.Fatalf("run %d: %v does not name the record", run, err)
+		}
+	}
+}
+
+// Killed at random points and restarted, the pipeline ends with the
+// collection in the state the records describe.
+func TestRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "orders")
+	const ids, versions = 40, 10
+	rng := rand.New(rand.NewPCG(1, 2))
+	var recs []*kgo.Record
+	for v := int64(1); v <= versions; v++ {
+		for id := int64(1); id <= ids; id++ {
+			recs = append(recs, &kgo.Record{Topic: "orders", Key: key(id), Value: e.order(t, id, fmt.Sprintf("s%d", v), v)})
+		}
+	}
+	e.produce(t, recs...)
+	var want []bson.D
+	for id := int64(1); id <= ids; id++ {
+		want = append(want, bson.D{{Key: "_id", Value: id}, {Key: "status", Value: fmt.Sprintf("s%d", versions)}, {Key: "version", Value: int64(versions)}})
+	}
+	wantJSON, _ := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: want}}, true, false)
+
+	cfg := e.config(t)
+	cfg.MaxBatch = 7
+	total := int64(0)
+	for range 6 {
+		p, stop := start(t, cfg)
+		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		total += p.Stats().Written
+	}
+	p, stop := start(t, cfg)
+	waitFor(t, "the final state", func() bool { return e.state(t, "shop", "orders") == string(wantJSON) })
+	// The last run waits until nothing more arrives: it must not have
+	// replayed what the earlier runs committed.
+	time.Sleep(100 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	last := p.Stats().Written
+	if total+last < int64(len(recs)) {
+		t.Fatalf("written %d + %d < %d records", total, last, len(recs))
+	}
+	if got := e.state(t, "shop", "orders"); got != string(wantJSON) {
+		t.Fatalf("state after restarts:\n got %s\nwant %s", got, wantJSON)
+	}
+	t.Logf("runs wrote %d records before the last run, which wrote %d of %d", total, last, len(recs))
+}
+
+// A duplicate key on insert goes to the dead-letter topic alone: the
+// records before and after it are written once.
+func TestDuplicateKeyOnInsert(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "orders", "dlq")
+	e.produce(t,
+		&kgo.Record{Topic: "orders", Partition: 0, Value: []byte(`{"_id": 1, "n": "first"}`)},
+		&kgo.Record{Topic: "orders", Partition: 0, Value: []byte(`{"_id": 1, "n": "again"}`)},
+		&kgo.Record{Topic: "orders", Partition: 0, Value: []byte(`{"_id": 2, "n": "next"}`)},
+	)
+	cfg := e.config(t)
+	cfg.Sink.Write = sink.WriteInsert
+	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
+	p, stop := start(t, cfg)
+	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.state(t, "shop", "orders"), `{"docs":[{"_id":{"$numberInt":"1"},"n":"first"},{"_id":{"$numberInt":"2"},"n":"next"}]}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	dl := e.consume(t, "dlq", 1)[0]
+	for _, h := range dl.Headers {
+		if h.Key == HeaderClass && string(h.Value) != ClassDuplicateKey {
+			t.Fatalf("class %s, want %s", h.Value, ClassDuplicateKey)
+		}
+	}
+	if !strings.Contains(string(dl.Value), "again") {
+		t.Fatalf("dead letter %s, want the second insert", dl.Value)
+	}
+}
+
+// Namespaces come from the config, per topic, or from a field.
+func TestNamespaces(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "orders", "events", "dlq")
+	e.produce(t,
+		&kgo.Record{Topic: "orders", Value: []byte(`{"_id": 1}`)},
+		&kgo.Record{Topic: "events", Value: []byte(`{"_id": 2}`)},
+		&kgo.Record{Topic: "events", Value: []byte(`{"_id": 3, "ns": {"db": "other", "coll": "x"}}`)},
+		&kgo.Record{Topic: "events", Value: []byte(`{"_id": 4, "ns": "y"}`)},
+		&kgo.Record{Topic: "events", Value: []byte(`{"_id": 5, "ns": 5}`)},
+	)
+	cfg := e.config(t)
+	cfg.Topics = []string{"orders", "events"}
+	cfg.TopicNamespaces = map[string]Namespace{"events": {Collection: "ev"}}
+	cfg.NamespaceField = "ns"
+	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
+	p, stop := start(t, cfg)
+	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 5 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ db, coll, want string }{
+		{"shop", "orders", `{"docs":[{"_id":{"$numberInt":"1"}}]}`},
+		{"shop", "ev", `{"docs":[{"_id":{"$numberInt":"2"}}]}`},
+		{"other", "x", `{"docs":[{"_id":{"$numberInt":"3"},"ns":{"db":"other","coll":"x"}}]}`},
+		{"shop", "y", `{"docs":[{"_id":{"$numberInt":"4"},"ns":"y"}]}`},
+	} {
+		if got := e.state(t, c.db, c.coll); got != c.want {
+			t.Errorf("%s.%s: got %s, want %s", c.db, c.coll, got, c.want)
+		}
+	}
+	if s := p.Stats(); s.DeadLetter != 1 {
+		t.Errorf("dead letters = %d, want 1 (the numeric ns)", s.DeadLetter)
+	}
+}
+
+// Debezium rows through the pipeline become documents keyed by the row's
+// primary key.
+func TestDebeziumPipeline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "pg.public.orders")
+	env := func(op, after string) []byte {
+		return []byte(fmt.Sprintf(`{"before": null, "after": %s, "op": %q, "source": {"connector": "postgresql", "table": "orders"}}`, after, op))
+	}
+	e.produce(t,
+		&kgo.Record{Topic: "pg.public.orders", Key: []byte(`{"id": 1}`), Value: env("r", `{"id": 1, "total": 5}`)},
+		&kgo.Record{Topic: "pg.public.orders", Key: []byte(`{"id": 2}`), Value: env("c", `{"id": 2, "total": 6}`)},
+		&kgo.Record{Topic: "pg.public.orders", Key: []byte(`{"id": 2}`), Value: env("d", `null`)},
+		&kgo.Record{Topic: "pg.public.orders", Key: []byte(`{"id": 2}`)},
+	)
+	cfg := e.config(t)
+	cfg.Topics = []string{"pg.public.orders"}
+	cfg.Collection = "orders"
+	cfg.Handler = sink.HandlerDebeziumRDBMS
+	p, stop := start(t, cfg)
+	waitFor(t, "all records", func() bool { return p.Stats().Written == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.state(t, "shop", "orders"), `{"docs":[{"_id":{"id":{"$numberInt":"1"}},"total":{"$numberInt":"5"}}]}`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{Tolerance: "some", Handler: "oracle", Topics: []string{"t"}, MaxBatch: -1})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"brokers", "group", "decoder", "target", "database", "negative", `errors.tolerance "some"`, `handler "oracle"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	_, err = New(Config{Brokers: []string{"b"}, Group: "g", Topics: []string{"t"}, Decoder: decode.New(decode.Options{}),
+		Target: func(string, string) Collection { return nil }, Database: "d", Tolerance: ToleranceAll})
+	if err == nil || !strings.Contains(err.Error(), "dead-letter topic") {
+		t.Fatalf("err = %v, want the missing dead-letter topic", err)
+	}
+}
