@@ -60,9 +60,8 @@ type Options struct {
 type Decoder struct {
 	opts Options
 
-	mu    sync.Mutex
-	byID  map[uint32]*decoder
-	plain bool
+	mu   sync.Mutex
+	byID map[uint32]*decoder
 }
 
 type decoder struct {
