@@ -37,12 +37,34 @@ const orderSchema = `{"type": "record", "name": "Order", "fields": [
 type env struct {
 	brokers []string
 	reg     *registry.Client
-	mongo   lungo.IClient
+	target  Target
+	find    func(ctx context.Context, db, coll string, out *[]bson.D) error
 	serde   *serde.Serde
 	quiet   *slog.Logger
 }
 
+// newEnv is an env on lungo's memory store.
 func newEnv(t *testing.T, topics ...string) *env {
+	t.Helper()
+	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(engine.Close)
+	e := newKafkaRegistry(t, topics...)
+	e.target = func(db, coll string) Collection { return client.Database(db).Collection(coll) }
+	e.find = func(ctx context.Context, db, coll string, out *[]bson.D) error {
+		cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		return cur.All(ctx, out)
+	}
+	return e
+}
+
+// newKafkaRegistry is an env without a MongoDB target.
+func newKafkaRegistry(t *testing.T, topics ...string) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
 	if err != nil {
@@ -68,13 +90,7 @@ func newEnv(t *testing.T, topics ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(engine.Close)
-	return &env{brokers: c.ListenAddrs(), reg: reg, mongo: client, serde: sd,
+	return &env{brokers: c.ListenAddrs(), reg: reg, serde: sd,
 		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
@@ -84,7 +100,7 @@ func (e *env) config(t *testing.T) Config {
 		Group:    "sink",
 		Topics:   []string{"orders"},
 		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
-		Target:   func(db, coll string) Collection { return e.mongo.Database(db).Collection(coll) },
+		Target:   e.target,
 		Database: "shop",
 		MaxBatch: 50,
 		MaxWait:  5 * time.Millisecond,
@@ -144,13 +160,8 @@ func (e *env) consume(t *testing.T, topic string, n int) []*kgo.Record {
 // state returns the collection's documents as JSON, sorted by _id.
 func (e *env) state(t *testing.T, db, coll string) string {
 	t.Helper()
-	cur, err := e.mongo.Database(db).Collection(coll).Find(context.Background(), bson.D{},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var docs []bson.D
-	if err := cur.All(context.Background(), &docs); err != nil {
+	if err := e.find(context.Background(), db, coll, &docs); err != nil {
 		t.Fatal(err)
 	}
 	b, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, true, false)

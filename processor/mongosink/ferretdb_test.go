@@ -1,0 +1,127 @@
+package mongosink
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/sink"
+)
+
+// startFerretDB runs FerretDB on SQLite in a temporary directory and
+// returns a driver client connected to it over the wire protocol.
+func startFerretDB(t testing.TB) *mongo.Client {
+	t.Helper()
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + t.TempDir() + "/",
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = f.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(f.MongoDBURI()).SetTimeout(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	return client
+}
+
+func newFerretEnv(t *testing.T, topics ...string) *env {
+	t.Helper()
+	client := startFerretDB(t)
+	e := newKafkaRegistry(t, topics...)
+	e.target = func(db, coll string) Collection { return client.Database(db).Collection(coll) }
+	e.find = func(ctx context.Context, db, coll string, out *[]bson.D) error {
+		cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		return cur.All(ctx, out)
+	}
+	return e
+}
+
+// Over the wire to FerretDB: Avro records upserted, a duplicate insert
+// dead-lettered from a real BulkWriteException, and a Debezium row life.
+func TestFerretDB(t *testing.T) {
+	t.Parallel()
+	e := newFerretEnv(t, "orders", "inserts", "pg", "dlq")
+	e.produce(t,
+		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "new", 1)},
+		&kgo.Record{Topic: "orders", Key: key(2), Value: e.order(t, 2, "new", 1)},
+		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "paid", 2)},
+		&kgo.Record{Topic: "orders", Key: key(3), Value: []byte("poison")},
+	)
+	cfg := e.config(t)
+	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
+	p, stop := start(t, cfg)
+	waitFor(t, "orders", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"docs":[{"_id":{"$numberLong":"1"},"status":"paid","version":{"$numberLong":"2"}},{"_id":{"$numberLong":"2"},"status":"new","version":{"$numberLong":"1"}}]}`
+	if got := e.state(t, "shop", "orders"); got != want {
+		t.Fatalf("orders:\n got %s\nwant %s", got, want)
+	}
+
+	e.produce(t,
+		&kgo.Record{Topic: "inserts", Partition: 0, Value: []byte(`{"_id": 1, "n": "first"}`)},
+		&kgo.Record{Topic: "inserts", Partition: 0, Value: []byte(`{"_id": 1, "n": "again"}`)},
+		&kgo.Record{Topic: "inserts", Partition: 0, Value: []byte(`{"_id": 2, "n": "next"}`)},
+	)
+	cfg = e.config(t)
+	cfg.Group, cfg.Topics = "inserts", []string{"inserts"}
+	cfg.Sink.Write = sink.WriteInsert
+	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
+	p, stop = start(t, cfg)
+	waitFor(t, "inserts", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.state(t, "shop", "inserts"), `{"docs":[{"_id":{"$numberInt":"1"},"n":"first"},{"_id":{"$numberInt":"2"},"n":"next"}]}`; got != want {
+		t.Fatalf("inserts: got %s, want %s", got, want)
+	}
+	classes := map[string]bool{}
+	for _, r := range e.consume(t, "dlq", 2) {
+		for _, h := range r.Headers {
+			if h.Key == HeaderClass {
+				classes[string(h.Value)] = true
+			}
+		}
+	}
+	if !classes[ClassDuplicateKey] || !classes["undecodable"] {
+		t.Fatalf("dead-letter classes %v, want duplicate-key and undecodable", classes)
+	}
+
+	e.produce(t,
+		&kgo.Record{Topic: "pg", Key: []byte(`{"id": 1}`), Value: []byte(`{"after": {"id": 1, "total": 5}, "op": "c"}`)},
+		&kgo.Record{Topic: "pg", Key: []byte(`{"id": 1}`), Value: []byte(`{"before": {"id": 1}, "after": {"id": 1, "total": 9}, "op": "u"}`)},
+		&kgo.Record{Topic: "pg", Key: []byte(`{"id": 2}`), Value: []byte(`{"after": {"id": 2, "total": 1}, "op": "r"}`)},
+		&kgo.Record{Topic: "pg", Key: []byte(`{"id": 2}`), Value: []byte(`{"before": {"id": 2}, "op": "d"}`)},
+	)
+	cfg = e.config(t)
+	cfg.Group, cfg.Topics, cfg.Collection, cfg.Handler = "pg", []string{"pg"}, "rows", sink.HandlerDebeziumRDBMS
+	p, stop = start(t, cfg)
+	waitFor(t, "rows", func() bool { return p.Stats().Written == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.state(t, "shop", "rows"), `{"docs":[{"_id":{"id":{"$numberInt":"1"}},"total":{"$numberInt":"9"}}]}`; got != want {
+		t.Fatalf("rows: got %s, want %s", got, want)
+	}
+}
