@@ -41,7 +41,7 @@ func startFerretDB(t testing.TB) *mongo.Client {
 	return client
 }
 
-func newFerretEnv(t *testing.T, topics ...string) *env {
+func newFerretEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
 	client := startFerretDB(t)
 	e := newKafkaRegistry(t, topics...)

@@ -44,7 +44,7 @@ type env struct {
 }
 
 // newEnv is an env on lungo's memory store.
-func newEnv(t *testing.T, topics ...string) *env {
+func newEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
 	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
 	if err != nil {
@@ -64,7 +64,7 @@ func newEnv(t *testing.T, topics ...string) *env {
 }
 
 // newKafkaRegistry is an env without a MongoDB target.
-func newKafkaRegistry(t *testing.T, topics ...string) *env {
+func newKafkaRegistry(t testing.TB, topics ...string) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
 	if err != nil {
@@ -94,7 +94,7 @@ func newKafkaRegistry(t *testing.T, topics ...string) *env {
 		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-func (e *env) config(t *testing.T) Config {
+func (e *env) config(testing.TB) Config {
 	return Config{
 		Brokers:  e.brokers,
 		Group:    "sink",
@@ -123,7 +123,7 @@ func (e *env) order(t *testing.T, id int64, status string, version int64) []byte
 	return b
 }
 
-func (e *env) produce(t *testing.T, recs ...*kgo.Record) {
+func (e *env) produce(t testing.TB, recs ...*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
 	if err != nil {
