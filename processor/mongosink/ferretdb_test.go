@@ -2,8 +2,11 @@ package mongosink
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,7 +63,41 @@ func newFerretEnv(t testing.TB, topics ...string) *env {
 // dead-lettered from a real BulkWriteException, and a Debezium row life.
 func TestFerretDB(t *testing.T) {
 	t.Parallel()
-	e := newFerretEnv(t, "orders", "inserts", "pg", "dlq")
+	// FerretDB v1 ignores $push's $slice, so truncated arrays stay whole.
+	wireScenario(t, newFerretEnv(t, "orders", "inserts", "pg", "changes", "dlq"), false)
+}
+
+// Against a real MongoDB replica set, when SCHEMAFLOW_TEST_MONGODB_URI
+// names one: the same scenario, in a database of its own that is dropped
+// afterwards.
+func TestRealMongoDB(t *testing.T) {
+	uri := os.Getenv("SCHEMAFLOW_TEST_MONGODB_URI")
+	if uri == "" {
+		t.Skip("SCHEMAFLOW_TEST_MONGODB_URI is not set")
+	}
+	t.Parallel()
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(uri).SetTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	db := fmt.Sprintf("schemaflow_test_%d", time.Now().UnixNano())
+	t.Cleanup(func() { _ = client.Database(db).Drop(context.Background()) })
+	e := newKafkaRegistry(t, "orders", "inserts", "pg", "changes", "dlq")
+	e.database = db
+	e.target = func(d, coll string) Collection { return client.Database(d).Collection(coll) }
+	e.find = func(ctx context.Context, d, coll string, out *[]bson.D) error {
+		cur, err := client.Database(d).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			return err
+		}
+		return cur.All(ctx, out)
+	}
+	wireScenario(t, e, true)
+}
+
+func wireScenario(t *testing.T, e *env, truncates bool) {
+	t.Helper()
 	e.produce(t,
 		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "new", 1)},
 		&kgo.Record{Topic: "orders", Key: key(2), Value: e.order(t, 2, "new", 1)},
@@ -75,7 +112,7 @@ func TestFerretDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"docs":[{"_id":{"$numberLong":"1"},"status":"paid","version":{"$numberLong":"2"}},{"_id":{"$numberLong":"2"},"status":"new","version":{"$numberLong":"1"}}]}`
-	if got := e.state(t, "shop", "orders"); got != want {
+	if got := e.state(t, e.db(), "orders"); got != want {
 		t.Fatalf("orders:\n got %s\nwant %s", got, want)
 	}
 
@@ -93,7 +130,7 @@ func TestFerretDB(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := e.state(t, "shop", "inserts"), `{"docs":[{"_id":{"$numberInt":"1"},"n":"first"},{"_id":{"$numberInt":"2"},"n":"next"}]}`; got != want {
+	if got, want := e.state(t, e.db(), "inserts"), `{"docs":[{"_id":{"$numberInt":"1"},"n":"first"},{"_id":{"$numberInt":"2"},"n":"next"}]}`; got != want {
 		t.Fatalf("inserts: got %s, want %s", got, want)
 	}
 	classes := map[string]bool{}
@@ -121,7 +158,29 @@ func TestFerretDB(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := e.state(t, "shop", "rows"), `{"docs":[{"_id":{"id":{"$numberInt":"1"}},"total":{"$numberInt":"9"}}]}`; got != want {
+	if got, want := e.state(t, e.db(), "rows"), `{"docs":[{"_id":{"id":{"$numberInt":"1"}},"total":{"$numberInt":"9"}}]}`; got != want {
 		t.Fatalf("rows: got %s, want %s", got, want)
+	}
+
+	// MongoDB change events, truncated arrays included.
+	e.produce(t,
+		&kgo.Record{Topic: "changes", Partition: 0, Value: []byte(`{"operationType": "insert", "documentKey": {"_id": 1}, "fullDocument": {"_id": 1, "tags": ["a", "b", "c"], "n": 1, "x": true}}`)},
+		&kgo.Record{Topic: "changes", Partition: 0, Value: []byte(`{"operationType": "update", "documentKey": {"_id": 1}, "updateDescription": {"updatedFields": {"n": 2}, "removedFields": ["x"], "truncatedArrays": [{"field": "tags", "newSize": 1}]}}`)},
+		&kgo.Record{Topic: "changes", Partition: 0, Value: []byte(`{"operationType": "replace", "documentKey": {"_id": 2}, "fullDocument": {"_id": 2, "v": "new"}}`)},
+		&kgo.Record{Topic: "changes", Partition: 0, Value: []byte(`{"operationType": "delete", "documentKey": {"_id": 2}}`)},
+	)
+	cfg = e.config(t)
+	cfg.Group, cfg.Topics, cfg.Collection, cfg.Handler = "changes", []string{"changes"}, "docs", sink.HandlerMongoDB
+	p, stop = start(t, cfg)
+	waitFor(t, "changes", func() bool { return p.Stats().Written == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	want = `{"docs":[{"_id":{"$numberInt":"1"},"tags":["a"],"n":{"$numberInt":"2"}}]}`
+	if !truncates {
+		want = strings.Replace(want, `["a"]`, `["a","b","c"]`, 1)
+	}
+	if got := e.state(t, e.db(), "docs"); got != want {
+		t.Fatalf("changes: got %s, want %s", got, want)
 	}
 }

@@ -41,6 +41,15 @@ type env struct {
 	find    func(ctx context.Context, db, coll string, out *[]bson.D) error
 	serde   *serde.Serde
 	quiet   *slog.Logger
+	// database is the target database; default "shop".
+	database string
+}
+
+func (e *env) db() string {
+	if e.database == "" {
+		return "shop"
+	}
+	return e.database
 }
 
 // newEnv is an env on lungo's memory store.
@@ -101,7 +110,7 @@ func (e *env) config(testing.TB) Config {
 		Topics:   []string{"orders"},
 		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
 		Target:   e.target,
-		Database: "shop",
+		Database: e.db(),
 		MaxBatch: 50,
 		MaxWait:  5 * time.Millisecond,
 		Backoff:  time.Millisecond,
