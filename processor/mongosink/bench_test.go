@@ -112,3 +112,16 @@ func BenchmarkBulkLimitFerretDB(b *testing.B) {
 	e := newFerretEnv(b, "orders")
 	benchLimit(b, e.target("shop", "orders"))
 }
+
+// discard accepts every write: what the pipeline costs without a database.
+type discard struct{}
+
+func (discard) BulkWrite(context.Context, []mongo.WriteModel, ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
+	return &mongo.BulkWriteResult{}, nil
+}
+
+func BenchmarkEndToEndDiscard(b *testing.B) {
+	e := newKafkaRegistry(b, "orders")
+	e.target = func(string, string) Collection { return discard{} }
+	benchEnd(b, e)
+}
