@@ -14,12 +14,12 @@ import (
 // CI keeps beside the project; they are read in place, not copied.
 func conformance(t *testing.T, rel string) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "conformance", "confluentinc-schema-registry", rel)
+	p := filepath.Join(conformanceRoot("..", "..", "shared", "conformance"), "confluentinc-schema-registry", rel)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
+		if os.Getenv("SCHEMAFLOW_REQUIRE_CONFORMANCE") != "" {
 			t.Fatalf("conformance vectors missing: %v", err)
 		}
-		t.Skip("conformance vectors not beside the project (../shared/conformance)")
+		t.Skip("conformance vectors not found: put them beside the project (../shared/conformance) or set SCHEMAFLOW_CONFORMANCE_DIR")
 	}
 	return p
 }
@@ -103,4 +103,13 @@ func TestConfluentProtobufVectors(t *testing.T) {
 		passed++
 	}
 	t.Logf("%d of %d Confluent Protobuf cases give Confluent's verdict and change list", passed, len(cases))
+}
+
+// conformanceRoot is SCHEMAFLOW_CONFORMANCE_DIR, or the default path of the
+// shared conformance vectors beside the project.
+func conformanceRoot(def ...string) string {
+	if dir := os.Getenv("SCHEMAFLOW_CONFORMANCE_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join(def...)
 }
