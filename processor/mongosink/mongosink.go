@@ -431,7 +431,7 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 	if p.cfg.NamespaceField == "" || r.Value == nil {
 		return ns, nil
 	}
-	v, ok := field(r.Value, p.cfg.NamespaceField)
+	v, ok := sink.Lookup(r.Value, p.cfg.NamespaceField)
 	if !ok {
 		return ns, nil
 	}
@@ -443,14 +443,14 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 			ns.Collection = v
 		}
 	case bson.D:
-		if db, ok := field(v, "db"); ok {
+		if db, ok := sink.Lookup(v, "db"); ok {
 			s, isString := db.(string)
 			if !isString {
 				return ns, fmt.Errorf("namespace field %q: db is %T, want a string", p.cfg.NamespaceField, db)
 			}
 			ns.Database = s
 		}
-		if coll, ok := field(v, "coll"); ok {
+		if coll, ok := sink.Lookup(v, "coll"); ok {
 			s, isString := coll.(string)
 			if !isString {
 				return ns, fmt.Errorf("namespace field %q: coll is %T, want a string", p.cfg.NamespaceField, coll)
@@ -464,28 +464,6 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 		return ns, fmt.Errorf("namespace field %q names an invalid namespace %q.%q", p.cfg.NamespaceField, ns.Database, ns.Collection)
 	}
 	return ns, nil
-}
-
-// field returns the value at a dotted path.
-func field(d bson.D, path string) (any, bool) {
-	var cur any = d
-	for _, part := range strings.Split(path, ".") {
-		doc, ok := cur.(bson.D)
-		if !ok {
-			return nil, false
-		}
-		found := false
-		for _, e := range doc {
-			if e.Key == part {
-				cur, found = e.Value, true
-				break
-			}
-		}
-		if !found {
-			return nil, false
-		}
-	}
-	return cur, true
 }
 
 // write bulk-writes the items of one namespace. Records the server refuses

@@ -10,6 +10,7 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -79,6 +80,9 @@ func lookup(d bson.D, path []string) (any, bool) {
 }
 
 func get(d bson.D, key string) (any, bool) { return lookup(d, []string{key}) }
+
+// Lookup returns the value at a dotted path ("a.b.c") of a document.
+func Lookup(d bson.D, path string) (any, bool) { return lookup(d, strings.Split(path, ".")) }
 
 func without(d bson.D, keys ...string) bson.D {
 	out := make(bson.D, 0, len(d))
