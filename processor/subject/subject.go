@@ -1,0 +1,292 @@
+// Package subject keeps a registry subject's schema in step with the
+// documents written under it: a document that fits the current version is
+// encoded at once; one that does not makes a new version, inferred from the
+// document, evolved to stay compatible at the subject's level, and
+// registered. This is the source path's answer to the connector's one
+// schema per document shape.
+package subject
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/infer"
+	"github.com/schemaflow/schemaflow/schemas/serde"
+)
+
+// Registry is the part of the registry client an Encoder uses.
+type Registry interface {
+	Versions(ctx context.Context, subject string, deleted bool) ([]int, error)
+	Version(ctx context.Context, subject string, version int, deleted bool) (registry.Schema, error)
+	Register(ctx context.Context, subject string, req registry.RegisterRequest, normalize bool) (int, error)
+	Config(ctx context.Context, subject string, defaultToGlobal bool) (registry.Config, error)
+}
+
+// Options configure an Encoder.
+type Options struct {
+	// Registry holds the subject. Required.
+	Registry Registry
+	// Subject is the registry subject, e.g. "orders-value". Required.
+	Subject string
+	// Format of new schemas: schemas.Avro (default) or schemas.Protobuf.
+	Format schemas.Format
+	// Level is the compatibility level new versions keep; 0 means the
+	// subject's level in the registry (its own, else the global one).
+	Level evolution.Level
+	// Infer names inferred schemas (record or message name, namespace).
+	Infer infer.Options
+}
+
+// Stats counts an Encoder's work.
+type Stats struct {
+	Encoded    int64 // documents encoded
+	Registered int64 // versions registered
+}
+
+// Encoder encodes documents under one subject. It is safe for concurrent
+// use.
+type Encoder struct {
+	opts Options
+
+	evolving sync.Mutex // one evolution at a time: they are rare and must not race
+
+	mu      sync.RWMutex
+	current *serde.Serde       // nil until the first version exists
+	history []evolution.Schema // the subject's versions, oldest first
+	stats   Stats
+}
+
+// New loads the subject's versions and level and returns an Encoder.
+func New(ctx context.Context, opts Options) (*Encoder, error) {
+	var errs []error
+	if opts.Registry == nil {
+		errs = append(errs, errors.New("registry: required"))
+	}
+	if opts.Subject == "" {
+		errs = append(errs, errors.New("subject: required"))
+	}
+	switch opts.Format {
+	case 0:
+		opts.Format = schemas.Avro
+	case schemas.Avro, schemas.Protobuf:
+	default:
+		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", opts.Format))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("subject: %w", err)
+	}
+	e := &Encoder{opts: opts}
+	if err := e.load(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// load reads the subject's level and versions, and compiles the latest.
+func (e *Encoder) load(ctx context.Context) error {
+	if e.opts.Level == 0 {
+		cfg, err := e.opts.Registry.Config(ctx, e.opts.Subject, true)
+		if err != nil {
+			return fmt.Errorf("subject %s: compatibility level: %w", e.opts.Subject, err)
+		}
+		if e.opts.Level, err = evolution.ParseLevel(cfg.CompatibilityLevel); err != nil {
+			return fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+		}
+	}
+	versions, err := e.opts.Registry.Versions(ctx, e.opts.Subject, false)
+	var re *registry.Error
+	if errors.As(err, &re) && re.Code == registry.CodeSubjectNotFound {
+		versions, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("subject %s: versions: %w", e.opts.Subject, err)
+	}
+	history := make([]evolution.Schema, 0, len(versions))
+	var latest registry.Schema
+	for _, v := range versions {
+		s, err := e.opts.Registry.Version(ctx, e.opts.Subject, v, false)
+		if err != nil {
+			return fmt.Errorf("subject %s: version %d: %w", e.opts.Subject, v, err)
+		}
+		if len(s.References) > 0 {
+			return fmt.Errorf("subject %s: version %d has references, which inferred schemas never have; evolve it by hand", e.opts.Subject, v)
+		}
+		f, err := format(s.SchemaType)
+		if err != nil {
+			return fmt.Errorf("subject %s: version %d: %w", e.opts.Subject, v, err)
+		}
+		history = append(history, evolution.Schema{Format: f, Text: []byte(s.Schema), Name: "version " + strconv.Itoa(v)})
+		latest = s
+	}
+	var current *serde.Serde
+	if len(history) > 0 {
+		if current, err = e.compile(history[len(history)-1], latest.ID); err != nil {
+			return fmt.Errorf("subject %s: version %d: %w", e.opts.Subject, latest.Version, err)
+		}
+	}
+	e.mu.Lock()
+	e.history, e.current = history, current
+	e.mu.Unlock()
+	return nil
+}
+
+func format(schemaType string) (schemas.Format, error) {
+	switch schemaType {
+	case "", registry.TypeAvro:
+		return schemas.Avro, nil
+	case registry.TypeProtobuf:
+		return schemas.Protobuf, nil
+	}
+	return 0, fmt.Errorf("schema type %s cannot be evolved from documents", schemaType)
+}
+
+func (e *Encoder) compile(s evolution.Schema, id int) (*serde.Serde, error) {
+	return serde.New(s.Text, serde.Options{Format: s.Format, ID: uint32(id), Name: e.protoName()})
+}
+
+func (e *Encoder) protoName() string {
+	if e.opts.Format == schemas.Protobuf {
+		return e.opts.Subject + ".proto"
+	}
+	return ""
+}
+
+// Stats returns the counters so far.
+func (e *Encoder) Stats() Stats {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.stats
+}
+
+// ID returns the schema id documents are encoded with now, or 0 before
+// the first version.
+func (e *Encoder) ID() uint32 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.current == nil {
+		return 0
+	}
+	return e.current.ID()
+}
+
+// Encode appends doc's framed record to dst. A document the current version
+// cannot carry makes a new version first. A document no compatible version
+// can carry is an *evolution.EvolveError, for the dead-letter topic.
+func (e *Encoder) Encode(ctx context.Context, dst []byte, doc bson.Raw) ([]byte, error) {
+	e.mu.RLock()
+	cur := e.current
+	e.mu.RUnlock()
+	if cur != nil {
+		if out, err := cur.Encode(dst, doc); err == nil {
+			e.count(0)
+			return out, nil
+		}
+	}
+	return e.evolve(ctx, dst, doc, cur)
+}
+
+func (e *Encoder) count(registered int64) {
+	e.mu.Lock()
+	e.stats.Encoded++
+	e.stats.Registered += registered
+	e.mu.Unlock()
+}
+
+// evolve makes and registers the version that covers doc, then encodes.
+// Another writer may have registered versions since load; a conflict
+// reloads the subject and tries once more.
+func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *serde.Serde) ([]byte, error) {
+	e.evolving.Lock()
+	defer e.evolving.Unlock()
+	in := infer.New()
+	if err := in.Add(doc); err != nil {
+		return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+	}
+	var text []byte
+	var err error
+	if e.opts.Format == schemas.Protobuf {
+		text, err = in.Proto(e.opts.Infer)
+	} else {
+		text, err = in.Avro(e.opts.Infer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("subject %s: infer: %w", e.opts.Subject, err)
+	}
+	inferred := evolution.Schema{Format: e.opts.Format, Text: text, Name: "inferred"}
+
+	for attempt := 0; ; attempt++ {
+		e.mu.Lock()
+		if e.current != seen && e.current != nil {
+			// Someone else evolved meanwhile: the new version may fit.
+			cur := e.current
+			e.mu.Unlock()
+			if out, err := cur.Encode(dst, doc); err == nil {
+				e.count(0)
+				return out, nil
+			}
+			e.mu.Lock()
+		}
+		seen = e.current
+		history := e.history
+		next, changed, err := evolution.Evolve(e.opts.Level, history, inferred)
+		if err != nil {
+			e.mu.Unlock()
+			return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+		}
+		if !changed {
+			// The latest version should have fit; the codec says why not.
+			cur := e.current
+			e.mu.Unlock()
+			if cur == nil {
+				return nil, fmt.Errorf("subject %s: no version and nothing to register", e.opts.Subject)
+			}
+			out, err := cur.Encode(dst, doc)
+			if err != nil {
+				return nil, fmt.Errorf("subject %s: schema id %d: %w", e.opts.Subject, cur.ID(), err)
+			}
+			e.count(0)
+			return out, nil
+		}
+		e.mu.Unlock()
+
+		req := registry.RegisterRequest{Schema: string(next.Text)}
+		if next.Format == schemas.Protobuf {
+			req.SchemaType = registry.TypeProtobuf
+		}
+		id, err := e.opts.Registry.Register(ctx, e.opts.Subject, req, false)
+		var re *registry.Error
+		if errors.As(err, &re) && re.Code == registry.CodeIncompatible && attempt == 0 {
+			if err := e.load(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: register: %w", e.opts.Subject, err)
+		}
+		sd, err := e.compile(next, id)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: schema id %d: %w", e.opts.Subject, id, err)
+		}
+		out, err := sd.Encode(dst, doc)
+		if err != nil {
+			return nil, fmt.Errorf("subject %s: schema id %d: %w", e.opts.Subject, id, err)
+		}
+		e.mu.Lock()
+		next.Name = "version " + strconv.Itoa(len(e.history)+1)
+		e.history = append(e.history, next)
+		e.current = sd
+		e.stats.Encoded++
+		e.stats.Registered++
+		e.mu.Unlock()
+		return out, nil
+	}
+}
