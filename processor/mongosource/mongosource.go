@@ -1,0 +1,333 @@
+// Package mongosource runs the source path: a MongoDB change stream whose
+// events are encoded under a registry subject that evolves with them, and
+// produced to Kafka. The stream's resume token is kept in a compacted Kafka
+// topic and written only after the records before it are acknowledged, so
+// a restart resumes where the last run left off: at least once.
+package mongosource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/subject"
+)
+
+// ChangeStream is the part of a change stream the source reads; the
+// driver's *mongo.ChangeStream and lungo's IChangeStream both have it.
+type ChangeStream interface {
+	Next(ctx context.Context) bool
+	TryNext(ctx context.Context) bool
+	Decode(out any) error
+	ResumeToken() bson.Raw
+	Err() error
+	Close(ctx context.Context) error
+}
+
+// Watch opens a change stream (on a collection, a database or a whole
+// deployment) with the given options.
+type Watch func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error)
+
+// Config configures a Source.
+type Config struct {
+	// Name identifies the source's resume token. Required.
+	Name string
+	// Watch opens the change stream. Required.
+	Watch Watch
+	// Pipeline is an optional aggregation pipeline filtering the events.
+	Pipeline []bson.D
+	// FullDocument is the change stream's fullDocument option, e.g.
+	// "updateLookup". Default the server's.
+	FullDocument options.FullDocument
+
+	// Brokers are the Kafka seed brokers. Required.
+	Brokers []string
+	// Topic receives the records. Required.
+	Topic string
+	// OffsetsTopic is the compacted topic holding resume tokens. Required.
+	OffsetsTopic string
+	// KafkaOptions are added to the producer's options.
+	KafkaOptions []kgo.Opt
+
+	// Values encodes record values. Required.
+	Values *subject.Encoder
+	// FullDocumentOnly publishes fullDocument alone (deletes become
+	// tombstones) instead of the whole change event.
+	FullDocumentOnly bool
+
+	// MaxBatch caps the events produced before a resume token is saved.
+	// Default 500.
+	MaxBatch int
+	// Logger logs progress. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports every problem of a Config at once.
+func (c *Config) Validate() error {
+	var errs []error
+	req := func(ok bool, what string) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: required", what))
+		}
+	}
+	req(c.Name != "", "name")
+	req(c.Watch != nil, "watch")
+	req(len(c.Brokers) > 0, "brokers")
+	req(c.Topic != "", "topic")
+	req(c.OffsetsTopic != "", "offsetsTopic")
+	req(c.Values != nil, "values")
+	if c.MaxBatch < 0 {
+		errs = append(errs, errors.New("maxBatch must not be negative"))
+	}
+	if c.Topic != "" && c.Topic == c.OffsetsTopic {
+		errs = append(errs, fmt.Errorf("topic %q is also the offsets topic", c.Topic))
+	}
+	return errors.Join(errs...)
+}
+
+// Stats counts what a source did.
+type Stats struct {
+	Events  int64 // change events produced
+	Batches int64 // resume tokens saved
+}
+
+// Source is a change stream to Kafka pipeline.
+type Source struct {
+	cfg             Config
+	log             *slog.Logger
+	events, batches atomic.Int64
+	watching        atomic.Bool
+}
+
+// Watching reports whether the change stream is open: changes made from
+// then on are streamed.
+func (s *Source) Watching() bool { return s.watching.Load() }
+
+// New validates cfg and returns a Source.
+func New(cfg Config) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mongosource: invalid config:\n%w", err)
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = 500
+	}
+	s := &Source{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// Stats returns the counters so far.
+func (s *Source) Stats() Stats {
+	return Stats{Events: s.events.Load(), Batches: s.batches.Load()}
+}
+
+// Run streams until ctx is done (nil) or a failure stops it (the error).
+func (s *Source) Run(ctx context.Context) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(0),
+	}, s.cfg.KafkaOptions...)...)
+	if err != nil {
+		return fmt.Errorf("mongosource: kafka client: %w", err)
+	}
+	defer cl.Close()
+
+	token, err := s.loadToken(ctx, cl)
+	if err != nil {
+		return err
+	}
+	opts := options.ChangeStream()
+	if s.cfg.FullDocument != "" {
+		opts.SetFullDocument(s.cfg.FullDocument)
+	}
+	if token != nil {
+		opts.SetResumeAfter(token)
+	}
+	var pipeline any = s.cfg.Pipeline
+	if s.cfg.Pipeline == nil {
+		pipeline = []bson.D{}
+	}
+	stream, err := s.cfg.Watch(ctx, pipeline, opts)
+	if err != nil {
+		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
+	}
+	defer stream.Close(context.Background())
+	s.watching.Store(true)
+	defer s.watching.Store(false)
+
+	for {
+		if !stream.Next(ctx) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err())
+		}
+		batch := make([]*kgo.Record, 0, s.cfg.MaxBatch)
+		for {
+			rec, err := s.record(ctx, stream)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				batch = append(batch, rec)
+			}
+			if len(batch) >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
+				break
+			}
+		}
+		if err := stream.Err(); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err)
+		}
+		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("mongosource: %s: produce to %s: %w", s.cfg.Name, s.cfg.Topic, err)
+		}
+		s.events.Add(int64(len(batch)))
+		// The token is saved only after every record before it is acked.
+		tok := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(s.cfg.Name), Value: stream.ResumeToken()}
+		if err := cl.ProduceSync(ctx, tok).FirstErr(); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("mongosource: %s: save resume token: %w", s.cfg.Name, err)
+		}
+		s.batches.Add(1)
+	}
+}
+
+// record turns the current event into a Kafka record; nil means nothing
+// to publish.
+func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, error) {
+	var event bson.Raw
+	if err := stream.Decode(&event); err != nil {
+		return nil, fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err)
+	}
+	op, _ := event.Lookup("operationType").StringValueOK()
+	keyDoc, ok := event.Lookup("documentKey").DocumentOK()
+	if !ok {
+		// drop, rename, invalidate: events about collections, not documents.
+		s.log.Info("mongosource: skipping event without a document", "source", s.cfg.Name, "operationType", op)
+		return nil, nil
+	}
+	key, err := bson.MarshalExtJSON(keyDoc, true, false)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: key: %w", s.cfg.Name, err)
+	}
+	value := event
+	if s.cfg.FullDocumentOnly {
+		full, ok := event.Lookup("fullDocument").DocumentOK()
+		if !ok {
+			if op == "delete" {
+				return &kgo.Record{Topic: s.cfg.Topic, Key: key}, nil
+			}
+			return nil, fmt.Errorf("mongosource: %s: %s event for %s has no fullDocument; set fullDocument to updateLookup", s.cfg.Name, op, key)
+		}
+		value = full
+	} else {
+		// The resume token is the source's bookkeeping, not data.
+		var err error
+		if value, err = without(event, "_id"); err != nil {
+			return nil, fmt.Errorf("mongosource: %s: %w", s.cfg.Name, err)
+		}
+	}
+	v, err := s.cfg.Values.Encode(ctx, nil, value)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, key, err)
+	}
+	return &kgo.Record{Topic: s.cfg.Topic, Key: key, Value: v}, nil
+}
+
+func without(doc bson.Raw, key string) (bson.Raw, error) {
+	elems, err := doc.Elements()
+	if err != nil {
+		return nil, err
+	}
+	var d bson.D
+	for _, e := range elems {
+		if e.Key() == key {
+			continue
+		}
+		d = append(d, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	return bson.Marshal(d)
+}
+
+// loadToken reads the last resume token saved under the source's name.
+func (s *Source) loadToken(ctx context.Context, cl *kgo.Client) (bson.Raw, error) {
+	rd, err := kgo.NewClient(append([]kgo.Opt{
+		kgo.SeedBrokers(s.cfg.Brokers...),
+		kgo.ConsumeTopics(s.cfg.OffsetsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	}, s.cfg.KafkaOptions...)...)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: kafka client: %w", err)
+	}
+	defer rd.Close()
+	// Read up to the end offsets as they are now.
+	ends, err := endOffsets(ctx, cl, s.cfg.OffsetsTopic)
+	if err != nil {
+		return nil, err
+	}
+	var token bson.Raw
+	deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for !reached(ends) {
+		f := rd.PollFetches(deadline)
+		if deadline.Err() != nil {
+			return nil, fmt.Errorf("mongosource: %s: reading resume tokens from %s: %w", s.cfg.Name, s.cfg.OffsetsTopic, deadline.Err())
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			if string(r.Key) == s.cfg.Name {
+				token = append(bson.Raw(nil), r.Value...)
+				if len(r.Value) == 0 {
+					token = nil
+				}
+			}
+			if r.Offset+1 >= ends[r.Partition] {
+				ends[r.Partition] = -1
+			}
+		})
+	}
+	return token, nil
+}
+
+// endOffsets lists the end offset of each partition of topic; partitions
+// already empty are left out.
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: end offsets of %s: %w", topic, err)
+	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			ends[o.Partition] = o.Offset
+		}
+	})
+	return ends, nil
+}
+
+func reached(ends map[int32]int64) bool {
+	for _, e := range ends {
+		if e >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,224 @@
+package mongosource
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/mongosink"
+	"github.com/schemaflow/schemaflow/processor/sink"
+	"github.com/schemaflow/schemaflow/processor/subject"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/server"
+	"github.com/schemaflow/schemaflow/registry/store"
+	"github.com/schemaflow/schemaflow/schemas/infer"
+)
+
+type env struct {
+	brokers []string
+	reg     *registry.Client
+	src     lungo.ICollection
+	dst     lungo.IClient
+	quiet   *slog.Logger
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	srv, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	reg, err := registry.NewClient(ts.URL, registry.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() lungo.IClient {
+		client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(engine.Close)
+		return client
+	}
+	return &env{brokers: c.ListenAddrs(), reg: reg, src: open().Database("shop").Collection("orders"), dst: open(),
+		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+}
+
+func (e *env) source(t *testing.T) (*Source, func() error) {
+	t.Helper()
+	values, err := subject.New(context.Background(), subject.Options{Registry: e.reg, Subject: "orders-value", Infer: infer.Options{Name: "OrderEvent"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Name: "orders-source",
+		Watch: func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
+			return e.src.Watch(ctx, pipeline, opts)
+		},
+		Brokers: e.brokers, Topic: "orders", OffsetsTopic: "offsets",
+		Values: values, MaxBatch: 4, Logger: e.quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, run(t, s.Run)
+}
+
+func (e *env) sink(t *testing.T) (*mongosink.Pipeline, func() error) {
+	t.Helper()
+	p, err := mongosink.New(mongosink.Config{
+		Brokers: e.brokers, Group: "replica", Topics: []string{"orders"},
+		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
+		Target:   func(db, coll string) mongosink.Collection { return e.dst.Database(db).Collection(coll) },
+		Database: "copy", Collection: "orders", Handler: sink.HandlerMongoDB,
+		MaxWait: 5 * time.Millisecond, Logger: e.quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, run(t, p.Run)
+}
+
+func run(t *testing.T, f func(context.Context) error) func() error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	return func() error { cancel(); return <-done }
+}
+
+func dump(t *testing.T, coll lungo.ICollection) string {
+	t.Helper()
+	cur, err := coll.Find(context.Background(), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.D
+	if err := cur.All(context.Background(), &docs); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func exec(t *testing.T, f func(context.Context) error) {
+	t.Helper()
+	if err := f(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MongoDB → change stream → evolving Avro subject → Kafka → sink →
+// another MongoDB: the copy equals the original, across a restart of the
+// source that resumes from its saved token.
+func TestReplicate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	src, stopSource := e.source(t)
+	waitFor(t, "the stream to open", src.Watching)
+
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: "new"}, {Key: "tags", Value: bson.A{"a", "b"}}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "status", Value: "new"}, {Key: "total", Value: 5.5}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "paid"}}}, {Key: "$unset", Value: bson.D{{Key: "tags", Value: ""}}}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.ReplaceOne(ctx, bson.D{{Key: "_id", Value: 2}}, bson.D{{Key: "_id", Value: 2}, {Key: "status", Value: "void"}, {Key: "address", Value: bson.D{{Key: "city", Value: "Oslo"}}}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}, {Key: "status", Value: "new"}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.DeleteOne(ctx, bson.D{{Key: "_id", Value: 3}})
+		return err
+	})
+	waitFor(t, "six events", func() bool { return src.Stats().Events == 6 })
+	if err := stopSource(); err != nil {
+		t.Fatal(err)
+	}
+
+	snk, stopSink := e.sink(t)
+	copyColl := e.dst.Database("copy").Collection("orders")
+	waitFor(t, "the copy", func() bool { return snk.Stats().Written == 6 })
+	if got, want := dump(t, copyColl), dump(t, e.src); got != want {
+		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
+	}
+
+	// Changes made while the source is down are picked up from the token.
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 4}, {Key: "status", Value: "late"}, {Key: "qty", Value: int64(3)}})
+		return err
+	})
+	src2, stopSource2 := e.source(t)
+	waitFor(t, "the resumed event", func() bool { return src2.Stats().Events == 1 })
+	waitFor(t, "the copy to catch up", func() bool { return dump(t, copyColl) == dump(t, e.src) })
+	time.Sleep(50 * time.Millisecond)
+	if n := src2.Stats().Events; n != 1 {
+		t.Fatalf("the resumed source produced %d events, want 1 (no replay of saved events)", n)
+	}
+	if err := stopSource2(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stopSink(); err != nil {
+		t.Fatal(err)
+	}
+	versions, err := e.reg.Versions(ctx, "orders-value", false)
+	if err != nil || len(versions) < 2 {
+		t.Fatalf("versions %v (%v): the event schema should have evolved", versions, err)
+	}
+	t.Logf("orders-value has %d versions", len(versions))
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{Topic: "t", OffsetsTopic: "t", MaxBatch: -1})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"name: required", "watch: required", "brokers: required", "values: required", "negative", "also the offsets topic"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("%v does not mention %q", err, want)
+		}
+	}
+}
