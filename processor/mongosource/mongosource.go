@@ -226,7 +226,7 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 	if err != nil {
 		return nil, fmt.Errorf("mongosource: %s: key: %w", s.cfg.Name, err)
 	}
-	value := event
+	var value bson.Raw
 	if s.cfg.FullDocumentOnly {
 		full, ok := event.Lookup("fullDocument").DocumentOK()
 		if !ok {

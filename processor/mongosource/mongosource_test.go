@@ -61,35 +61,43 @@ func newEnv(t *testing.T) *env {
 		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
-func (e *env) source(t *testing.T) (*Source, func() error) {
+func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error) {
 	t.Helper()
 	values, err := subject.New(context.Background(), subject.Options{Registry: e.reg, Subject: "orders-value", Infer: infer.Options{Name: "OrderEvent"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{
+	cfg := Config{
 		Name: "orders-source",
 		Watch: func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
 			return e.src.Watch(ctx, pipeline, opts)
 		},
 		Brokers: e.brokers, Topic: "orders", OffsetsTopic: "offsets",
 		Values: values, MaxBatch: 4, Logger: e.quiet,
-	})
+	}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, run(t, s.Run)
 }
 
-func (e *env) sink(t *testing.T) (*mongosink.Pipeline, func() error) {
+func (e *env) sink(t *testing.T, edit ...func(*mongosink.Config)) (*mongosink.Pipeline, func() error) {
 	t.Helper()
-	p, err := mongosink.New(mongosink.Config{
+	cfg := mongosink.Config{
 		Brokers: e.brokers, Group: "replica", Topics: []string{"orders"},
 		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
 		Target:   func(db, coll string) mongosink.Collection { return e.dst.Database(db).Collection(coll) },
 		Database: "copy", Collection: "orders", Handler: sink.HandlerMongoDB,
 		MaxWait: 5 * time.Millisecond, Logger: e.quiet,
-	})
+	}
+	for _, f := range edit {
+		f(&cfg)
+	}
+	p, err := mongosink.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +216,51 @@ func TestReplicate(t *testing.T) {
 		t.Fatalf("versions %v (%v): the event schema should have evolved", versions, err)
 	}
 	t.Logf("orders-value has %d versions", len(versions))
+}
+
+// Publishing full documents only: values are the documents, deletes are
+// tombstones, and a plain sink (replace upserts, delete on tombstone)
+// keeps the copy equal.
+func TestFullDocumentOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src, stop := e.source(t, func(c *Config) { c.FullDocumentOnly = true })
+	waitFor(t, "the stream to open", src.Watching)
+	for _, f := range []func(context.Context) error{
+		func(ctx context.Context) error {
+			_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "x"}})
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "b", Value: int64(2)}})
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := e.src.ReplaceOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "y"}, {Key: "c", Value: true}})
+			return err
+		},
+		func(ctx context.Context) error {
+			_, err := e.src.DeleteOne(ctx, bson.D{{Key: "_id", Value: 2}})
+			return err
+		},
+	} {
+		exec(t, f)
+	}
+	waitFor(t, "four events", func() bool { return src.Stats().Events == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	snk, stopSink := e.sink(t, func(c *mongosink.Config) {
+		c.Handler = ""
+		c.Sink = sink.Options{ID: sink.IDKey, DeleteOnTombstone: true}
+	})
+	waitFor(t, "the copy", func() bool { return snk.Stats().Written == 4 })
+	if err := stopSink(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := dump(t, e.dst.Database("copy").Collection("orders")), dump(t, e.src); got != want {
+		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
