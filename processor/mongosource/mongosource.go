@@ -18,7 +18,10 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/subject"
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/infer"
 )
 
 // ChangeStream is the part of a change stream the source reads; the
@@ -50,18 +53,32 @@ type Config struct {
 
 	// Brokers are the Kafka seed brokers. Required.
 	Brokers []string
-	// Topic receives the records. Required.
-	Topic string
 	// OffsetsTopic is the compacted topic holding resume tokens. Required.
 	OffsetsTopic string
 	// KafkaOptions are added to the producer's options.
 	KafkaOptions []kgo.Opt
 
-	// Values encodes record values. Required.
-	Values *subject.Encoder
-	// FullDocumentOnly publishes fullDocument alone (deletes become
-	// tombstones) instead of the whole change event.
-	FullDocumentOnly bool
+	// Topics names each event's topic; the default is "db.coll".
+	Topics TopicNames
+
+	// Registry holds the key and value subjects. Required.
+	Registry subject.Registry
+	// Format of the schemas: schemas.Avro (default) or schemas.Protobuf.
+	Format schemas.Format
+	// Level of new versions; 0 means each subject's level in the registry.
+	Level evolution.Level
+	// Subjects is the subject naming strategy. Default SubjectTopic.
+	Subjects SubjectStrategy
+	// Namespace is the Avro namespace or Protobuf package of inferred
+	// schemas. Default none.
+	Namespace string
+
+	// Envelope publishes the whole change event instead of the full
+	// document (the default).
+	Envelope bool
+	// NoTombstones makes deletes publish nothing; by default a delete is a
+	// tombstone (a key and no value) when full documents are published.
+	NoTombstones bool
 
 	// MaxBatch caps the events produced before a resume token is saved.
 	// Default 500.
@@ -81,14 +98,24 @@ func (c *Config) Validate() error {
 	req(c.Name != "", "name")
 	req(c.Watch != nil, "watch")
 	req(len(c.Brokers) > 0, "brokers")
-	req(c.Topic != "", "topic")
 	req(c.OffsetsTopic != "", "offsetsTopic")
-	req(c.Values != nil, "values")
+	req(c.Registry != nil, "registry")
 	if c.MaxBatch < 0 {
 		errs = append(errs, errors.New("maxBatch must not be negative"))
 	}
-	if c.Topic != "" && c.Topic == c.OffsetsTopic {
-		errs = append(errs, fmt.Errorf("topic %q is also the offsets topic", c.Topic))
+	switch c.Format {
+	case 0, schemas.Avro, schemas.Protobuf:
+	default:
+		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
+	}
+	switch c.Subjects {
+	case "", SubjectTopic, SubjectRecord, SubjectTopicRecord:
+	default:
+		errs = append(errs, fmt.Errorf("subject strategy %q: want topic, record or topic-record", c.Subjects))
+	}
+	errs = append(errs, c.Topics.validate()...)
+	if c.Topics.Topic != "" && c.Topics.Topic == c.OffsetsTopic {
+		errs = append(errs, fmt.Errorf("topic %q is also the offsets topic", c.Topics.Topic))
 	}
 	return errors.Join(errs...)
 }
@@ -103,6 +130,7 @@ type Stats struct {
 type Source struct {
 	cfg             Config
 	log             *slog.Logger
+	encoders        encoders
 	events, batches atomic.Int64
 	watching        atomic.Bool
 }
@@ -119,7 +147,13 @@ func New(cfg Config) (*Source, error) {
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 500
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger}
+	if cfg.Format == 0 {
+		cfg.Format = schemas.Avro
+	}
+	if cfg.Subjects == "" {
+		cfg.Subjects = SubjectTopic
+	}
+	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -148,8 +182,12 @@ func (s *Source) Run(ctx context.Context) error {
 		return err
 	}
 	opts := options.ChangeStream()
-	if s.cfg.FullDocument != "" {
+	switch {
+	case s.cfg.FullDocument != "":
 		opts.SetFullDocument(s.cfg.FullDocument)
+	case !s.cfg.Envelope:
+		// Updates carry only their changes unless the document is looked up.
+		opts.SetFullDocument(options.UpdateLookup)
 	}
 	if token != nil {
 		opts.SetResumeAfter(token)
@@ -193,7 +231,7 @@ func (s *Source) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("mongosource: %s: produce to %s: %w", s.cfg.Name, s.cfg.Topic, err)
+			return fmt.Errorf("mongosource: %s: produce: %w", s.cfg.Name, err)
 		}
 		s.events.Add(int64(len(batch)))
 		// The token is saved only after every record before it is acked.
@@ -222,32 +260,80 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 		s.log.Info("mongosource: skipping event without a document", "source", s.cfg.Name, "operationType", op)
 		return nil, nil
 	}
-	key, err := bson.MarshalExtJSON(keyDoc, true, false)
-	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: key: %w", s.cfg.Name, err)
+	db, _ := event.Lookup("ns", "db").StringValueOK()
+	coll, _ := event.Lookup("ns", "coll").StringValueOK()
+	topic := s.cfg.Topics.name(db, coll)
+	where := fmt.Sprintf("%s.%s %s", db, coll, keyJSON(keyDoc))
+	name := infer.MessageName(coll)
+	if name == "" {
+		name = "Document"
 	}
+
+	keys, err := s.encoders.get(ctx, s.cfg, s.subject(topic, name+"Key", "key"), name+"Key")
+	if err != nil {
+		return nil, err
+	}
+	key, err := keys.Encode(ctx, nil, bson.Raw(keyDoc))
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: %s: key: %w", s.cfg.Name, where, err)
+	}
+
 	var value bson.Raw
-	if s.cfg.FullDocumentOnly {
-		full, ok := event.Lookup("fullDocument").DocumentOK()
-		if !ok {
-			if op == "delete" {
-				return &kgo.Record{Topic: s.cfg.Topic, Key: key}, nil
-			}
-			return nil, fmt.Errorf("mongosource: %s: %s event for %s has no fullDocument; set fullDocument to updateLookup", s.cfg.Name, op, key)
-		}
-		value = full
-	} else {
+	if s.cfg.Envelope {
 		// The resume token is the source's bookkeeping, not data.
-		var err error
 		if value, err = without(event, "_id"); err != nil {
-			return nil, fmt.Errorf("mongosource: %s: %w", s.cfg.Name, err)
+			return nil, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where, err)
+		}
+		name += "Event"
+	} else {
+		full, ok := event.Lookup("fullDocument").DocumentOK()
+		switch {
+		case ok:
+			value = bson.Raw(full)
+		case op == "delete" && s.cfg.NoTombstones:
+			return nil, nil
+		case op == "delete":
+			return &kgo.Record{Topic: topic, Key: key}, nil
+		default:
+			// An update whose document was deleted before the lookup: a
+			// later delete event follows.
+			s.log.Info("mongosource: skipping event without its full document", "source", s.cfg.Name, "operationType", op, "document", where)
+			return nil, nil
 		}
 	}
-	v, err := s.cfg.Values.Encode(ctx, nil, value)
+	values, err := s.encoders.get(ctx, s.cfg, s.subject(topic, name, "value"), name)
 	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, key, err)
+		return nil, err
 	}
-	return &kgo.Record{Topic: s.cfg.Topic, Key: key, Value: v}, nil
+	v, err := values.Encode(ctx, nil, value)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, where, err)
+	}
+	return &kgo.Record{Topic: topic, Key: key, Value: v}, nil
+}
+
+// subject names the subject of a topic's keys or values (part "key" or
+// "value") whose record is named name.
+func (s *Source) subject(topic, name, part string) string {
+	full := name
+	if s.cfg.Namespace != "" {
+		full = s.cfg.Namespace + "." + name
+	}
+	switch s.cfg.Subjects {
+	case SubjectRecord:
+		return full
+	case SubjectTopicRecord:
+		return topic + "-" + full
+	}
+	return topic + "-" + part
+}
+
+func keyJSON(key bson.Raw) string {
+	b, err := bson.MarshalExtJSON(key, false, false)
+	if err != nil {
+		return key.String()
+	}
+	return string(b)
 }
 
 func without(doc bson.Raw, key string) (bson.Raw, error) {

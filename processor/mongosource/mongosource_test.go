@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,11 +18,9 @@ import (
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
 	"github.com/schemaflow/schemaflow/processor/sink"
-	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/registry/server"
 	"github.com/schemaflow/schemaflow/registry/store"
-	"github.com/schemaflow/schemaflow/schemas/infer"
 )
 
 type env struct {
@@ -63,17 +62,13 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error) {
 	t.Helper()
-	values, err := subject.New(context.Background(), subject.Options{Registry: e.reg, Subject: "orders-value", Infer: infer.Options{Name: "OrderEvent"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := Config{
 		Name: "orders-source",
 		Watch: func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
 			return e.src.Watch(ctx, pipeline, opts)
 		},
-		Brokers: e.brokers, Topic: "orders", OffsetsTopic: "offsets",
-		Values: values, MaxBatch: 4, Logger: e.quiet,
+		Brokers: e.brokers, Topics: TopicNames{Topic: "orders"}, OffsetsTopic: "offsets",
+		Registry: e.reg, Envelope: true, MaxBatch: 4, Logger: e.quiet,
 	}
 	for _, f := range edit {
 		f(&cfg)
@@ -224,7 +219,7 @@ func TestReplicate(t *testing.T) {
 func TestFullDocumentOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	src, stop := e.source(t, func(c *Config) { c.FullDocumentOnly = true })
+	src, stop := e.source(t, func(c *Config) { c.Envelope = false })
 	waitFor(t, "the stream to open", src.Watching)
 	for _, f := range []func(context.Context) error{
 		func(ctx context.Context) error {
@@ -265,13 +260,48 @@ func TestFullDocumentOnly(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{Topic: "t", OffsetsTopic: "t", MaxBatch: -1})
+	_, err := New(Config{Topics: TopicNames{Topic: "t", Rules: []TopicRule{{}}}, OffsetsTopic: "t", MaxBatch: -1, Subjects: "x"})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"name: required", "watch: required", "brokers: required", "values: required", "negative", "also the offsets topic"} {
+	for _, want := range []string{"name: required", "watch: required", "brokers: required", "registry: required", "negative", "also the offsets topic", "rules[0]", `subject strategy "x"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%v does not mention %q", err, want)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	t.Parallel()
+	names := TopicNames{
+		Map:    map[string]string{"shop.orders": "orders", "crm": "people"},
+		Rules:  []TopicRule{{Pattern: regexp.MustCompile(`^logs\.(.*)$`), Replacement: "log-$1"}},
+		Prefix: "prod",
+	}
+	for _, c := range []struct{ db, coll, want string }{
+		{"shop", "orders", "prod.orders"},
+		{"crm", "contacts", "prod.people"},
+		{"logs", "web", "prod.log-web"},
+		{"shop", "items", "prod.shop.items"},
+	} {
+		if got := names.name(c.db, c.coll); got != c.want {
+			t.Errorf("%s.%s: got %s, want %s", c.db, c.coll, got, c.want)
+		}
+	}
+	if got := (TopicNames{Suffix: "v1"}).name("a", "b"); got != "a.b.v1" {
+		t.Errorf("suffix: got %s", got)
+	}
+	for _, c := range []struct {
+		strategy SubjectStrategy
+		want     string
+	}{
+		{SubjectTopic, "shop.orders-value"},
+		{SubjectRecord, "com.acme.Orders"},
+		{SubjectTopicRecord, "shop.orders-com.acme.Orders"},
+	} {
+		s := &Source{cfg: Config{Subjects: c.strategy, Namespace: "com.acme"}}
+		if got := s.subject("shop.orders", "Orders", "value"); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.strategy, got, c.want)
 		}
 	}
 }
