@@ -179,6 +179,9 @@ func (s *Source) Run(ctx context.Context) error {
 
 	token, err := s.loadToken(ctx, cl)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
 	opts := options.ChangeStream()
@@ -197,10 +200,26 @@ func (s *Source) Run(ctx context.Context) error {
 		pipeline = []bson.D{}
 	}
 	stream, err := s.cfg.Watch(ctx, pipeline, opts)
+	if err != nil && ctx.Err() != nil {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
 	}
 	defer stream.Close(context.Background())
+	if token == nil {
+		// A fresh source saves where it starts at once (drivers give a
+		// post-batch token before any event), so a restart before the first
+		// event does not skip what happened meanwhile.
+		if tok := stream.ResumeToken(); tok != nil {
+			if err := s.saveToken(ctx, cl, tok); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	}
 	s.watching.Store(true)
 	defer s.watching.Store(false)
 
@@ -215,6 +234,9 @@ func (s *Source) Run(ctx context.Context) error {
 		for {
 			rec, err := s.record(ctx, stream)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // stopped mid-batch: the token was not saved
+				}
 				return err
 			}
 			if rec != nil {
@@ -235,15 +257,23 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		s.events.Add(int64(len(batch)))
 		// The token is saved only after every record before it is acked.
-		tok := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(s.cfg.Name), Value: stream.ResumeToken()}
-		if err := cl.ProduceSync(ctx, tok).FirstErr(); err != nil {
+		if err := s.saveToken(ctx, cl, stream.ResumeToken()); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("mongosource: %s: save resume token: %w", s.cfg.Name, err)
+			return err
 		}
 		s.batches.Add(1)
 	}
+}
+
+// saveToken writes the resume token to the offsets topic.
+func (s *Source) saveToken(ctx context.Context, cl *kgo.Client, token bson.Raw) error {
+	rec := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(s.cfg.Name), Value: token}
+	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return fmt.Errorf("mongosource: %s: save resume token: %w", s.cfg.Name, err)
+	}
+	return nil
 }
 
 // record turns the current event into a Kafka record; nil means nothing

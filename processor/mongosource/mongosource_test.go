@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/256dpi/lungo"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -304,4 +306,95 @@ func TestNames(t *testing.T) {
 			t.Errorf("%s: got %s, want %s", c.strategy, got, c.want)
 		}
 	}
+}
+
+// Killed at random points while writes go on, and restarted each time,
+// the source delivers every change at least once, and each key's last
+// record is its latest state.
+func TestRestartLosesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const writes, ids = 400, 20
+	rng := rand.New(rand.NewPCG(3, 4))
+
+	writer := make(chan error, 1)
+	src, stop := e.source(t, func(c *Config) { c.Envelope = false })
+	waitFor(t, "the stream to open", src.Watching)
+	go func() {
+		for v := 1; v <= writes; v++ {
+			id := v % ids
+			_, err := e.src.UpdateOne(context.Background(), bson.D{{Key: "_id", Value: id}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: int64(v)}}}}, options.Update().SetUpsert(true))
+			if err != nil {
+				writer <- err
+				return
+			}
+			if v%4 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		writer <- nil
+	}()
+	// lungo has no token before the first event: wait for one to be saved.
+	waitFor(t, "a first resume token", func() bool { return src.Stats().Batches > 0 })
+	runs := 1
+	for done := false; !done; {
+		select {
+		case err := <-writer:
+			if err != nil {
+				t.Fatal(err)
+			}
+			done = true
+		case <-time.After(time.Duration(rng.IntN(15)) * time.Millisecond):
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			src, stop = e.source(t, func(c *Config) { c.Envelope = false })
+			runs++
+		}
+	}
+	defer func() { _ = stop() }()
+
+	dec := decode.New(decode.Options{Registry: e.reg})
+	seen := map[int64]bool{}
+	last := map[int32]int64{} // per key: the v of its last record
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics("orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	complete := func() bool {
+		if len(seen) < writes {
+			return false
+		}
+		for id := int32(0); id < ids; id++ {
+			if want := int64(writes - (writes-int(id))%ids); last[id] != want {
+				return false
+			}
+		}
+		return true
+	}
+	for !complete() {
+		f := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("after %d runs: %d of %d changes arrived", runs, len(seen), writes)
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			k, err := dec.Decode(ctx, r.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := dec.Decode(ctx, r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := sink.Lookup(k, "_id")
+			n, _ := sink.Lookup(v, "v")
+			seen[n.(int64)] = true
+			last[id.(int32)] = n.(int64)
+		})
+	}
+	t.Logf("%d runs; every one of %d changes arrived", runs, writes)
 }
