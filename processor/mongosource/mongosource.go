@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -133,6 +134,10 @@ type Source struct {
 	encoders        encoders
 	events, batches atomic.Int64
 	watching        atomic.Bool
+
+	topicsMu sync.Mutex
+	topics   []string          // topics produced to so far
+	routes   map[string]*route // by "db.coll"
 }
 
 // Watching reports whether the change stream is open: changes made from
@@ -153,7 +158,7 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Subjects == "" {
 		cfg.Subjects = SubjectTopic
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}}
+	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}, routes: map[string]*route{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -223,48 +228,118 @@ func (s *Source) Run(ctx context.Context) error {
 	s.watching.Store(true)
 	defer s.watching.Store(false)
 
+	// Batches are produced asynchronously, so the next batch is encoded
+	// while this one is in flight; a committer saves each batch's token, in
+	// order, once all its records are acknowledged.
+	inflight := make(chan *inflightBatch, 8)
+	failed := make(chan error, 1)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		for b := range inflight {
+			b.wg.Wait()
+			err := b.err()
+			if err == nil {
+				if err = s.saveToken(ctx, cl, b.token); err == nil {
+					s.events.Add(int64(b.n))
+					s.batches.Add(1)
+					continue
+				}
+			}
+			failed <- err
+			for range inflight { // drain, so the producer side never blocks
+			}
+			return
+		}
+	}()
+	stop := func(err error) error {
+		close(inflight)
+		if err != nil || ctx.Err() != nil {
+			cl.PurgeTopicsFromClient(s.topicsInUse()...)
+		}
+		<-committed
+		if ctx.Err() != nil {
+			return nil // stopped: unsaved batches are streamed again next run
+		}
+		if err == nil {
+			select {
+			case err = <-failed:
+			default:
+			}
+		}
+		return err
+	}
+
 	for {
 		if !stream.Next(ctx) {
 			if ctx.Err() != nil {
-				return nil
+				return stop(nil)
 			}
-			return fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err())
+			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err()))
 		}
-		batch := make([]*kgo.Record, 0, s.cfg.MaxBatch)
+		b := &inflightBatch{}
 		for {
 			rec, err := s.record(ctx, stream)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil // stopped mid-batch: the token was not saved
-				}
-				return err
+				return stop(err)
 			}
 			if rec != nil {
-				batch = append(batch, rec)
+				b.add(ctx, cl, rec, s.cfg.Name)
 			}
-			if len(batch) >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
+			if b.n >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
 				break
 			}
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err)
+			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err))
 		}
-		if err := cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("mongosource: %s: produce: %w", s.cfg.Name, err)
-		}
-		s.events.Add(int64(len(batch)))
 		// The token is saved only after every record before it is acked.
-		if err := s.saveToken(ctx, cl, stream.ResumeToken()); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+		b.token = stream.ResumeToken()
+		select {
+		case inflight <- b:
+		case err := <-failed:
+			return stop(err)
+		case <-ctx.Done():
+			return stop(nil)
 		}
-		s.batches.Add(1)
 	}
+}
+
+// inflightBatch is a batch being produced.
+type inflightBatch struct {
+	wg    sync.WaitGroup
+	n     int
+	token bson.Raw
+	mu    sync.Mutex
+	first error
+}
+
+func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record, name string) {
+	b.n++
+	b.wg.Add(1)
+	cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		if err != nil {
+			b.mu.Lock()
+			if b.first == nil {
+				b.first = fmt.Errorf("mongosource: %s: produce to %s: %w", name, r.Topic, err)
+			}
+			b.mu.Unlock()
+		}
+		b.wg.Done()
+	})
+}
+
+func (b *inflightBatch) err() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.first
+}
+
+// topicsInUse lists the topics records may be buffered for.
+func (s *Source) topicsInUse() []string {
+	s.topicsMu.Lock()
+	defer s.topicsMu.Unlock()
+	return append([]string(nil), s.topics...)
 }
 
 // saveToken writes the resume token to the offsets topic.
@@ -292,29 +367,22 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 	}
 	db, _ := event.Lookup("ns", "db").StringValueOK()
 	coll, _ := event.Lookup("ns", "coll").StringValueOK()
-	topic := s.cfg.Topics.name(db, coll)
-	where := fmt.Sprintf("%s.%s %s", db, coll, keyJSON(keyDoc))
-	name := infer.MessageName(coll)
-	if name == "" {
-		name = "Document"
-	}
-
-	keys, err := s.encoders.get(ctx, s.cfg, s.subject(topic, name+"Key", "key"), name+"Key")
+	rt, err := s.route(ctx, db, coll)
 	if err != nil {
 		return nil, err
 	}
-	key, err := keys.Encode(ctx, nil, bson.Raw(keyDoc))
+	where := func() string { return fmt.Sprintf("%s.%s %s", db, coll, keyJSON(keyDoc)) }
+	key, err := rt.keys.Encode(ctx, nil, bson.Raw(keyDoc))
 	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: %s: key: %w", s.cfg.Name, where, err)
+		return nil, fmt.Errorf("mongosource: %s: %s: key: %w", s.cfg.Name, where(), err)
 	}
 
 	var value bson.Raw
 	if s.cfg.Envelope {
 		// The resume token is the source's bookkeeping, not data.
 		if value, err = without(event, "_id"); err != nil {
-			return nil, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where, err)
+			return nil, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where(), err)
 		}
-		name += "Event"
 	} else {
 		full, ok := event.Lookup("fullDocument").DocumentOK()
 		switch {
@@ -323,23 +391,69 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 		case op == "delete" && s.cfg.NoTombstones:
 			return nil, nil
 		case op == "delete":
-			return &kgo.Record{Topic: topic, Key: key}, nil
+			return &kgo.Record{Topic: rt.topic, Key: key}, nil
 		default:
 			// An update whose document was deleted before the lookup: a
 			// later delete event follows.
-			s.log.Info("mongosource: skipping event without its full document", "source", s.cfg.Name, "operationType", op, "document", where)
+			s.log.Info("mongosource: skipping event without its full document", "source", s.cfg.Name, "operationType", op, "document", where())
 			return nil, nil
 		}
+	}
+	v, err := rt.values.Encode(ctx, nil, value)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, where(), err)
+	}
+	return &kgo.Record{Topic: rt.topic, Key: key, Value: v}, nil
+}
+
+// route is where a namespace's events go: its topic and the encoders of
+// its key and value subjects.
+type route struct {
+	topic        string
+	keys, values *subject.Encoder
+}
+
+// route returns the namespace's route, made on its first event.
+func (s *Source) route(ctx context.Context, db, coll string) (*route, error) {
+	ns := db + "." + coll
+	s.topicsMu.Lock()
+	rt, ok := s.routes[ns]
+	s.topicsMu.Unlock()
+	if ok {
+		return rt, nil
+	}
+	topic := s.cfg.Topics.name(db, coll)
+	name := infer.MessageName(coll)
+	if name == "" {
+		name = "Document"
+	}
+	keys, err := s.encoders.get(ctx, s.cfg, s.subject(topic, name+"Key", "key"), name+"Key")
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Envelope {
+		name += "Event"
 	}
 	values, err := s.encoders.get(ctx, s.cfg, s.subject(topic, name, "value"), name)
 	if err != nil {
 		return nil, err
 	}
-	v, err := values.Encode(ctx, nil, value)
-	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, where, err)
+	rt = &route{topic: topic, keys: keys, values: values}
+	s.topicsMu.Lock()
+	s.routes[ns] = rt
+	s.noteTopic(topic)
+	s.topicsMu.Unlock()
+	return rt, nil
+}
+
+// noteTopic records a topic for purging on stop; topicsMu is held.
+func (s *Source) noteTopic(topic string) {
+	for _, t := range s.topics {
+		if t == topic {
+			return
+		}
 	}
-	return &kgo.Record{Topic: topic, Key: key, Value: v}, nil
+	s.topics = append(s.topics, topic)
 }
 
 // subject names the subject of a topic's keys or values (part "key" or

@@ -1,0 +1,115 @@
+package mongosource
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+)
+
+// events is a change stream over pre-built insert events, so the benchmark
+// measures the source (encoding, producing, saving tokens), not an engine.
+type events struct {
+	list [][]byte
+	i    int
+}
+
+func (s *events) Next(ctx context.Context) bool {
+	if s.i < len(s.list) {
+		s.i++
+		return true
+	}
+	<-ctx.Done()
+	return false
+}
+func (s *events) TryNext(context.Context) bool {
+	if s.i < len(s.list) {
+		s.i++
+		return true
+	}
+	return false
+}
+func (s *events) Decode(out any) error { *out.(*bson.Raw) = s.list[s.i-1]; return nil }
+func (s *events) ResumeToken() bson.Raw {
+	b, _ := bson.Marshal(bson.D{{Key: "_data", Value: s.i}})
+	return b
+}
+func (s *events) Err() error                  { return nil }
+func (s *events) Close(context.Context) error { return nil }
+
+// benchDoc is a 1 KB order.
+func benchDoc(id int) bson.D {
+	items := bson.A{}
+	for i := range 8 {
+		items = append(items, bson.D{{Key: "sku", Value: fmt.Sprintf("SKU-%06d", i)}, {Key: "qty", Value: int64(i + 1)}, {Key: "price", Value: 9.99 * float64(i+1)}})
+	}
+	return bson.D{{Key: "_id", Value: int64(id)}, {Key: "status", Value: "paid"},
+		{Key: "customer", Value: bson.D{{Key: "name", Value: "Ada Lovelace"}, {Key: "email", Value: "ada@example.com"}, {Key: "city", Value: "London"}}},
+		{Key: "items", Value: items}, {Key: "note", Value: "leave at the door, ring twice, the dog is friendly"}}
+}
+
+func BenchmarkSourceEndToEnd(b *testing.B) {
+	e := newEnvB(b)
+	list := make([][]byte, b.N)
+	for i := range list {
+		ev, err := bson.Marshal(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: i}}}, {Key: "operationType", Value: "insert"},
+			{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "orders"}}},
+			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: int64(i)}}}, {Key: "fullDocument", Value: benchDoc(i)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		list[i] = ev
+	}
+	s, err := New(Config{
+		Name: "bench",
+		Watch: func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) {
+			return &events{list: list}, nil
+		},
+		Brokers: e.brokers, Topics: TopicNames{Topic: "orders"}, OffsetsTopic: "offsets",
+		Registry: e.reg, Logger: e.quiet,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	for s.Stats().Events < int64(b.N) {
+		time.Sleep(200 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkProduceLimit is the ceiling: kfake accepting pre-encoded 1 KB
+// records from franz-go alone, in the source's batch size.
+func BenchmarkProduceLimit(b *testing.B) {
+	e := newEnvB(b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	value := make([]byte, 1024)
+	recs := make([]*kgo.Record, b.N)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "orders", Key: []byte(fmt.Sprint(i)), Value: value}
+	}
+	b.ResetTimer()
+	for i := 0; i < len(recs); i += 500 {
+		if err := cl.ProduceSync(context.Background(), recs[i:min(i+500, len(recs))]...).FirstErr(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
