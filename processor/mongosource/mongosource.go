@@ -10,17 +10,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/subject"
+	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/infer"
 )
@@ -81,6 +84,14 @@ type Config struct {
 	// tombstone (a key and no value) when full documents are published.
 	NoTombstones bool
 
+	// Tolerance is what happens to an event that cannot be published: a
+	// document no compatible schema version can carry, or a record larger
+	// than the topic accepts. "none" (default) stops the source; "all"
+	// sends it to DeadLetterTopic and goes on.
+	Tolerance string
+	// DeadLetterTopic receives such events; required with tolerance all.
+	DeadLetterTopic string
+
 	// MaxBatch caps the events produced before a resume token is saved.
 	// Default 500.
 	MaxBatch int
@@ -109,6 +120,15 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
 	}
+	switch c.Tolerance {
+	case "", "none":
+	case "all":
+		if c.DeadLetterTopic == "" {
+			errs = append(errs, errors.New("errors.tolerance all needs a dead-letter topic"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("errors.tolerance %q: want none or all", c.Tolerance))
+	}
 	switch c.Subjects {
 	case "", SubjectTopic, SubjectRecord, SubjectTopicRecord:
 	default:
@@ -125,6 +145,7 @@ func (c *Config) Validate() error {
 type Stats struct {
 	Events  int64 // change events produced
 	Batches int64 // resume tokens saved
+	Dead    int64 // events sent to the dead-letter topic
 }
 
 // Source is a change stream to Kafka pipeline.
@@ -134,6 +155,7 @@ type Source struct {
 	encoders        encoders
 	events, batches atomic.Int64
 	watching        atomic.Bool
+	dead            atomic.Int64
 
 	topicsMu sync.Mutex
 	topics   []string          // topics produced to so far
@@ -167,7 +189,7 @@ func New(cfg Config) (*Source, error) {
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	return Stats{Events: s.events.Load(), Batches: s.batches.Load()}
+	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
 }
 
 // Run streams until ctx is done (nil) or a failure stops it (the error).
@@ -231,6 +253,11 @@ func (s *Source) Run(ctx context.Context) error {
 	// Batches are produced asynchronously, so the next batch is encoded
 	// while this one is in flight; a committer saves each batch's token, in
 	// order, once all its records are acknowledged.
+	// A failing committer cancels the run, so a source idle in Next
+	// notices at once.
+	parent := ctx
+	ctx, cancelRun := context.WithCancel(parent)
+	defer cancelRun()
 	inflight := make(chan *inflightBatch, 8)
 	failed := make(chan error, 1)
 	committed := make(chan struct{})
@@ -239,6 +266,12 @@ func (s *Source) Run(ctx context.Context) error {
 		for b := range inflight {
 			b.wg.Wait()
 			err := b.err()
+			if err == nil && len(b.dead) > 0 {
+				if err = cl.ProduceSync(ctx, b.dead...).FirstErr(); err != nil {
+					err = fmt.Errorf("mongosource: %s: dead-letter topic %s: %w", s.cfg.Name, s.cfg.DeadLetterTopic, err)
+				}
+				s.dead.Add(int64(len(b.dead)))
+			}
 			if err == nil {
 				if err = s.saveToken(ctx, cl, b.token); err == nil {
 					s.events.Add(int64(b.n))
@@ -247,6 +280,7 @@ func (s *Source) Run(ctx context.Context) error {
 				}
 			}
 			failed <- err
+			cancelRun()
 			for range inflight { // drain, so the producer side never blocks
 			}
 			return
@@ -258,7 +292,7 @@ func (s *Source) Run(ctx context.Context) error {
 			cl.PurgeTopicsFromClient(s.topicsInUse()...)
 		}
 		<-committed
-		if ctx.Err() != nil {
+		if parent.Err() != nil {
 			return nil // stopped: unsaved batches are streamed again next run
 		}
 		if err == nil {
@@ -280,11 +314,18 @@ func (s *Source) Run(ctx context.Context) error {
 		b := &inflightBatch{}
 		for {
 			rec, err := s.record(ctx, stream)
+			var re *RecordError
+			if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
+				b.mu.Lock()
+				b.dead = append(b.dead, s.deadLetter(re, nil))
+				b.mu.Unlock()
+				err, rec = nil, nil
+			}
 			if err != nil {
 				return stop(err)
 			}
 			if rec != nil {
-				b.add(ctx, cl, rec, s.cfg.Name)
+				b.add(ctx, cl, rec, s)
 			}
 			if b.n >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
 				break
@@ -312,21 +353,82 @@ type inflightBatch struct {
 	token bson.Raw
 	mu    sync.Mutex
 	first error
+	dead  []*kgo.Record // dead letters, produced before the token is saved
 }
 
-func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record, name string) {
+func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record, s *Source) {
 	b.n++
 	b.wg.Add(1)
 	cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
 		if err != nil {
 			b.mu.Lock()
-			if b.first == nil {
-				b.first = fmt.Errorf("mongosource: %s: produce to %s: %w", name, r.Topic, err)
+			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == "all" {
+				o, _ := r.Context.Value(originKey{}).(*origin)
+				if o == nil {
+					o = &origin{}
+				}
+				b.dead = append(b.dead, s.deadLetter(&RecordError{Class: ClassTooLarge, Where: o.ns, Key: []byte(keyJSON(o.key)),
+					Err: fmt.Errorf("%d bytes: %w", len(r.Value), err)}, r))
+			} else if b.first == nil {
+				b.first = fmt.Errorf("mongosource: %s: produce to %s: %w", s.cfg.Name, r.Topic, err)
 			}
 			b.mu.Unlock()
 		}
 		b.wg.Done()
 	})
+}
+
+// origin is the namespace and document key of a produced record.
+type origin struct {
+	ns  string
+	key bson.Raw
+}
+
+type originKey struct{}
+
+// Dead-letter classes and headers.
+const (
+	ClassEvolution = "schema-evolution"
+	ClassEncode    = "encode"
+	ClassTooLarge  = "record-too-large"
+
+	HeaderClass   = "__schemaflow.error.class"
+	HeaderMessage = "__schemaflow.error.message"
+	HeaderSource  = "__schemaflow.source.namespace"
+	HeaderKey     = "__schemaflow.source.key"
+)
+
+// RecordError is an event that cannot be published: it goes to the
+// dead-letter topic or stops the source.
+type RecordError struct {
+	Class string
+	Where string // "db.coll"
+	Key   []byte // the document key as Extended JSON
+	Err   error
+	value []byte // the document as Extended JSON, for the dead letter
+}
+
+// Error implements error.
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("mongosource: %s %s: %s: %v", e.Where, e.Key, e.Class, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// deadLetter makes the dead-letter record of a failed event; orig, when
+// set, is the record that was too large, whose value is left out.
+func (s *Source) deadLetter(re *RecordError, orig *kgo.Record) *kgo.Record {
+	dl := &kgo.Record{Topic: s.cfg.DeadLetterTopic, Key: re.Key, Value: re.value, Headers: []kgo.RecordHeader{
+		{Key: HeaderClass, Value: []byte(re.Class)},
+		{Key: HeaderMessage, Value: []byte(re.Err.Error())},
+		{Key: HeaderSource, Value: []byte(re.Where)},
+		{Key: HeaderKey, Value: re.Key},
+	}}
+	if orig != nil {
+		dl.Key = orig.Key // the framed key
+	}
+	return dl
 }
 
 func (b *inflightBatch) err() error {
@@ -372,9 +474,17 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 		return nil, err
 	}
 	where := func() string { return fmt.Sprintf("%s.%s %s", db, coll, keyJSON(keyDoc)) }
+	fail := func(part string, doc bson.Raw, err error) error {
+		class := classify(err)
+		if class == "" {
+			return fmt.Errorf("mongosource: %s: %s: %s: %w", s.cfg.Name, where(), part, err)
+		}
+		value, _ := bson.MarshalExtJSON(doc, true, false)
+		return &RecordError{Class: class, Where: db + "." + coll, Key: []byte(keyJSON(keyDoc)), Err: fmt.Errorf("%s: %w", part, err), value: value}
+	}
 	key, err := rt.keys.Encode(ctx, nil, bson.Raw(keyDoc))
 	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: %s: key: %w", s.cfg.Name, where(), err)
+		return nil, fail("key", bson.Raw(keyDoc), err)
 	}
 
 	var value bson.Raw
@@ -401,9 +511,31 @@ func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, 
 	}
 	v, err := rt.values.Encode(ctx, nil, value)
 	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: %s event for %s: %w", s.cfg.Name, op, where(), err)
+		return nil, fail(op+" event", value, err)
 	}
-	return &kgo.Record{Topic: rt.topic, Key: key, Value: v}, nil
+	// The origin rides along for a dead letter, should Kafka refuse it.
+	origin := context.WithValue(ctx, originKey{}, &origin{ns: db + "." + coll, key: keyDoc})
+	return &kgo.Record{Topic: rt.topic, Key: key, Value: v, Context: origin}, nil
+}
+
+// classify names the class of an encoding failure caused by the document,
+// or "" for a failure of the registry, which stops the source.
+func classify(err error) string {
+	var ee *evolution.EvolveError
+	var re *registry.Error
+	switch {
+	case errors.As(err, &ee):
+		return ClassEvolution
+	case errors.As(err, &re) && re.Code == registry.CodeIncompatible:
+		return ClassEvolution
+	case errors.As(err, &re):
+		return ""
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ""
+	}
+	return ClassEncode
 }
 
 // route is where a namespace's events go: its topic and the encoders of

@@ -37,7 +37,7 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 
 func newEnvB(t testing.TB) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets"))
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets", "dlq"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,6 +259,73 @@ func TestFullDocumentOnly(t *testing.T) {
 	}
 	if got, want := dump(t, e.dst.Database("copy").Collection("orders")), dump(t, e.src); got != want {
 		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
+	}
+}
+
+// Events that cannot be published go to the dead-letter topic with
+// headers naming the error, namespace and key, and the source goes on: a
+// document the FORWARD level cannot take, and one too large for Kafka.
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	if err := e.reg.SetConfig(ctx, "orders-value", "FORWARD"); err != nil {
+		t.Fatal(err)
+	}
+	src, stop := e.source(t, func(c *Config) {
+		c.Envelope = false
+		c.Tolerance, c.DeadLetterTopic = "all", "dlq"
+		c.KafkaOptions = []kgo.Opt{kgo.ProducerBatchMaxBytes(4096)}
+	})
+	waitFor(t, "the stream to open", src.Watching)
+	for _, doc := range []bson.D{
+		{{Key: "_id", Value: 1}, {Key: "n", Value: int32(1)}},
+		{{Key: "_id", Value: 2}, {Key: "n", Value: "two"}},
+		{{Key: "_id", Value: 3}, {Key: "n", Value: int32(3)}, {Key: "big", Value: strings.Repeat("x", 8000)}},
+		{{Key: "_id", Value: 4}, {Key: "n", Value: int32(4)}},
+	} {
+		exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, doc); return err })
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s := src.Stats(); s.Events+s.Dead < 4; s = src.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v; run: %v", s, stop())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := src.Stats(); s.Dead != 2 {
+		t.Fatalf("stats %+v, want 2 dead letters", s)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics("dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < 2 {
+		f := cl.PollFetches(pctx)
+		if pctx.Err() != nil {
+			t.Fatalf("dead letters: %v", got)
+		}
+		f.EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, kv := range r.Headers {
+				h[kv.Key] = string(kv.Value)
+			}
+			got = append(got, h[HeaderClass]+" "+h[HeaderSource]+" "+h[HeaderKey])
+			if h[HeaderMessage] == "" {
+				t.Errorf("no message header: %v", h)
+			}
+		})
+	}
+	want := `schema-evolution shop.orders {"_id":2},record-too-large shop.orders {"_id":3}`
+	if strings.Join(got, ",") != want {
+		t.Fatalf("dead letters\n got %s\nwant %s", strings.Join(got, ","), want)
 	}
 }
 
