@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/evolution"
@@ -84,6 +87,14 @@ type Config struct {
 	// tombstone (a key and no value) when full documents are published.
 	NoTombstones bool
 
+	// StartAt starts a fresh source (one with no saved token) at this
+	// operation time instead of now.
+	StartAt *primitive.Timestamp
+	// OnLostResume is what happens when the saved resume point is gone
+	// from the oplog: LostResumeFail (default) stops with an error;
+	// LostResumeLatest logs loudly and continues from now.
+	OnLostResume LostResumePolicy
+
 	// Tolerance is what happens to an event that cannot be published: a
 	// document no compatible schema version can carry, or a record larger
 	// than the topic accepts. "none" (default) stops the source; "all"
@@ -97,6 +108,26 @@ type Config struct {
 	MaxBatch int
 	// Logger logs progress. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// LostResumePolicy is what a source does when its resume point is lost.
+type LostResumePolicy string
+
+// The lost-resume policies.
+const (
+	LostResumeFail   LostResumePolicy = "fail"
+	LostResumeLatest LostResumePolicy = "latest"
+)
+
+// historyLost reports whether a watch failed because the resume point is
+// no longer in the oplog: ChangeStreamHistoryLost (286), a fatal resume
+// failure (280), or lungo's equivalent.
+func historyLost(err error) bool {
+	var se mongo.ServerError
+	if errors.As(err, &se) && (se.HasErrorCode(286) || se.HasErrorCode(280)) {
+		return true
+	}
+	return strings.Contains(err.Error(), "unable to resume change stream")
 }
 
 // Validate reports every problem of a Config at once.
@@ -119,6 +150,13 @@ func (c *Config) Validate() error {
 	case 0, schemas.Avro, schemas.Protobuf:
 	default:
 		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
+	}
+	switch c.OnLostResume {
+	case "", LostResumeFail, LostResumeLatest:
+	case "copy_existing":
+		errs = append(errs, errors.New("lost-resume policy copy_existing is not available yet: use fail or latest"))
+	default:
+		errs = append(errs, fmt.Errorf("lost-resume policy %q: want fail or latest", c.OnLostResume))
 	}
 	switch c.Tolerance {
 	case "", "none":
@@ -219,14 +257,26 @@ func (s *Source) Run(ctx context.Context) error {
 		// Updates carry only their changes unless the document is looked up.
 		opts.SetFullDocument(options.UpdateLookup)
 	}
-	if token != nil {
+	switch {
+	case token != nil:
 		opts.SetResumeAfter(token)
+	case s.cfg.StartAt != nil:
+		opts.SetStartAtOperationTime(s.cfg.StartAt)
 	}
 	var pipeline any = s.cfg.Pipeline
 	if s.cfg.Pipeline == nil {
 		pipeline = []bson.D{}
 	}
 	stream, err := s.cfg.Watch(ctx, pipeline, opts)
+	if err != nil && token != nil && historyLost(err) {
+		if s.cfg.OnLostResume != LostResumeLatest {
+			return fmt.Errorf("mongosource: %s: the saved resume point is no longer in the oplog; changes since were lost to this source. Set the lost-resume policy to latest to go on from now: %w", s.cfg.Name, err)
+		}
+		s.log.Error("mongosource: RESUME POINT LOST: changes made while the source was down are skipped; continuing from now", "source", s.cfg.Name, "err", err)
+		opts.SetResumeAfter(nil)
+		token = nil
+		stream, err = s.cfg.Watch(ctx, pipeline, opts)
+	}
 	if err != nil && ctx.Err() != nil {
 		return nil
 	}

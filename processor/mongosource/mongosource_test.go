@@ -15,6 +15,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/decode"
@@ -66,6 +68,14 @@ func newEnvB(t testing.TB) *env {
 
 func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error) {
 	t.Helper()
+	s, err := New(e.sourceConfig(edit...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, run(t, s.Run)
+}
+
+func (e *env) sourceConfig(edit ...func(*Config)) Config {
 	cfg := Config{
 		Name: "orders-source",
 		Watch: func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
@@ -77,11 +87,7 @@ func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error
 	for _, f := range edit {
 		f(&cfg)
 	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, run(t, s.Run)
+	return cfg
 }
 
 func (e *env) sink(t *testing.T, edit ...func(*mongosink.Config)) (*mongosink.Pipeline, func() error) {
@@ -326,6 +332,81 @@ func TestDeadLetters(t *testing.T) {
 	want := `schema-evolution shop.orders {"_id":2},record-too-large shop.orders {"_id":3}`
 	if strings.Join(got, ",") != want {
 		t.Fatalf("dead letters\n got %s\nwant %s", strings.Join(got, ","), want)
+	}
+}
+
+// A saved resume point the oplog no longer holds stops the source by
+// default; with the latest policy it goes on from now.
+func TestLostResumePoint(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	src, stop := e.source(t)
+	waitFor(t, "the stream to open", src.Watching)
+	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); return err })
+	waitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	lost := func(c *Config) {
+		watch := c.Watch
+		c.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
+			if opts.ResumeAfter != nil {
+				return nil, mongo.CommandError{Code: 286, Name: "ChangeStreamHistoryLost", Message: "resume point no longer in the oplog"}
+			}
+			return watch(ctx, pipeline, opts)
+		}
+	}
+
+	failing, err := New(e.sourceConfig(lost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = failing.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "no longer in the oplog") || !strings.Contains(err.Error(), "latest") {
+		t.Fatalf("err = %v, want the lost resume point explained", err)
+	}
+
+	latest, stopLatest := e.source(t, lost, func(c *Config) { c.OnLostResume = LostResumeLatest })
+	waitFor(t, "the stream to open", latest.Watching)
+	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); return err })
+	waitFor(t, "the new event", func() bool { return latest.Stats().Events == 1 })
+	if err := stopLatest(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A fresh source with StartAt streams the changes from that operation
+// time on, including those made before it started.
+func TestStartAt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	probe, err := e.src.Watch(ctx, []bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close(ctx)
+	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}}); return err })
+	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); return err })
+	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); return err })
+	probe.Next(ctx) // _id 0
+	probe.Next(ctx) // _id 1
+	var ev struct {
+		ClusterTime primitive.Timestamp `bson:"clusterTime"`
+	}
+	if err := probe.Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	src, stop := e.source(t, func(c *Config) { c.StartAt = &ev.ClusterTime; c.Envelope = false })
+	waitFor(t, "the events from the start time", func() bool { return src.Stats().Events >= 2 })
+	time.Sleep(50 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.Stats().Events; n != 2 {
+		t.Fatalf("%d events, want 2 (_id 1 and 2: the start time is inclusive)", n)
 	}
 }
 
