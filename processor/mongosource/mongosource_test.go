@@ -342,7 +342,10 @@ func TestLostResumePoint(t *testing.T) {
 	e := newEnv(t)
 	src, stop := e.source(t)
 	waitFor(t, "the stream to open", src.Watching)
-	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); return err })
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
+		return err
+	})
 	waitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -370,7 +373,10 @@ func TestLostResumePoint(t *testing.T) {
 
 	latest, stopLatest := e.source(t, lost, func(c *Config) { c.OnLostResume = LostResumeLatest })
 	waitFor(t, "the stream to open", latest.Watching)
-	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); return err })
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
+		return err
+	})
 	waitFor(t, "the new event", func() bool { return latest.Stats().Events == 1 })
 	if err := stopLatest(); err != nil {
 		t.Fatal(err)
@@ -388,9 +394,18 @@ func TestStartAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer probe.Close(ctx)
-	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}}); return err })
-	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); return err })
-	exec(t, func(ctx context.Context) error { _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}}); return err })
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
+		return err
+	})
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
+		return err
+	})
 	probe.Next(ctx) // _id 0
 	probe.Next(ctx) // _id 1
 	var ev struct {
