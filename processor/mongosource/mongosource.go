@@ -87,6 +87,12 @@ type Config struct {
 	// tombstone (a key and no value) when full documents are published.
 	NoTombstones bool
 
+	// CopyExisting, for a fresh source (no saved token), publishes the
+	// collection's documents as inserts before streaming, from a stream
+	// position taken before the copy began: there is no gap, and changes
+	// made during the copy may arrive twice (at least once).
+	CopyExisting *Copy
+
 	// StartAt starts a fresh source (one with no saved token) at this
 	// operation time instead of now.
 	StartAt *primitive.Timestamp
@@ -108,6 +114,25 @@ type Config struct {
 	MaxBatch int
 	// Logger logs progress. Default slog.Default().
 	Logger *slog.Logger
+}
+
+// Copy reads a collection's existing documents.
+type Copy struct {
+	// Database and Collection name the copied namespace. Required.
+	Database, Collection string
+	// Find opens a cursor over the documents. Required.
+	Find func(ctx context.Context) (Cursor, error)
+	// Count estimates the number of documents, for progress logs.
+	Count func(ctx context.Context) (int64, error)
+}
+
+// Cursor is the part of a cursor a copy reads; the driver's and lungo's
+// both have it.
+type Cursor interface {
+	Next(ctx context.Context) bool
+	Decode(out any) error
+	Err() error
+	Close(ctx context.Context) error
 }
 
 // LostResumePolicy is what a source does when its resume point is lost.
@@ -151,6 +176,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
 	}
+	if cp := c.CopyExisting; cp != nil && (cp.Database == "" || cp.Collection == "" || cp.Find == nil) {
+		errs = append(errs, errors.New("copyExisting: database, collection and find are required"))
+	}
 	switch c.OnLostResume {
 	case "", LostResumeFail, LostResumeLatest:
 	case "copy_existing":
@@ -184,6 +212,7 @@ type Stats struct {
 	Events  int64 // change events produced
 	Batches int64 // resume tokens saved
 	Dead    int64 // events sent to the dead-letter topic
+	Copied  int64 // existing documents published by the copy
 }
 
 // Source is a change stream to Kafka pipeline.
@@ -193,7 +222,7 @@ type Source struct {
 	encoders        encoders
 	events, batches atomic.Int64
 	watching        atomic.Bool
-	dead            atomic.Int64
+	dead, copied    atomic.Int64
 
 	topicsMu sync.Mutex
 	topics   []string          // topics produced to so far
@@ -227,7 +256,7 @@ func New(cfg Config) (*Source, error) {
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load()}
+	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load()}
 }
 
 // Run streams until ctx is done (nil) or a failure stops it (the error).
@@ -284,7 +313,8 @@ func (s *Source) Run(ctx context.Context) error {
 		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
 	}
 	defer stream.Close(context.Background())
-	if token == nil {
+	copying := token == nil && s.cfg.CopyExisting != nil
+	if token == nil && !copying {
 		// A fresh source saves where it starts at once (drivers give a
 		// post-batch token before any event), so a restart before the first
 		// event does not skip what happened meanwhile.
@@ -322,6 +352,12 @@ func (s *Source) Run(ctx context.Context) error {
 				}
 				s.dead.Add(int64(len(b.dead)))
 			}
+			if err == nil && b.token == nil {
+				// A copy batch: the stream position is saved after the copy.
+				s.events.Add(int64(b.n))
+				s.copied.Add(int64(b.n))
+				continue
+			}
 			if err == nil {
 				if err = s.saveToken(ctx, cl, b.token); err == nil {
 					s.events.Add(int64(b.n))
@@ -354,6 +390,26 @@ func (s *Source) Run(ctx context.Context) error {
 		return err
 	}
 
+	if copying {
+		if err := s.copyExisting(ctx, cl, inflight, failed); err != nil {
+			return stop(err)
+		}
+		if ctx.Err() != nil {
+			return stop(nil)
+		}
+		// The copy is done once every copied record is acked: then the
+		// position the stream took before the copy began is saved.
+		if tok := stream.ResumeToken(); tok != nil {
+			select {
+			case inflight <- &inflightBatch{token: tok}:
+			case err := <-failed:
+				return stop(err)
+			case <-ctx.Done():
+				return stop(nil)
+			}
+		}
+	}
+
 	for {
 		if !stream.Next(ctx) {
 			if ctx.Err() != nil {
@@ -363,7 +419,11 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		b := &inflightBatch{}
 		for {
-			rec, err := s.record(ctx, stream)
+			var event bson.Raw
+			if err := stream.Decode(&event); err != nil {
+				return stop(fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err))
+			}
+			rec, err := s.record(ctx, event)
 			var re *RecordError
 			if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
 				b.mu.Lock()
@@ -394,6 +454,76 @@ func (s *Source) Run(ctx context.Context) error {
 			return stop(nil)
 		}
 	}
+}
+
+// copyExisting publishes every existing document as an insert, in batches
+// whose tokens are not saved: a source stopped mid-copy copies again.
+func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan<- *inflightBatch, failed <-chan error) error {
+	c := s.cfg.CopyExisting
+	start := time.Now()
+	total := int64(-1)
+	if c.Count != nil {
+		if n, err := c.Count(ctx); err == nil {
+			total = n
+		}
+	}
+	s.log.Info("mongosource: copying existing documents", "source", s.cfg.Name, "namespace", c.Database+"."+c.Collection, "estimated", total)
+	cur, err := c.Find(ctx)
+	if err != nil {
+		return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
+	}
+	defer cur.Close(context.Background())
+	ns := bson.D{{Key: "db", Value: c.Database}, {Key: "coll", Value: c.Collection}}
+	n := int64(0)
+	more := cur.Next(ctx)
+	for more {
+		b := &inflightBatch{}
+		for ; more && b.n < s.cfg.MaxBatch; more = cur.Next(ctx) {
+			var doc bson.Raw
+			if err := cur.Decode(&doc); err != nil {
+				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
+			}
+			event, err := bson.Marshal(bson.D{
+				{Key: "operationType", Value: "insert"}, {Key: "ns", Value: ns},
+				{Key: "documentKey", Value: bson.D{{Key: "_id", Value: doc.Lookup("_id")}}},
+				{Key: "fullDocument", Value: doc}, {Key: "copyExisting", Value: true},
+			})
+			if err != nil {
+				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
+			}
+			rec, err := s.record(ctx, event)
+			var re *RecordError
+			if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
+				b.mu.Lock()
+				b.dead = append(b.dead, s.deadLetter(re, nil))
+				b.mu.Unlock()
+				err, rec = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				b.add(ctx, cl, rec, s)
+			}
+		}
+		n += int64(b.n)
+		select {
+		case inflight <- b:
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+		if n%10000 < int64(b.n) {
+			s.log.Info("mongosource: copy progress", "source", s.cfg.Name, "copied", n, "estimated", total,
+				"rate", fmt.Sprintf("%.0f/s", float64(n)/time.Since(start).Seconds()))
+		}
+	}
+	if err := cur.Err(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
+	}
+	s.log.Info("mongosource: copy read", "source", s.cfg.Name, "documents", n, "took", time.Since(start).String())
+	return nil
 }
 
 // inflightBatch is a batch being produced.
@@ -505,11 +635,7 @@ func (s *Source) saveToken(ctx context.Context, cl *kgo.Client, token bson.Raw) 
 
 // record turns the current event into a Kafka record; nil means nothing
 // to publish.
-func (s *Source) record(ctx context.Context, stream ChangeStream) (*kgo.Record, error) {
-	var event bson.Raw
-	if err := stream.Decode(&event); err != nil {
-		return nil, fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err)
-	}
+func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error) {
 	op, _ := event.Lookup("operationType").StringValueOK()
 	keyDoc, ok := event.Lookup("documentKey").DocumentOK()
 	if !ok {

@@ -425,6 +425,56 @@ func TestStartAt(t *testing.T) {
 	}
 }
 
+// copy_existing while writes go on: the copy and the stream together leave
+// the replica equal to the source, with no gap.
+func TestCopyExisting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const docs = 300
+	for i := range docs {
+		exec(t, func(ctx context.Context) error {
+			_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: 0}})
+			return err
+		})
+	}
+	copyCfg := func(c *Config) {
+		c.CopyExisting = &Copy{Database: "shop", Collection: "orders",
+			Find: func(ctx context.Context) (Cursor, error) {
+				return e.src.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+			},
+			Count: func(ctx context.Context) (int64, error) { return e.src.CountDocuments(ctx, bson.D{}) },
+		}
+	}
+	src, stop := e.source(t, copyCfg)
+	// Writes during the copy: updates of copied documents and new ones.
+	for i := range 100 {
+		exec(t, func(ctx context.Context) error {
+			_, err := e.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: (i * 7) % docs}}, bson.D{{Key: "$inc", Value: bson.D{{Key: "v", Value: 1}}}})
+			return err
+		})
+		if i%10 == 0 {
+			exec(t, func(ctx context.Context) error {
+				_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: docs + i}, {Key: "v", Value: -1}})
+				return err
+			})
+		}
+	}
+	waitFor(t, "the copy", func() bool { return src.Stats().Copied >= docs })
+	snk, stopSink := e.sink(t)
+	waitFor(t, "the replica", func() bool { return dump(t, e.dst.Database("copy").Collection("orders")) == dump(t, e.src) })
+	if err := stopSink(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	s := src.Stats()
+	if s.Batches == 0 {
+		t.Fatalf("stats %+v: no resume token saved after the copy", s)
+	}
+	t.Logf("copied %d, streamed %d, sink wrote %d", s.Copied, s.Events-s.Copied, snk.Stats().Written)
+}
+
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	_, err := New(Config{Topics: TopicNames{Topic: "t", Rules: []TopicRule{{}}}, OffsetsTopic: "t", MaxBatch: -1, Subjects: "x"})
