@@ -6,6 +6,7 @@
 package mongosource
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -101,6 +102,11 @@ type Config struct {
 	// LostResumeLatest logs loudly and continues from now.
 	OnLostResume LostResumePolicy
 
+	// Heartbeat, when positive, saves an idle stream's resume token at this
+	// interval, so a quiet collection's resume point does not fall out of
+	// the oplog. Default off.
+	Heartbeat time.Duration
+
 	// Tolerance is what happens to an event that cannot be published: a
 	// document no compatible schema version can carry, or a record larger
 	// than the topic accepts. "none" (default) stops the source; "all"
@@ -168,6 +174,9 @@ func (c *Config) Validate() error {
 	req(len(c.Brokers) > 0, "brokers")
 	req(c.OffsetsTopic != "", "offsetsTopic")
 	req(c.Registry != nil, "registry")
+	if c.Heartbeat < 0 {
+		errs = append(errs, errors.New("heartbeat must not be negative"))
+	}
 	if c.MaxBatch < 0 {
 		errs = append(errs, errors.New("maxBatch must not be negative"))
 	}
@@ -213,6 +222,8 @@ type Stats struct {
 	Batches int64 // resume tokens saved
 	Dead    int64 // events sent to the dead-letter topic
 	Copied  int64 // existing documents published by the copy
+	// Heartbeats counts idle resume tokens handed over to be saved.
+	Heartbeats int64
 }
 
 // Source is a change stream to Kafka pipeline.
@@ -223,6 +234,7 @@ type Source struct {
 	events, batches atomic.Int64
 	watching        atomic.Bool
 	dead, copied    atomic.Int64
+	heartbeats      atomic.Int64
 
 	topicsMu sync.Mutex
 	topics   []string          // topics produced to so far
@@ -256,7 +268,7 @@ func New(cfg Config) (*Source, error) {
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load()}
+	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), Heartbeats: s.heartbeats.Load()}
 }
 
 // Run streams until ctx is done (nil) or a failure stops it (the error).
@@ -410,8 +422,42 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 	}
 
+	var saved bson.Raw // the last token handed to the committer by a heartbeat
+	next := func() bool {
+		if s.cfg.Heartbeat <= 0 {
+			return stream.Next(ctx)
+		}
+		last := time.Now()
+		for {
+			if stream.TryNext(ctx) {
+				return true
+			}
+			if stream.Err() != nil || ctx.Err() != nil {
+				return false
+			}
+			if time.Since(last) >= s.cfg.Heartbeat {
+				last = time.Now()
+				// An idle stream's position still moves (the server's
+				// post-batch token): saving it keeps the resume point
+				// inside the oplog window.
+				if tok := stream.ResumeToken(); tok != nil && !bytes.Equal(tok, saved) {
+					saved = append(bson.Raw(nil), tok...)
+					select {
+					case inflight <- &inflightBatch{token: saved}:
+						s.heartbeats.Add(1)
+					case <-ctx.Done():
+						return false
+					}
+				}
+			}
+			if sleep(ctx, min(s.cfg.Heartbeat/4, 100*time.Millisecond)) != nil {
+				return false
+			}
+		}
+	}
+
 	for {
-		if !stream.Next(ctx) {
+		if !next() {
 			if ctx.Err() != nil {
 				return stop(nil)
 			}
@@ -453,6 +499,17 @@ func (s *Source) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return stop(nil)
 		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

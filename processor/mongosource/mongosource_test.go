@@ -2,12 +2,14 @@ package mongosource
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -473,6 +475,62 @@ func TestCopyExisting(t *testing.T) {
 	}
 	s := src.Stats()
 	t.Logf("copied %d, streamed %d, sink wrote %d", s.Copied, s.Events-s.Copied, snk.Stats().Written)
+}
+
+// idle is a change stream with no events whose position still advances,
+// as a server's post-batch resume token does.
+type idle struct {
+	mu   sync.Mutex
+	tick int
+}
+
+func (s *idle) Next(ctx context.Context) bool { <-ctx.Done(); return false }
+func (s *idle) TryNext(context.Context) bool {
+	s.mu.Lock()
+	s.tick++
+	s.mu.Unlock()
+	return false
+}
+func (s *idle) Decode(any) error { return errors.New("no event") }
+func (s *idle) ResumeToken() bson.Raw {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, _ := bson.Marshal(bson.D{{Key: "_data", Value: s.tick}})
+	return b
+}
+func (s *idle) Err() error                  { return nil }
+func (s *idle) Close(context.Context) error { return nil }
+
+// Heartbeats save an idle stream's moving position, and a restart resumes
+// from the latest one.
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stream := &idle{}
+	src, stop := e.source(t, func(c *Config) {
+		c.Heartbeat = 10 * time.Millisecond
+		c.Watch = func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) { return stream, nil }
+	})
+	waitFor(t, "heartbeats", func() bool { return src.Stats().Heartbeats >= 3 && src.Stats().Batches >= 3 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	resumed := make(chan bson.Raw, 1)
+	_, stopAgain := e.source(t, func(c *Config) {
+		c.Watch = func(_ context.Context, _ any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
+			tok, _ := opts.ResumeAfter.(bson.Raw)
+			resumed <- tok
+			return &idle{}, nil
+		}
+	})
+	tok := <-resumed
+	if err := stopAgain(); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := tok.Lookup("_data").Int32OK()
+	if !ok || n < 3 {
+		t.Fatalf("resumed after %v, want a heartbeat token of at least tick 3", tok)
+	}
 }
 
 func TestConfigValidate(t *testing.T) {
