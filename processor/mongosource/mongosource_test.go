@@ -3,10 +3,12 @@ package mongosource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -35,11 +37,36 @@ type env struct {
 	src     lungo.ICollection
 	dst     lungo.IClient
 	quiet   *slog.Logger
+	// copyName is the sink's database; default "copy".
+	copyName string
+}
+
+func (e *env) copyDB() string {
+	if e.copyName == "" {
+		return "copy"
+	}
+	return e.copyName
 }
 
 func newEnv(t *testing.T) *env { return newEnvB(t) }
 
 func newEnvB(t testing.TB) *env {
+	t.Helper()
+	e := newKafkaRegistry(t)
+	open := func() lungo.IClient {
+		client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(engine.Close)
+		return client
+	}
+	e.src, e.dst = open().Database("shop").Collection("orders"), open()
+	return e
+}
+
+// newKafkaRegistry is an env without MongoDB.
+func newKafkaRegistry(t testing.TB) *env {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets", "dlq"))
 	if err != nil {
@@ -56,16 +83,7 @@ func newEnvB(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	open := func() lungo.IClient {
-		client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(engine.Close)
-		return client
-	}
-	return &env{brokers: c.ListenAddrs(), reg: reg, src: open().Database("shop").Collection("orders"), dst: open(),
-		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &env{brokers: c.ListenAddrs(), reg: reg, quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error) {
@@ -98,7 +116,7 @@ func (e *env) sink(t *testing.T, edit ...func(*mongosink.Config)) (*mongosink.Pi
 		Brokers: e.brokers, Group: "replica", Topics: []string{"orders"},
 		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
 		Target:   func(db, coll string) mongosink.Collection { return e.dst.Database(db).Collection(coll) },
-		Database: "copy", Collection: "orders", Handler: sink.HandlerMongoDB,
+		Database: e.copyDB(), Collection: "orders", Handler: sink.HandlerMongoDB,
 		MaxWait: 5 * time.Millisecond, Logger: e.quiet,
 	}
 	for _, f := range edit {
@@ -159,7 +177,36 @@ func exec(t *testing.T, f func(context.Context) error) {
 // source that resumes from its saved token.
 func TestReplicate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	replicate(t, newEnv(t))
+}
+
+// Against a real MongoDB replica set, when SCHEMAFLOW_TEST_MONGODB_URI
+// names one: the replication scenario in databases of its own, dropped
+// afterwards.
+func TestRealMongoDB(t *testing.T) {
+	uri := os.Getenv("SCHEMAFLOW_TEST_MONGODB_URI")
+	if uri == "" {
+		t.Skip("SCHEMAFLOW_TEST_MONGODB_URI is not set")
+	}
+	t.Parallel()
+	client, err := lungo.Connect(context.Background(), options.Client().ApplyURI(uri).SetTimeout(30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	e := newKafkaRegistry(t)
+	e.src = client.Database("schemaflow_src_" + suffix).Collection("orders")
+	e.dst, e.copyName = client, "schemaflow_copy_"+suffix
+	t.Cleanup(func() {
+		_ = client.Database("schemaflow_src_" + suffix).Drop(context.Background())
+		_ = client.Database(e.copyName).Drop(context.Background())
+	})
+	replicate(t, e)
+}
+
+func replicate(t *testing.T, e *env) {
+	t.Helper()
 	ctx := context.Background()
 	src, stopSource := e.source(t)
 	waitFor(t, "the stream to open", src.Watching)
@@ -194,7 +241,7 @@ func TestReplicate(t *testing.T) {
 	}
 
 	snk, stopSink := e.sink(t)
-	copyColl := e.dst.Database("copy").Collection("orders")
+	copyColl := e.dst.Database(e.copyDB()).Collection("orders")
 	waitFor(t, "the copy", func() bool { return snk.Stats().Written == 6 })
 	if got, want := dump(t, copyColl), dump(t, e.src); got != want {
 		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
@@ -265,7 +312,7 @@ func TestFullDocumentOnly(t *testing.T) {
 	if err := stopSink(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := dump(t, e.dst.Database("copy").Collection("orders")), dump(t, e.src); got != want {
+	if got, want := dump(t, e.dst.Database(e.copyDB()).Collection("orders")), dump(t, e.src); got != want {
 		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
 	}
 }
@@ -464,7 +511,7 @@ func TestCopyExisting(t *testing.T) {
 	}
 	waitFor(t, "the copy", func() bool { return src.Stats().Copied >= docs })
 	snk, stopSink := e.sink(t)
-	waitFor(t, "the replica", func() bool { return dump(t, e.dst.Database("copy").Collection("orders")) == dump(t, e.src) })
+	waitFor(t, "the replica", func() bool { return dump(t, e.dst.Database(e.copyDB()).Collection("orders")) == dump(t, e.src) })
 	if err := stopSink(); err != nil {
 		t.Fatal(err)
 	}
