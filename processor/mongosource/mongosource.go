@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -464,28 +465,19 @@ func (s *Source) Run(ctx context.Context) error {
 			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err()))
 		}
 		b := &inflightBatch{}
+		var events []bson.Raw
 		for {
 			var event bson.Raw
 			if err := stream.Decode(&event); err != nil {
 				return stop(fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err))
 			}
-			rec, err := s.record(ctx, event)
-			var re *RecordError
-			if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
-				b.mu.Lock()
-				b.dead = append(b.dead, s.deadLetter(re, nil))
-				b.mu.Unlock()
-				err, rec = nil, nil
-			}
-			if err != nil {
-				return stop(err)
-			}
-			if rec != nil {
-				b.add(ctx, cl, rec, s)
-			}
-			if b.n >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
+			events = append(events, event)
+			if len(events) >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
 				break
 			}
+		}
+		if err := s.produce(ctx, cl, b, events); err != nil {
+			return stop(err)
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil {
 			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err))
@@ -535,7 +527,8 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 	more := cur.Next(ctx)
 	for more {
 		b := &inflightBatch{}
-		for ; more && b.n < s.cfg.MaxBatch; more = cur.Next(ctx) {
+		var events []bson.Raw
+		for ; more && len(events) < s.cfg.MaxBatch; more = cur.Next(ctx) {
 			var doc bson.Raw
 			if err := cur.Decode(&doc); err != nil {
 				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
@@ -548,20 +541,10 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 			if err != nil {
 				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
 			}
-			rec, err := s.record(ctx, event)
-			var re *RecordError
-			if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
-				b.mu.Lock()
-				b.dead = append(b.dead, s.deadLetter(re, nil))
-				b.mu.Unlock()
-				err, rec = nil, nil
-			}
-			if err != nil {
-				return err
-			}
-			if rec != nil {
-				b.add(ctx, cl, rec, s)
-			}
+			events = append(events, event)
+		}
+		if err := s.produce(ctx, cl, b, events); err != nil {
+			return err
 		}
 		n += int64(b.n)
 		select {
@@ -580,6 +563,50 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 		return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
 	}
 	s.log.Info("mongosource: copy read", "source", s.cfg.Name, "documents", n, "took", time.Since(start).String())
+	return nil
+}
+
+// produce turns events into records, encoding them in parallel, and
+// produces them into b in event order, so each key's order is kept.
+// Events that fail for good become dead letters under tolerance all.
+func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, events []bson.Raw) error {
+	recs := make([]*kgo.Record, len(events))
+	errs := make([]error, len(events))
+	workers := min(runtime.GOMAXPROCS(0), (len(events)+31)/32)
+	if workers <= 1 {
+		for i, ev := range events {
+			recs[i], errs[i] = s.record(ctx, ev)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(events); i = int(next.Add(1) - 1) {
+					recs[i], errs[i] = s.record(ctx, events[i])
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for i, rec := range recs {
+		err := errs[i]
+		var re *RecordError
+		if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
+			b.mu.Lock()
+			b.dead = append(b.dead, s.deadLetter(re, nil))
+			b.mu.Unlock()
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if rec != nil {
+			b.add(ctx, cl, rec, s)
+		}
+	}
 	return nil
 }
 
