@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -61,7 +62,8 @@ type Encoder struct {
 	mu      sync.RWMutex
 	current *serde.Serde       // nil until the first version exists
 	history []evolution.Schema // the subject's versions, oldest first
-	stats   Stats
+	// The counters are atomics: Encode's fast path takes no write lock.
+	encoded, registered atomic.Int64
 }
 
 // New loads the subject's versions and level and returns an Encoder.
@@ -161,9 +163,7 @@ func (e *Encoder) protoName() string {
 
 // Stats returns the counters so far.
 func (e *Encoder) Stats() Stats {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.stats
+	return Stats{Encoded: e.encoded.Load(), Registered: e.registered.Load()}
 }
 
 // ID returns the schema id documents are encoded with now, or 0 before
@@ -186,18 +186,11 @@ func (e *Encoder) Encode(ctx context.Context, dst []byte, doc bson.Raw) ([]byte,
 	e.mu.RUnlock()
 	if cur != nil {
 		if out, err := cur.Encode(dst, doc); err == nil {
-			e.count(0)
+			e.encoded.Add(1)
 			return out, nil
 		}
 	}
 	return e.evolve(ctx, dst, doc, cur)
-}
-
-func (e *Encoder) count(registered int64) {
-	e.mu.Lock()
-	e.stats.Encoded++
-	e.stats.Registered += registered
-	e.mu.Unlock()
 }
 
 // evolve makes and registers the version that covers doc, then encodes.
@@ -229,7 +222,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 			cur := e.current
 			e.mu.Unlock()
 			if out, err := cur.Encode(dst, doc); err == nil {
-				e.count(0)
+				e.encoded.Add(1)
 				return out, nil
 			}
 			e.mu.Lock()
@@ -252,7 +245,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 			if err != nil {
 				return nil, fmt.Errorf("subject %s: schema id %d: %w", e.opts.Subject, cur.ID(), err)
 			}
-			e.count(0)
+			e.encoded.Add(1)
 			return out, nil
 		}
 		e.mu.Unlock()
@@ -284,8 +277,8 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 		next.Name = "version " + strconv.Itoa(len(e.history)+1)
 		e.history = append(e.history, next)
 		e.current = sd
-		e.stats.Encoded++
-		e.stats.Registered++
+		e.encoded.Add(1)
+		e.registered.Add(1)
 		e.mu.Unlock()
 		return out, nil
 	}
