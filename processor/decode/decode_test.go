@@ -9,28 +9,19 @@ import (
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 	"github.com/schemaflow/schemaflow/schemas/wire"
 )
 
+// newRegistry starts a registry whose client does not retry, so an
+// outage shows at once.
 func newRegistry(t testing.TB) (*registry.Client, *httptest.Server) {
 	t.Helper()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	c, err := registry.NewClient(ts.URL, registry.ClientOptions{Retries: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, ts
+	return testenv.Registry(t, registry.ClientOptions{Retries: -1})
 }
 
 func register(t *testing.T, c *registry.Client, subject string, req registry.RegisterRequest) int {
@@ -161,16 +152,7 @@ func TestRegistryDown(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	defer ts.Close()
-	c, err := registry.NewClient(ts.URL, registry.ClientOptions{Retries: -1})
-	if err != nil {
-		f.Fatal(err)
-	}
+	c, _ := newRegistry(f)
 	text := `{"type": "record", "name": "P", "fields": [{"name": "s", "type": "string"}, {"name": "a", "type": {"type": "array", "items": "long"}}]}`
 	id, err := c.Register(context.Background(), "p", registry.RegisterRequest{Schema: text}, false)
 	if err != nil {

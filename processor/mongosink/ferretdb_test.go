@@ -3,6 +3,7 @@ package mongosink
 import (
 	"context"
 	"fmt"
+	"github.com/256dpi/lungo"
 	"io"
 	"log/slog"
 	"os"
@@ -12,16 +13,15 @@ import (
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
 // startFerretDB runs FerretDB on SQLite in a temporary directory and
 // returns a driver client connected to it over the wire protocol.
-func startFerretDB(t testing.TB) *mongo.Client {
+func startFerretDB(t testing.TB) lungo.IClient {
 	t.Helper()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
@@ -36,7 +36,7 @@ func startFerretDB(t testing.TB) *mongo.Client {
 	done := make(chan struct{})
 	go func() { _ = f.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(f.MongoDBURI()).SetTimeout(60*time.Second))
+	client, err := lungo.Connect(context.Background(), options.Client().ApplyURI(f.MongoDBURI()).SetTimeout(60*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,14 +48,7 @@ func newFerretEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
 	client := startFerretDB(t)
 	e := newKafkaRegistry(t, topics...)
-	e.target = func(db, coll string) Collection { return client.Database(db).Collection(coll) }
-	e.find = func(ctx context.Context, db, coll string, out *[]bson.D) error {
-		cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-		if err != nil {
-			return err
-		}
-		return cur.All(ctx, out)
-	}
+	e.use(client)
 	return e
 }
 
@@ -76,7 +69,7 @@ func TestRealMongoDB(t *testing.T) {
 		t.Skip("SCHEMAFLOW_TEST_MONGODB_URI is not set")
 	}
 	t.Parallel()
-	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(uri).SetTimeout(30*time.Second))
+	client, err := lungo.Connect(context.Background(), options.Client().ApplyURI(uri).SetTimeout(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +78,7 @@ func TestRealMongoDB(t *testing.T) {
 	t.Cleanup(func() { _ = client.Database(db).Drop(context.Background()) })
 	e := newKafkaRegistry(t, "orders", "inserts", "pg", "changes", "dlq")
 	e.database = db
-	e.target = func(d, coll string) Collection { return client.Database(d).Collection(coll) }
-	e.find = func(ctx context.Context, d, coll string, out *[]bson.D) error {
-		cur, err := client.Database(d).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-		if err != nil {
-			return err
-		}
-		return cur.All(ctx, out)
-	}
+	e.use(client)
 	wireScenario(t, e, true)
 }
 
@@ -107,7 +93,7 @@ func wireScenario(t *testing.T, e *env, truncates bool) {
 	cfg := e.config(t)
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
 	p, stop := start(t, cfg)
-	waitFor(t, "orders", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 4 })
+	testenv.WaitFor(t, "orders", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 4 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +112,7 @@ func wireScenario(t *testing.T, e *env, truncates bool) {
 	cfg.Sink.Write = sink.WriteInsert
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
 	p, stop = start(t, cfg)
-	waitFor(t, "inserts", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
+	testenv.WaitFor(t, "inserts", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +140,7 @@ func wireScenario(t *testing.T, e *env, truncates bool) {
 	cfg = e.config(t)
 	cfg.Group, cfg.Topics, cfg.Collection, cfg.Handler = "pg", []string{"pg"}, "rows", sink.HandlerDebeziumRDBMS
 	p, stop = start(t, cfg)
-	waitFor(t, "rows", func() bool { return p.Stats().Written == 4 })
+	testenv.WaitFor(t, "rows", func() bool { return p.Stats().Written == 4 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +158,7 @@ func wireScenario(t *testing.T, e *env, truncates bool) {
 	cfg = e.config(t)
 	cfg.Group, cfg.Topics, cfg.Collection, cfg.Handler = "changes", []string{"changes"}, "docs", sink.HandlerMongoDB
 	p, stop = start(t, cfg)
-	waitFor(t, "changes", func() bool { return p.Stats().Written == 4 })
+	testenv.WaitFor(t, "changes", func() bool { return p.Stats().Written == 4 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,13 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 )
@@ -38,7 +34,7 @@ type env struct {
 	brokers []string
 	reg     *registry.Client
 	target  Target
-	find    func(ctx context.Context, db, coll string, out *[]bson.D) error
+	mongo   lungo.IClient // what target writes to
 	serde   *serde.Serde
 	quiet   *slog.Logger
 	// database is the target database; default "shop".
@@ -55,42 +51,22 @@ func (e *env) db() string {
 // newEnv is an env on lungo's memory store.
 func newEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
-	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(engine.Close)
 	e := newKafkaRegistry(t, topics...)
-	e.target = func(db, coll string) Collection { return client.Database(db).Collection(coll) }
-	e.find = func(ctx context.Context, db, coll string, out *[]bson.D) error {
-		cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-		if err != nil {
-			return err
-		}
-		return cur.All(ctx, out)
-	}
+	e.use(testenv.Lungo(t))
 	return e
+}
+
+// use makes client the env's MongoDB target.
+func (e *env) use(client lungo.IClient) {
+	e.mongo = client
+	e.target = func(db, coll string) Collection { return client.Database(db).Collection(coll) }
 }
 
 // newKafkaRegistry is an env without a MongoDB target.
 func newKafkaRegistry(t testing.TB, topics ...string) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	reg, err := registry.NewClient(ts.URL, registry.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	brokers := testenv.Kafka(t, kfake.SeedTopics(3, topics...))
+	reg, _ := testenv.Registry(t, registry.ClientOptions{})
 	id, err := reg.Register(context.Background(), "orders-value", registry.RegisterRequest{Schema: orderSchema}, false)
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +75,7 @@ func newKafkaRegistry(t testing.TB, topics ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{brokers: c.ListenAddrs(), reg: reg, serde: sd,
-		quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &env{brokers: brokers, reg: reg, serde: sd, quiet: testenv.Quiet()}
 }
 
 func (e *env) config(testing.TB) Config {
@@ -169,15 +144,7 @@ func (e *env) consume(t *testing.T, topic string, n int) []*kgo.Record {
 // state returns the collection's documents as JSON, sorted by _id.
 func (e *env) state(t *testing.T, db, coll string) string {
 	t.Helper()
-	var docs []bson.D
-	if err := e.find(context.Background(), db, coll, &docs); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return testenv.Dump(t, e.mongo.Database(db).Collection(coll))
 }
 
 // start runs a pipeline in the background; stop cancels it and returns
@@ -188,21 +155,7 @@ func start(t *testing.T, cfg Config) (*Pipeline, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	return p, func() error { cancel(); return <-done }
-}
-
-func waitFor(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return p, testenv.Start(p.Run)
 }
 
 func key(id int64) []byte { return []byte(fmt.Sprintf(`{"id": %d}`, id)) }
@@ -233,7 +186,7 @@ func TestDeadLetters(t *testing.T) {
 	cfg := e.config(t)
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "orders-dlq"
 	p, stop := start(t, cfg)
-	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == int64(len(recs)) })
+	testenv.WaitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == int64(len(recs)) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +279,7 @@ func TestRestart(t *testing.T) {
 		total += p.Stats().Written
 	}
 	p, stop := start(t, cfg)
-	waitFor(t, "the final state", func() bool { return e.state(t, "shop", "orders") == string(wantJSON) })
+	testenv.WaitFor(t, "the final state", func() bool { return e.state(t, "shop", "orders") == string(wantJSON) })
 	// The last run waits until nothing more arrives: it must not have
 	// replayed what the earlier runs committed.
 	time.Sleep(100 * time.Millisecond)
@@ -357,7 +310,7 @@ func TestDuplicateKeyOnInsert(t *testing.T) {
 	cfg.Sink.Write = sink.WriteInsert
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
 	p, stop := start(t, cfg)
-	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
+	testenv.WaitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 3 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +345,7 @@ func TestNamespaces(t *testing.T) {
 	cfg.NamespaceField = "ns"
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"
 	p, stop := start(t, cfg)
-	waitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 5 })
+	testenv.WaitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == 5 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -430,7 +383,7 @@ func TestDebeziumPipeline(t *testing.T) {
 	cfg.Collection = "orders"
 	cfg.Handler = sink.HandlerDebeziumRDBMS
 	p, stop := start(t, cfg)
-	waitFor(t, "all records", func() bool { return p.Stats().Written == 4 })
+	testenv.WaitFor(t, "all records", func() bool { return p.Stats().Written == 4 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

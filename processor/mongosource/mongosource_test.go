@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -24,11 +22,10 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 )
 
 type env struct {
@@ -53,37 +50,16 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 func newEnvB(t testing.TB) *env {
 	t.Helper()
 	e := newKafkaRegistry(t)
-	open := func() lungo.IClient {
-		client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(engine.Close)
-		return client
-	}
-	e.src, e.dst = open().Database("shop").Collection("orders"), open()
+	e.src, e.dst = testenv.Lungo(t).Database("shop").Collection("orders"), testenv.Lungo(t)
 	return e
 }
 
 // newKafkaRegistry is an env without MongoDB.
 func newKafkaRegistry(t testing.TB) *env {
 	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets", "dlq"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	reg, err := registry.NewClient(ts.URL, registry.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{brokers: c.ListenAddrs(), reg: reg, quiet: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	brokers := testenv.Kafka(t, kfake.SeedTopics(3, "orders"), kfake.SeedTopics(1, "offsets", "dlq"))
+	reg, _ := testenv.Registry(t, registry.ClientOptions{})
+	return &env{brokers: brokers, reg: reg, quiet: testenv.Quiet()}
 }
 
 func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error) {
@@ -92,7 +68,7 @@ func (e *env) source(t *testing.T, edit ...func(*Config)) (*Source, func() error
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, run(t, s.Run)
+	return s, testenv.Start(s.Run)
 }
 
 func (e *env) sourceConfig(edit ...func(*Config)) Config {
@@ -126,44 +102,10 @@ func (e *env) sink(t *testing.T, edit ...func(*mongosink.Config)) (*mongosink.Pi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p, run(t, p.Run)
+	return p, testenv.Start(p.Run)
 }
 
-func run(t *testing.T, f func(context.Context) error) func() error {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f(ctx) }()
-	return func() error { cancel(); return <-done }
-}
-
-func dump(t *testing.T, coll lungo.ICollection) string {
-	t.Helper()
-	cur, err := coll.Find(context.Background(), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var docs []bson.D
-	if err := cur.All(context.Background(), &docs); err != nil {
-		t.Fatal(err)
-	}
-	b, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, true, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
-func waitFor(t *testing.T, what string, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+func dump(t *testing.T, coll lungo.ICollection) string { return testenv.Dump(t, coll) }
 
 func exec(t *testing.T, f func(context.Context) error) {
 	t.Helper()
@@ -209,7 +151,7 @@ func replicate(t *testing.T, e *env) {
 	t.Helper()
 	ctx := context.Background()
 	src, stopSource := e.source(t)
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 
 	exec(t, func(ctx context.Context) error {
 		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: "new"}, {Key: "tags", Value: bson.A{"a", "b"}}})
@@ -235,14 +177,14 @@ func replicate(t *testing.T, e *env) {
 		_, err := e.src.DeleteOne(ctx, bson.D{{Key: "_id", Value: 3}})
 		return err
 	})
-	waitFor(t, "six events", func() bool { return src.Stats().Events == 6 })
+	testenv.WaitFor(t, "six events", func() bool { return src.Stats().Events == 6 })
 	if err := stopSource(); err != nil {
 		t.Fatal(err)
 	}
 
 	snk, stopSink := e.sink(t)
 	copyColl := e.dst.Database(e.copyDB()).Collection("orders")
-	waitFor(t, "the copy", func() bool { return snk.Stats().Written == 6 })
+	testenv.WaitFor(t, "the copy", func() bool { return snk.Stats().Written == 6 })
 	if got, want := dump(t, copyColl), dump(t, e.src); got != want {
 		t.Fatalf("copy differs:\n got %s\nwant %s", got, want)
 	}
@@ -253,8 +195,8 @@ func replicate(t *testing.T, e *env) {
 		return err
 	})
 	src2, stopSource2 := e.source(t)
-	waitFor(t, "the resumed event", func() bool { return src2.Stats().Events == 1 })
-	waitFor(t, "the copy to catch up", func() bool { return dump(t, copyColl) == dump(t, e.src) })
+	testenv.WaitFor(t, "the resumed event", func() bool { return src2.Stats().Events == 1 })
+	testenv.WaitFor(t, "the copy to catch up", func() bool { return dump(t, copyColl) == dump(t, e.src) })
 	time.Sleep(50 * time.Millisecond)
 	if n := src2.Stats().Events; n != 1 {
 		t.Fatalf("the resumed source produced %d events, want 1 (no replay of saved events)", n)
@@ -279,7 +221,7 @@ func TestFullDocumentOnly(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	src, stop := e.source(t, func(c *Config) { c.Envelope = false })
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 	for _, f := range []func(context.Context) error{
 		func(ctx context.Context) error {
 			_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "x"}})
@@ -300,7 +242,7 @@ func TestFullDocumentOnly(t *testing.T) {
 	} {
 		exec(t, f)
 	}
-	waitFor(t, "four events", func() bool { return src.Stats().Events == 4 })
+	testenv.WaitFor(t, "four events", func() bool { return src.Stats().Events == 4 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +250,7 @@ func TestFullDocumentOnly(t *testing.T) {
 		c.Handler = ""
 		c.Sink = sink.Options{ID: sink.IDKey, DeleteOnTombstone: true}
 	})
-	waitFor(t, "the copy", func() bool { return snk.Stats().Written == 4 })
+	testenv.WaitFor(t, "the copy", func() bool { return snk.Stats().Written == 4 })
 	if err := stopSink(); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +274,7 @@ func TestDeadLetters(t *testing.T) {
 		c.Tolerance, c.DeadLetterTopic = "all", "dlq"
 		c.KafkaOptions = []kgo.Opt{kgo.ProducerBatchMaxBytes(4096)}
 	})
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 	for _, doc := range []bson.D{
 		{{Key: "_id", Value: 1}, {Key: "n", Value: int32(1)}},
 		{{Key: "_id", Value: 2}, {Key: "n", Value: "two"}},
@@ -390,12 +332,12 @@ func TestLostResumePoint(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	src, stop := e.source(t)
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 	exec(t, func(ctx context.Context) error {
 		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
 		return err
 	})
-	waitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
+	testenv.WaitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -421,12 +363,12 @@ func TestLostResumePoint(t *testing.T) {
 	}
 
 	latest, stopLatest := e.source(t, lost, func(c *Config) { c.OnLostResume = LostResumeLatest })
-	waitFor(t, "the stream to open", latest.Watching)
+	testenv.WaitFor(t, "the stream to open", latest.Watching)
 	exec(t, func(ctx context.Context) error {
 		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
 		return err
 	})
-	waitFor(t, "the new event", func() bool { return latest.Stats().Events == 1 })
+	testenv.WaitFor(t, "the new event", func() bool { return latest.Stats().Events == 1 })
 	if err := stopLatest(); err != nil {
 		t.Fatal(err)
 	}
@@ -464,7 +406,7 @@ func TestStartAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	src, stop := e.source(t, func(c *Config) { c.StartAt = &ev.ClusterTime; c.Envelope = false })
-	waitFor(t, "the events from the start time", func() bool { return src.Stats().Events >= 2 })
+	testenv.WaitFor(t, "the events from the start time", func() bool { return src.Stats().Events >= 2 })
 	time.Sleep(50 * time.Millisecond)
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -495,7 +437,7 @@ func TestCopyExisting(t *testing.T) {
 		}
 	}
 	src, stop := e.source(t, copyCfg)
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 	// Writes during the copy: updates of copied documents and new ones.
 	for i := range 100 {
 		exec(t, func(ctx context.Context) error {
@@ -509,14 +451,14 @@ func TestCopyExisting(t *testing.T) {
 			})
 		}
 	}
-	waitFor(t, "the copy", func() bool { return src.Stats().Copied >= docs })
+	testenv.WaitFor(t, "the copy", func() bool { return src.Stats().Copied >= docs })
 	snk, stopSink := e.sink(t)
-	waitFor(t, "the replica", func() bool { return dump(t, e.dst.Database(e.copyDB()).Collection("orders")) == dump(t, e.src) })
+	testenv.WaitFor(t, "the replica", func() bool { return dump(t, e.dst.Database(e.copyDB()).Collection("orders")) == dump(t, e.src) })
 	if err := stopSink(); err != nil {
 		t.Fatal(err)
 	}
 	// The writes after the stream opened are streamed, so a token is saved.
-	waitFor(t, "a saved resume token", func() bool { return src.Stats().Batches > 0 })
+	testenv.WaitFor(t, "a saved resume token", func() bool { return src.Stats().Batches > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +500,7 @@ func TestHeartbeat(t *testing.T) {
 		c.Heartbeat = 10 * time.Millisecond
 		c.Watch = func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) { return stream, nil }
 	})
-	waitFor(t, "heartbeats", func() bool { return src.Stats().Heartbeats >= 3 && src.Stats().Batches >= 3 })
+	testenv.WaitFor(t, "heartbeats", func() bool { return src.Stats().Heartbeats >= 3 && src.Stats().Batches >= 3 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +581,7 @@ func TestRestartLosesNothing(t *testing.T) {
 
 	writer := make(chan error, 1)
 	src, stop := e.source(t, func(c *Config) { c.Envelope = false })
-	waitFor(t, "the stream to open", src.Watching)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
 	go func() {
 		for v := 1; v <= writes; v++ {
 			id := v % ids
@@ -656,7 +598,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		writer <- nil
 	}()
 	// lungo has no token before the first event: wait for one to be saved.
-	waitFor(t, "a first resume token", func() bool { return src.Stats().Batches > 0 })
+	testenv.WaitFor(t, "a first resume token", func() bool { return src.Stats().Batches > 0 })
 	runs := 1
 	for done := false; !done; {
 		select {

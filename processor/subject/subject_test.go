@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -13,25 +12,15 @@ import (
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/infer"
 )
 
 func newRegistry(t *testing.T) *registry.Client {
 	t.Helper()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	c, err := registry.NewClient(ts.URL, registry.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := testenv.Registry(t, registry.ClientOptions{})
 	return c
 }
 
