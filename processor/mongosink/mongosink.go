@@ -241,7 +241,8 @@ func (p *Pipeline) Stats() Stats {
 
 // Run consumes until ctx is done, which returns nil, or until a record or
 // failure stops the pipeline, which returns the error. Records of a batch
-// that was not committed are consumed again by the next run.
+// that was not committed are consumed again by the next run. A Pipeline
+// runs once at a time; make another for more members of the group.
 func (p *Pipeline) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
