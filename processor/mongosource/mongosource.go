@@ -32,6 +32,7 @@ import (
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/infer"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // ChangeStream is the part of a change stream the source reads; the
@@ -60,11 +61,22 @@ type Config struct {
 	// FullDocument is the change stream's fullDocument option, e.g.
 	// "updateLookup". Default the server's.
 	FullDocument options.FullDocument
+	// FullDocumentBeforeChange asks for pre-images ("whenAvailable" or
+	// "required"; MongoDB 6.0+ with changeStreamPreAndPostImages on the
+	// collection). They appear in the envelope's fullDocumentBeforeChange.
+	FullDocumentBeforeChange options.FullDocument
 
 	// Brokers are the Kafka seed brokers. Required.
 	Brokers []string
-	// OffsetsTopic is the compacted topic holding resume tokens. Required.
+	// OffsetsTopic is the compacted topic holding resume tokens. One of
+	// OffsetsTopic and OffsetsFile is required.
 	OffsetsTopic string
+	// OffsetsFile keeps the resume token in a local file instead, for
+	// development: written to a temporary file, synced and renamed over.
+	OffsetsFile string
+	// Compression of produced batches: none, gzip, snappy (default), lz4
+	// or zstd.
+	Compression string
 	// KafkaOptions are added to the producer's options.
 	KafkaOptions []kgo.Opt
 
@@ -100,8 +112,10 @@ type Config struct {
 	// operation time instead of now.
 	StartAt *primitive.Timestamp
 	// OnLostResume is what happens when the saved resume point is gone
-	// from the oplog: LostResumeFail (default) stops with an error;
-	// LostResumeLatest logs loudly and continues from now.
+	// from the oplog, or the stream is invalidated (the watched collection
+	// was dropped or renamed): LostResumeFail (default) stops with an
+	// error; LostResumeLatest logs loudly and continues from now;
+	// LostResumeCopy logs loudly and starts over with CopyExisting.
 	OnLostResume LostResumePolicy
 
 	// Heartbeat, when positive, saves an idle stream's resume token at this
@@ -150,7 +164,11 @@ type LostResumePolicy string
 const (
 	LostResumeFail   LostResumePolicy = "fail"
 	LostResumeLatest LostResumePolicy = "latest"
+	LostResumeCopy   LostResumePolicy = "copy_existing"
 )
+
+// errInvalidated ends a run whose stream was invalidated.
+var errInvalidated = errors.New("the change stream was invalidated: the watched collection or database was dropped or renamed")
 
 // historyLost reports whether a watch failed because the resume point is
 // no longer in the oplog: ChangeStreamHistoryLost (286), a fatal resume
@@ -174,7 +192,17 @@ func (c *Config) Validate() error {
 	req(c.Name != "", "name")
 	req(c.Watch != nil, "watch")
 	req(len(c.Brokers) > 0, "brokers")
-	req(c.OffsetsTopic != "", "offsetsTopic")
+	switch {
+	case c.OffsetsTopic == "" && c.OffsetsFile == "":
+		errs = append(errs, errors.New("offsetsTopic or offsetsFile: required"))
+	case c.OffsetsTopic != "" && c.OffsetsFile != "":
+		errs = append(errs, errors.New("offsetsTopic and offsetsFile: set only one"))
+	}
+	switch c.Compression {
+	case "", "none", "gzip", "snappy", "lz4", "zstd":
+	default:
+		errs = append(errs, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression))
+	}
 	req(c.Registry != nil, "registry")
 	if c.Heartbeat < 0 {
 		errs = append(errs, errors.New("heartbeat must not be negative"))
@@ -192,10 +220,12 @@ func (c *Config) Validate() error {
 	}
 	switch c.OnLostResume {
 	case "", LostResumeFail, LostResumeLatest:
-	case "copy_existing":
-		errs = append(errs, errors.New("lost-resume policy copy_existing is not available yet: use fail or latest"))
+	case LostResumeCopy:
+		if c.CopyExisting == nil {
+			errs = append(errs, errors.New("lost-resume policy copy_existing needs copyExisting"))
+		}
 	default:
-		errs = append(errs, fmt.Errorf("lost-resume policy %q: want fail or latest", c.OnLostResume))
+		errs = append(errs, fmt.Errorf("lost-resume policy %q: want fail, latest or copy_existing", c.OnLostResume))
 	}
 	switch c.Tolerance {
 	case "", "none":
@@ -224,6 +254,8 @@ type Stats struct {
 	Batches int64 // resume tokens saved
 	Dead    int64 // events sent to the dead-letter topic
 	Copied  int64 // existing documents published by the copy
+	// CopyEstimate is the copy's estimated document count; -1 unknown.
+	CopyEstimate int64
 	// Heartbeats counts idle resume tokens handed over to be saved.
 	Heartbeats int64
 }
@@ -236,6 +268,7 @@ type Source struct {
 	events, batches atomic.Int64
 	watching        atomic.Bool
 	dead, copied    atomic.Int64
+	copyEstimate    atomic.Int64
 	heartbeats      atomic.Int64
 
 	topicsMu sync.Mutex
@@ -265,33 +298,80 @@ func New(cfg Config) (*Source, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.copyEstimate.Store(-1)
 	return s, nil
 }
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), Heartbeats: s.heartbeats.Load()}
+	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(), Heartbeats: s.heartbeats.Load()}
 }
 
 // Run streams until ctx is done (nil) or a failure stops it (the error).
 // A Source runs once at a time: its resume token has one writer.
 func (s *Source) Run(ctx context.Context) error {
-	cl, err := kgo.NewClient(append([]kgo.Opt{
+	kopts := []kgo.Opt{
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
-	}, s.cfg.KafkaOptions...)...)
+	}
+	if c := compression(s.cfg.Compression); c != nil {
+		kopts = append(kopts, kgo.ProducerBatchCompression(*c))
+	}
+	cl, err := kgo.NewClient(append(kopts, s.cfg.KafkaOptions...)...)
 	if err != nil {
 		return fmt.Errorf("mongosource: kafka client: %w", err)
 	}
 	defer cl.Close()
+	var offsets tokenStore = &topicTokens{s: s, cl: cl}
+	if s.cfg.OffsetsFile != "" {
+		offsets = fileTokens(s.cfg.OffsetsFile)
+	}
+	restart := LostResumePolicy("")
+	for {
+		err := s.run(ctx, cl, offsets, restart)
+		var lost *lostError
+		if !errors.As(err, &lost) {
+			return err
+		}
+		restart = s.cfg.OnLostResume
+		what := "continuing from now: changes made meanwhile are skipped"
+		if restart == LostResumeCopy {
+			what = "copying the existing documents again, then streaming"
+		}
+		s.log.Error("mongosource: RESUME POINT LOST: "+what, "source", s.cfg.Name, "err", lost.err)
+	}
+}
 
-	token, err := s.loadToken(ctx, cl)
+// lostError ends a run whose resume point is gone, under a policy that
+// starts over.
+type lostError struct{ err error }
+
+func (e *lostError) Error() string { return e.err.Error() }
+
+func (e *lostError) Unwrap() error { return e.err }
+
+// lost is the error of a lost resume point: fatal under LostResumeFail,
+// else a lostError that makes Run start over.
+func (s *Source) lost(err error) error {
+	if s.cfg.OnLostResume == LostResumeLatest || s.cfg.OnLostResume == LostResumeCopy {
+		return &lostError{err}
+	}
+	return fmt.Errorf("mongosource: %s: %w; changes since were lost to this source. Set the lost-resume policy to latest or copy_existing to start over", s.cfg.Name, err)
+}
+
+// run is one pass of Run: from the saved token, or, when restart is set
+// after a lost resume point, from now (latest) or a new copy.
+func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, restart LostResumePolicy) error {
+	token, err := offsets.load(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
+	}
+	if restart != "" {
+		token = nil
 	}
 	opts := options.ChangeStream()
 	switch {
@@ -300,6 +380,9 @@ func (s *Source) Run(ctx context.Context) error {
 	case !s.cfg.Envelope:
 		// Updates carry only their changes unless the document is looked up.
 		opts.SetFullDocument(options.UpdateLookup)
+	}
+	if s.cfg.FullDocumentBeforeChange != "" {
+		opts.SetFullDocumentBeforeChange(s.cfg.FullDocumentBeforeChange)
 	}
 	switch {
 	case token != nil:
@@ -313,13 +396,7 @@ func (s *Source) Run(ctx context.Context) error {
 	}
 	stream, err := s.cfg.Watch(ctx, pipeline, opts)
 	if err != nil && token != nil && historyLost(err) {
-		if s.cfg.OnLostResume != LostResumeLatest {
-			return fmt.Errorf("mongosource: %s: the saved resume point is no longer in the oplog; changes since were lost to this source. Set the lost-resume policy to latest to go on from now: %w", s.cfg.Name, err)
-		}
-		s.log.Error("mongosource: RESUME POINT LOST: changes made while the source was down are skipped; continuing from now", "source", s.cfg.Name, "err", err)
-		opts.SetResumeAfter(nil)
-		token = nil
-		stream, err = s.cfg.Watch(ctx, pipeline, opts)
+		return s.lost(fmt.Errorf("the saved resume point is no longer in the oplog: %w", err))
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil
@@ -328,13 +405,13 @@ func (s *Source) Run(ctx context.Context) error {
 		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
 	}
 	defer stream.Close(context.Background())
-	copying := token == nil && s.cfg.CopyExisting != nil
+	copying := token == nil && s.cfg.CopyExisting != nil && restart != LostResumeLatest
 	if token == nil && !copying {
 		// A fresh source saves where it starts at once (drivers give a
 		// post-batch token before any event), so a restart before the first
 		// event does not skip what happened meanwhile.
 		if tok := stream.ResumeToken(); tok != nil {
-			if err := s.saveToken(ctx, cl, tok); err != nil {
+			if err := offsets.save(ctx, tok); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -368,13 +445,16 @@ func (s *Source) Run(ctx context.Context) error {
 				s.dead.Add(int64(len(b.dead)))
 			}
 			if err == nil && b.token == nil {
-				// A copy batch: the stream position is saved after the copy.
+				// A copy batch (the stream position is saved after the
+				// copy), or the events before an invalidate.
 				s.events.Add(int64(b.n))
-				s.copied.Add(int64(b.n))
+				if b.copy {
+					s.copied.Add(int64(b.n))
+				}
 				continue
 			}
 			if err == nil {
-				if err = s.saveToken(ctx, cl, b.token); err == nil {
+				if err = offsets.save(ctx, b.token); err == nil {
 					s.events.Add(int64(b.n))
 					s.batches.Add(1)
 					continue
@@ -389,16 +469,19 @@ func (s *Source) Run(ctx context.Context) error {
 	}()
 	stop := func(err error) error {
 		close(inflight)
-		if err != nil || ctx.Err() != nil {
+		// After an invalidate, the records before it are delivered.
+		if (err != nil && !errors.Is(err, errInvalidated)) || ctx.Err() != nil {
 			cl.PurgeTopicsFromClient(s.topicsInUse()...)
 		}
 		<-committed
 		if parent.Err() != nil {
 			return nil // stopped: unsaved batches are streamed again next run
 		}
-		if err == nil {
+		var lost *lostError
+		if err == nil || errors.As(err, &lost) {
 			select {
-			case err = <-failed:
+			case ferr := <-failed:
+				err = ferr
 			default:
 			}
 		}
@@ -468,10 +551,15 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		b := &inflightBatch{}
 		var events []bson.Raw
+		invalidated := false
 		for {
 			var event bson.Raw
 			if err := stream.Decode(&event); err != nil {
 				return stop(fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err))
+			}
+			if op, _ := event.Lookup("operationType").StringValueOK(); op == "invalidate" {
+				invalidated = true
+				break
 			}
 			events = append(events, event)
 			if len(events) >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
@@ -480,6 +568,16 @@ func (s *Source) Run(ctx context.Context) error {
 		}
 		if err := s.produce(ctx, cl, b, events); err != nil {
 			return stop(err)
+		}
+		if invalidated {
+			// The events before it are published, but no token is saved:
+			// a stream cannot resume past an invalidate.
+			select {
+			case inflight <- b:
+			case <-ctx.Done():
+				return stop(nil)
+			}
+			return stop(s.lost(errInvalidated))
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil {
 			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err))
@@ -518,6 +616,7 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 			total = n
 		}
 	}
+	s.copyEstimate.Store(total)
 	s.log.Info("mongosource: copying existing documents", "source", s.cfg.Name, "namespace", c.Database+"."+c.Collection, "estimated", total)
 	cur, err := c.Find(ctx)
 	if err != nil {
@@ -528,7 +627,7 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 	n := int64(0)
 	more := cur.Next(ctx)
 	for more {
-		b := &inflightBatch{}
+		b := &inflightBatch{copy: true}
 		var events []bson.Raw
 		for ; more && len(events) < s.cfg.MaxBatch; more = cur.Next(ctx) {
 			var doc bson.Raw
@@ -616,6 +715,7 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 type inflightBatch struct {
 	wg    sync.WaitGroup
 	n     int
+	copy  bool // a batch of copied documents
 	token bson.Raw
 	mu    sync.Mutex
 	first error
@@ -710,27 +810,19 @@ func (s *Source) topicsInUse() []string {
 	return append([]string(nil), s.topics...)
 }
 
-// saveToken writes the resume token to the offsets topic.
-func (s *Source) saveToken(ctx context.Context, cl *kgo.Client, token bson.Raw) error {
-	rec := &kgo.Record{Topic: s.cfg.OffsetsTopic, Key: []byte(s.cfg.Name), Value: token}
-	if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return fmt.Errorf("mongosource: %s: save resume token: %w", s.cfg.Name, err)
-	}
-	return nil
-}
-
 // record turns the current event into a Kafka record; nil means nothing
 // to publish.
 func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error) {
-	op, _ := event.Lookup("operationType").StringValueOK()
-	keyDoc, ok := event.Lookup("documentKey").DocumentOK()
-	if !ok {
+	f, err := fieldsOf(event)
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: %s: change event: %w", s.cfg.Name, err)
+	}
+	op, keyDoc, db, coll := f.op, f.key, f.db, f.coll
+	if keyDoc == nil {
 		// drop, rename, invalidate: events about collections, not documents.
 		s.log.Info("mongosource: skipping event without a document", "source", s.cfg.Name, "operationType", op)
 		return nil, nil
 	}
-	db, _ := event.Lookup("ns", "db").StringValueOK()
-	coll, _ := event.Lookup("ns", "coll").StringValueOK()
 	rt, err := s.route(ctx, db, coll)
 	if err != nil {
 		return nil, err
@@ -744,10 +836,14 @@ func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error
 		value, _ := bson.MarshalExtJSON(doc, true, false)
 		return &RecordError{Class: class, Where: db + "." + coll, Key: []byte(keyJSON(keyDoc)), Err: fmt.Errorf("%s: %w", part, err), value: value}
 	}
-	key, err := rt.keys.Encode(ctx, nil, bson.Raw(keyDoc))
+	// One buffer for key and value: the Avro or Protobuf form is rarely
+	// larger than the BSON it comes from.
+	buf := make([]byte, 0, len(event)+32)
+	key, err := rt.keys.Encode(ctx, buf, keyDoc)
 	if err != nil {
-		return nil, fail("key", bson.Raw(keyDoc), err)
+		return nil, fail("key", keyDoc, err)
 	}
+	key = key[:len(key):len(key)]
 
 	var value bson.Raw
 	if s.cfg.Envelope {
@@ -756,10 +852,9 @@ func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error
 			return nil, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where(), err)
 		}
 	} else {
-		full, ok := event.Lookup("fullDocument").DocumentOK()
 		switch {
-		case ok:
-			value = bson.Raw(full)
+		case f.full != nil:
+			value = f.full
 		case op == "delete" && s.cfg.NoTombstones:
 			return nil, nil
 		case op == "delete":
@@ -771,13 +866,56 @@ func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error
 			return nil, nil
 		}
 	}
-	v, err := rt.values.Encode(ctx, nil, value)
+	v, err := rt.values.Encode(ctx, key[len(key):], value)
 	if err != nil {
 		return nil, fail(op+" event", value, err)
 	}
 	// The origin rides along for a dead letter, should Kafka refuse it.
 	origin := context.WithValue(ctx, originKey{}, &origin{ns: db + "." + coll, key: keyDoc})
 	return &kgo.Record{Topic: rt.topic, Key: key, Value: v, Context: origin}, nil
+}
+
+// eventFields are the parts of a change event the source reads.
+type eventFields struct {
+	op, db, coll string
+	key, full    bson.Raw
+}
+
+// fieldsOf reads an event's fields in one pass over its elements, without
+// allocating; the values are checked by the encoders that read them.
+func fieldsOf(event bson.Raw) (eventFields, error) {
+	var f eventFields
+	if !rawbson.WellFramed(event) {
+		return f, errors.New("malformed BSON document")
+	}
+	for b := event[4 : len(event)-1]; len(b) > 0; {
+		key, v, rest, ok := rawbson.Next(b)
+		if !ok {
+			return f, errors.New("malformed BSON element")
+		}
+		b = rest
+		switch string(key) {
+		case "operationType":
+			f.op, _ = v.StringValueOK()
+		case "documentKey":
+			f.key = docOf(v)
+		case "fullDocument":
+			f.full = docOf(v)
+		case "ns":
+			if ns := docOf(v); ns != nil {
+				f.db, _ = ns.Lookup("db").StringValueOK()
+				f.coll, _ = ns.Lookup("coll").StringValueOK()
+			}
+		}
+	}
+	return f, nil
+}
+
+func docOf(v bsoncore.Value) bson.Raw {
+	if v.Type != bson.TypeEmbeddedDocument || !rawbson.WellFramed(v.Data) {
+		return nil
+	}
+	return bson.Raw(v.Data)
 }
 
 // classify names the class of an encoding failure caused by the document,
@@ -889,45 +1027,6 @@ func without(doc bson.Raw, key string) (bson.Raw, error) {
 	}
 	out, err = bsoncore.AppendDocumentEnd(out, idx)
 	return out, err
-}
-
-// loadToken reads the last resume token saved under the source's name.
-func (s *Source) loadToken(ctx context.Context, cl *kgo.Client) (bson.Raw, error) {
-	rd, err := kgo.NewClient(append([]kgo.Opt{
-		kgo.SeedBrokers(s.cfg.Brokers...),
-		kgo.ConsumeTopics(s.cfg.OffsetsTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	}, s.cfg.KafkaOptions...)...)
-	if err != nil {
-		return nil, fmt.Errorf("mongosource: kafka client: %w", err)
-	}
-	defer rd.Close()
-	// Read up to the end offsets as they are now.
-	ends, err := endOffsets(ctx, cl, s.cfg.OffsetsTopic)
-	if err != nil {
-		return nil, err
-	}
-	var token bson.Raw
-	deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for !reached(ends) {
-		f := rd.PollFetches(deadline)
-		if deadline.Err() != nil {
-			return nil, fmt.Errorf("mongosource: %s: reading resume tokens from %s: %w", s.cfg.Name, s.cfg.OffsetsTopic, deadline.Err())
-		}
-		f.EachRecord(func(r *kgo.Record) {
-			if string(r.Key) == s.cfg.Name {
-				token = append(bson.Raw(nil), r.Value...)
-				if len(r.Value) == 0 {
-					token = nil
-				}
-			}
-			if r.Offset+1 >= ends[r.Partition] {
-				ends[r.Partition] = -1
-			}
-		})
-	}
-	return token, nil
 }
 
 // endOffsets lists the end offset of each partition of topic; partitions

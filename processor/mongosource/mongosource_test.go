@@ -372,6 +372,112 @@ func TestLostResumePoint(t *testing.T) {
 	if err := stopLatest(); err != nil {
 		t.Fatal(err)
 	}
+
+	// copy_existing starts over: the saved token is ignored, the
+	// collection is copied again, and the stream goes on from before it.
+	copyAgain, stopCopy := e.source(t, lost, func(c *Config) {
+		c.OnLostResume = LostResumeCopy
+		c.CopyExisting = &Copy{Database: "shop", Collection: "orders",
+			Find: func(ctx context.Context) (Cursor, error) { return e.src.Find(ctx, bson.D{}) }}
+	})
+	testenv.WaitFor(t, "the copy", func() bool { return copyAgain.Stats().Copied == 2 })
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}})
+		return err
+	})
+	testenv.WaitFor(t, "the event after the copy", func() bool { return copyAgain.Stats().Events == 3 })
+	if err := stopCopy(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Dropping the watched collection invalidates the stream: the source stops
+// with an explanation, or, under the latest policy, goes on watching the
+// namespace, so a recreated collection streams again.
+func TestInvalidate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	failing, err := New(e.sourceConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- failing.Run(context.Background()) }()
+	testenv.WaitFor(t, "the stream to open", failing.Watching)
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
+		return err
+	})
+	exec(t, e.src.Drop)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "invalidated") || !strings.Contains(err.Error(), "copy_existing") {
+			t.Fatalf("err = %v, want the invalidation explained", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the source went on after its collection was dropped")
+	}
+	if n := failing.Stats().Events; n != 1 {
+		t.Fatalf("%d events before the drop, want 1", n)
+	}
+
+	latest, stop := e.source(t, func(c *Config) { c.OnLostResume = LostResumeLatest })
+	testenv.WaitFor(t, "the stream to open", latest.Watching)
+	exec(t, e.src.Drop)
+	time.Sleep(50 * time.Millisecond)
+	testenv.WaitFor(t, "the stream to reopen", latest.Watching)
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
+		return err
+	})
+	testenv.WaitFor(t, "the insert into the new collection", func() bool { return latest.Stats().Events == 1 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A source keeping its token in a file resumes from it.
+func TestOffsetsFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	file := t.TempDir() + "/tokens/orders.bson"
+	inFile := func(c *Config) { c.OffsetsTopic, c.OffsetsFile, c.Compression = "", file, "zstd" }
+	src, stop := e.source(t, inFile)
+	testenv.WaitFor(t, "the stream to open", src.Watching)
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
+		return err
+	})
+	testenv.WaitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(file); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, func(ctx context.Context) error {
+		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
+		return err
+	})
+	again, stop := e.source(t, inFile)
+	testenv.WaitFor(t, "the change made while stopped", func() bool { return again.Stats().Events == 1 })
+	time.Sleep(50 * time.Millisecond)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := again.Stats().Events; n != 1 {
+		t.Fatalf("%d events after the restart, want 1: the saved event was replayed", n)
+	}
+	if err := os.WriteFile(file, []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := New(e.sourceConfig(inFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bad.Run(context.Background()); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("err = %v, want the bad token file named", err)
+	}
 }
 
 // A fresh source with StartAt streams the changes from that operation
