@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -62,7 +63,19 @@ type Decoder struct {
 
 	mu   sync.Mutex
 	byID map[uint32]*decoder
+	// Schema cache counters: records whose schema was cached, and schemas
+	// fetched from the registry.
+	hits, misses atomic.Int64
 }
+
+// Stats counts a Decoder's schema cache use.
+type Stats struct {
+	Hits   int64 // framed records whose schema was cached
+	Misses int64 // schemas fetched from the registry
+}
+
+// Stats returns the counters so far.
+func (d *Decoder) Stats() Stats { return Stats{Hits: d.hits.Load(), Misses: d.misses.Load()} }
 
 type decoder struct {
 	serde *serde.Serde // nil for JSON Schema
@@ -120,8 +133,10 @@ func (d *Decoder) decoder(ctx context.Context, id uint32) (*decoder, error) {
 	dec, ok := d.byID[id]
 	d.mu.Unlock()
 	if ok {
+		d.hits.Add(1)
 		return dec, nil
 	}
+	d.misses.Add(1)
 	if d.opts.Registry == nil {
 		return nil, &DataError{Class: ClassUnknownSchema, Err: fmt.Errorf("schema id %d: no registry is configured", id)}
 	}

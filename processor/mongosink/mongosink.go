@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -123,6 +125,9 @@ type Config struct {
 
 	// Logger logs retries and dead letters. Default slog.Default().
 	Logger *slog.Logger
+	// OnBatch, when set, is called after each committed batch with its
+	// record count and the time from its first record's poll to commit.
+	OnBatch func(records int, took time.Duration)
 }
 
 // Validate reports every problem of a Config at once.
@@ -196,6 +201,12 @@ type Stats struct {
 	DeadLetter int64 // records sent to the dead-letter topic
 	Batches    int64 // committed batches
 	Retries    int64 // transient failures retried
+	Bytes      int64 // key and value bytes of committed records
+	// Lag is the records behind the partitions' high watermarks, as of
+	// each partition's last fetch.
+	Lag int64
+	// DeadByClass counts dead letters by error class.
+	DeadByClass map[string]int64
 }
 
 // Pipeline is a running Kafka → MongoDB sink.
@@ -204,7 +215,13 @@ type Pipeline struct {
 	log *slog.Logger
 	cl  *kgo.Client
 
-	written, dead, batches, retries atomic.Int64
+	written, dead, batches, retries, bytes atomic.Int64
+	deadBy                                 counters.ByLabel
+
+	firstAt time.Time // when the batch in hand got its first record
+
+	lagMu sync.Mutex
+	lag   map[string]int64 // by "topic/partition"
 }
 
 // New validates cfg and returns a Pipeline.
@@ -236,7 +253,14 @@ func New(cfg Config) (*Pipeline, error) {
 
 // Stats returns the counters so far.
 func (p *Pipeline) Stats() Stats {
-	return Stats{Written: p.written.Load(), DeadLetter: p.dead.Load(), Batches: p.batches.Load(), Retries: p.retries.Load()}
+	p.lagMu.Lock()
+	lag := int64(0)
+	for _, l := range p.lag {
+		lag += l
+	}
+	p.lagMu.Unlock()
+	return Stats{Written: p.written.Load(), DeadLetter: p.dead.Load(), Batches: p.batches.Load(), Retries: p.retries.Load(),
+		Bytes: p.bytes.Load(), Lag: lag, DeadByClass: p.deadBy.Snapshot()}
 }
 
 // Run consumes until ctx is done, which returns nil, or until a record or
@@ -261,6 +285,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	p.cl = cl
 	defer cl.Close()
+	p.lagMu.Lock()
+	p.lag = map[string]int64{}
+	p.lagMu.Unlock()
 	for {
 		batch, err := p.poll(ctx)
 		if err != nil || ctx.Err() != nil {
@@ -286,6 +313,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				return fmt.Errorf("mongosink: commit offsets: %w", err)
 			}
 			p.batches.Add(1)
+			n := int64(0)
+			for _, r := range batch {
+				n += int64(len(r.Key) + len(r.Value))
+			}
+			p.bytes.Add(n)
+			if p.cfg.OnBatch != nil {
+				p.cfg.OnBatch(len(batch), time.Since(p.firstAt))
+			}
 		}
 		cl.AllowRebalance()
 	}
@@ -316,9 +351,17 @@ func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
 			}
 			p.log.Warn("mongosink: fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if n := len(fp.Records); n > 0 {
+				p.lagMu.Lock()
+				p.lag[fp.Topic+"/"+strconv.Itoa(int(fp.Partition))] = max(0, fp.HighWatermark-fp.Records[n-1].Offset-1)
+				p.lagMu.Unlock()
+			}
+		})
 		recs := fetches.Records()
 		if batch == nil && len(recs) > 0 {
-			deadline = time.Now().Add(p.cfg.MaxWait)
+			p.firstAt = time.Now()
+			deadline = p.firstAt.Add(p.cfg.MaxWait)
 		}
 		batch = append(batch, recs...)
 		if ctx.Err() != nil || (pctx != ctx && pctx.Err() != nil) {
@@ -655,6 +698,7 @@ func (p *Pipeline) fail(ctx context.Context, rec *kgo.Record, class string, caus
 		return fmt.Errorf("mongosink: %s/%d/%d: dead letter: %w", rec.Topic, rec.Partition, rec.Offset, err)
 	}
 	p.dead.Add(1)
+	p.deadBy.Add(class, 1)
 	p.log.Warn("mongosink: dead letter", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "class", class, "err", cause)
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
 	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
@@ -136,6 +137,10 @@ type Config struct {
 	MaxBatch int
 	// Logger logs progress. Default slog.Default().
 	Logger *slog.Logger
+	// OnBatch, when set, is called after each batch's resume token is
+	// saved, with its record count and the time from the batch's first
+	// event read to the save.
+	OnBatch func(records int, took time.Duration)
 }
 
 // Copy reads a collection's existing documents.
@@ -258,6 +263,17 @@ type Stats struct {
 	CopyEstimate int64
 	// Heartbeats counts idle resume tokens handed over to be saved.
 	Heartbeats int64
+	// Bytes counts the key and value bytes of acknowledged records.
+	Bytes int64
+	// Lag is how far behind the oplog the last saved batch was: from its
+	// last event's cluster time to the save.
+	Lag time.Duration
+	// DeadByClass counts dead letters by error class.
+	DeadByClass map[string]int64
+	// Schema work over all subjects: documents encoded, versions
+	// registered, and evolutions (documents the cached version did not
+	// fit, which sent the source to the registry).
+	Encoded, Registered, Evolutions int64
 }
 
 // Source is a change stream to Kafka pipeline.
@@ -270,6 +286,8 @@ type Source struct {
 	dead, copied    atomic.Int64
 	copyEstimate    atomic.Int64
 	heartbeats      atomic.Int64
+	bytes, lag      atomic.Int64
+	deadBy          counters.ByLabel
 
 	topicsMu sync.Mutex
 	topics   []string          // topics produced to so far
@@ -304,7 +322,17 @@ func New(cfg Config) (*Source, error) {
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
-	return Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(), Heartbeats: s.heartbeats.Load()}
+	st := Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(),
+		Heartbeats: s.heartbeats.Load(), Bytes: s.bytes.Load(), Lag: time.Duration(s.lag.Load()), DeadByClass: s.deadBy.Snapshot()}
+	s.encoders.mu.Lock()
+	for _, e := range s.encoders.byName {
+		es := e.Stats()
+		st.Encoded += es.Encoded
+		st.Registered += es.Registered
+		st.Evolutions += es.Evolutions
+	}
+	s.encoders.mu.Unlock()
+	return st
 }
 
 // Run streams until ctx is done (nil) or a failure stops it (the error).
@@ -443,6 +471,12 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 					err = fmt.Errorf("mongosource: %s: dead-letter topic %s: %w", s.cfg.Name, s.cfg.DeadLetterTopic, err)
 				}
 				s.dead.Add(int64(len(b.dead)))
+				for _, dl := range b.dead {
+					s.deadBy.Add(string(dl.Headers[0].Value), 1)
+				}
+			}
+			if err == nil {
+				s.bytes.Add(b.bytes.Load())
 			}
 			if err == nil && b.token == nil {
 				// A copy batch (the stream position is saved after the
@@ -457,6 +491,12 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				if err = offsets.save(ctx, b.token); err == nil {
 					s.events.Add(int64(b.n))
 					s.batches.Add(1)
+					if b.clusterTime > 0 {
+						s.lag.Store(int64(time.Since(time.Unix(int64(b.clusterTime), 0))))
+					}
+					if s.cfg.OnBatch != nil && b.n > 0 {
+						s.cfg.OnBatch(b.n, time.Since(b.started))
+					}
 					continue
 				}
 			}
@@ -549,7 +589,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			}
 			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err()))
 		}
-		b := &inflightBatch{}
+		b := &inflightBatch{started: time.Now()}
 		var events []bson.Raw
 		invalidated := false
 		for {
@@ -568,6 +608,11 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		}
 		if err := s.produce(ctx, cl, b, events); err != nil {
 			return stop(err)
+		}
+		if len(events) > 0 {
+			if t, _, ok := events[len(events)-1].Lookup("clusterTime").TimestampOK(); ok {
+				b.clusterTime = t
+			}
 		}
 		if invalidated {
 			// The events before it are published, but no token is saved:
@@ -715,6 +760,11 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 type inflightBatch struct {
 	wg    sync.WaitGroup
 	n     int
+	bytes atomic.Int64
+	// started is when the batch's first event was read; clusterTime is
+	// its last event's (seconds), 0 if unknown.
+	started     time.Time
+	clusterTime uint32
 	copy  bool // a batch of copied documents
 	token bson.Raw
 	mu    sync.Mutex
@@ -726,6 +776,9 @@ func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record
 	b.n++
 	b.wg.Add(1)
 	cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		if err == nil {
+			b.bytes.Add(int64(len(r.Key) + len(r.Value)))
+		}
 		if err != nil {
 			b.mu.Lock()
 			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == "all" {

@@ -50,6 +50,9 @@ type Options struct {
 type Stats struct {
 	Encoded    int64 // documents encoded
 	Registered int64 // versions registered
+	// Evolutions counts documents the current version did not fit, which
+	// sent the encoder to the registry: its cache misses.
+	Evolutions int64
 }
 
 // Encoder encodes documents under one subject. It is safe for concurrent
@@ -63,7 +66,7 @@ type Encoder struct {
 	current *serde.Serde       // nil until the first version exists
 	history []evolution.Schema // the subject's versions, oldest first
 	// The counters are atomics: Encode's fast path takes no write lock.
-	encoded, registered atomic.Int64
+	encoded, registered, evolutions atomic.Int64
 }
 
 // New loads the subject's versions and level and returns an Encoder.
@@ -163,7 +166,7 @@ func (e *Encoder) protoName() string {
 
 // Stats returns the counters so far.
 func (e *Encoder) Stats() Stats {
-	return Stats{Encoded: e.encoded.Load(), Registered: e.registered.Load()}
+	return Stats{Encoded: e.encoded.Load(), Registered: e.registered.Load(), Evolutions: e.evolutions.Load()}
 }
 
 // ID returns the schema id documents are encoded with now, or 0 before
@@ -197,6 +200,7 @@ func (e *Encoder) Encode(ctx context.Context, dst []byte, doc bson.Raw) ([]byte,
 // Another writer may have registered versions since load; a conflict
 // reloads the subject and tries once more.
 func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *serde.Serde) ([]byte, error) {
+	e.evolutions.Add(1)
 	e.evolving.Lock()
 	defer e.evolving.Unlock()
 	in := infer.New()
