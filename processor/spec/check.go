@@ -1,0 +1,359 @@
+package spec
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/bson/primitive"
+	"gopkg.in/yaml.v3"
+
+	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/schemas"
+)
+
+// Duration is a Go duration written as text ("250ms", "1m30s").
+type Duration struct {
+	time.Duration
+}
+
+// UnmarshalYAML parses the text; a bad one is reported with its line and
+// decoding goes on, so every problem is reported.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 500ms, 10s, 1m)", n.Line, n.Value)}}
+	}
+	d.Duration = v
+	return nil
+}
+
+// Effective returns pipeline i with the file's defaults filled in.
+func (f *File) Effective(i int) Pipeline {
+	p := f.Pipelines[i]
+	if len(p.Kafka.Brokers) == 0 {
+		p.Kafka.Brokers = f.Kafka.Brokers
+	}
+	or(&p.Kafka.Compression, f.Kafka.Compression)
+	or(&p.Kafka.ClientID, f.Kafka.ClientID)
+	or(&p.Registry.URL, f.Registry.URL)
+	or(&p.Registry.Username, f.Registry.Username)
+	or(&p.Registry.Password, f.Registry.Password)
+	or(&p.Registry.Token, f.Registry.Token)
+	or(&p.MongoDB.URI, f.MongoDB.URI)
+	or(&p.MongoDB.Database, f.MongoDB.Database)
+	or(&p.MongoDB.Collection, f.MongoDB.Collection)
+	return p
+}
+
+func or(v *string, def string) {
+	if *v == "" {
+		*v = def
+	}
+}
+
+var pipelineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// file checks a decoded file.
+func (c *checker) file(f *File) {
+	at := func(path ...any) int { return nodeLine(c.root, path...) }
+	if f.Version != 1 {
+		c.add(at("version"), "version: must be 1, not %d", f.Version)
+	}
+	if len(f.Pipelines) == 0 {
+		c.add(at("pipelines"), "pipelines: at least one pipeline is required")
+	}
+	// The file's defaults are checked once, where they are written; each
+	// pipeline checks the values it sets itself.
+	c.connections(nil, func(path []any, format string, args ...any) {
+		c.add(at(path...), "%s: %s", dotted(path), fmt.Sprintf(format, args...))
+	}, f.Kafka, f.Registry, f.MongoDB)
+	names := map[string]int{}
+	for i := range f.Pipelines {
+		p := f.Effective(i)
+		pc := &pipelineChecker{c: c, i: i, p: p}
+		c.connections(nil, pc.bad, f.Pipelines[i].Kafka, f.Pipelines[i].Registry, f.Pipelines[i].MongoDB)
+		pc.check()
+		if first, dup := names[p.Name]; dup && p.Name != "" {
+			c.add(at("pipelines", i, "name"), "pipelines[%d]: name %q is also used by pipelines[%d]", i, p.Name, first)
+		} else {
+			names[p.Name] = i
+		}
+	}
+}
+
+// connections checks the form of the kafka, registry and mongodb values
+// that are set; bad reports at a path.
+func (c *checker) connections(_ []any, bad func(path []any, format string, args ...any), k Kafka, r Registry, m MongoDB) {
+	for j, b := range k.Brokers {
+		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+			bad(p("kafka", "brokers", j), "%q: want host:port", b)
+		}
+	}
+	if k.Compression != "" && !contains(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
+		bad(p("kafka", "compression"), "%q: want none, gzip, snappy, lz4 or zstd", k.Compression)
+	}
+	if r.URL != "" {
+		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(p("registry", "url"), "%q: want an http:// or https:// URL", r.URL)
+		}
+	}
+	if r.Token != "" && (r.Username != "" || r.Password != "") {
+		bad(p("registry", "token"), "use a token or a username and password, not both")
+	}
+	switch u := m.URI; {
+	case u == "", strings.HasPrefix(u, "mongodb://"), strings.HasPrefix(u, "mongodb+srv://"):
+	case strings.HasPrefix(u, "lungo:") && u != "lungo:":
+	default:
+		bad(p("mongodb", "uri"), "%q: want mongodb://, mongodb+srv://, lungo:memory or lungo:PATH", u)
+	}
+}
+
+func contains(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+// dotted writes a path as "a.b[2].c".
+func dotted(path []any) string {
+	var parts []string
+	for _, k := range path {
+		if n, ok := k.(int); ok && len(parts) > 0 {
+			parts[len(parts)-1] += fmt.Sprintf("[%d]", n)
+			continue
+		}
+		parts = append(parts, fmt.Sprint(k))
+	}
+	return strings.Join(parts, ".")
+}
+
+// pipelineChecker checks one pipeline, reporting under "pipelines[i]".
+type pipelineChecker struct {
+	c *checker
+	i int
+	p Pipeline
+}
+
+// bad reports a problem at the pipeline's field path (e.g. "source",
+// "startup"); a default inherited from the file is reported at the
+// pipeline.
+func (pc *pipelineChecker) bad(path []any, format string, args ...any) {
+	full := append([]any{"pipelines", pc.i}, path...)
+	where := fmt.Sprintf("pipelines[%d]", pc.i)
+	if pc.p.Name != "" {
+		where += " (" + pc.p.Name + ")"
+	}
+	if len(path) > 0 {
+		where += ": " + dotted(path)
+	}
+	pc.c.add(nodeLine(pc.c.root, full...), "%s: %s", where, fmt.Sprintf(format, args...))
+}
+
+func p(path ...any) []any { return path }
+
+// oneOf reports v when it is set and not among the allowed values.
+func (pc *pipelineChecker) oneOf(path []any, v string, allowed ...string) {
+	if v != "" && !contains(v, allowed...) {
+		pc.bad(path, "%q: want %s", v, list(allowed))
+	}
+}
+
+func list(words []string) string {
+	if len(words) == 1 {
+		return words[0]
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+func (pc *pipelineChecker) check() {
+	pl := pc.p
+	switch {
+	case pl.Name == "":
+		pc.bad(p("name"), "required")
+	case !pipelineName.MatchString(pl.Name):
+		pc.bad(p("name"), "%q: use letters, digits, '.', '_' and '-'", pl.Name)
+	}
+	pc.oneOf(p("on_failure"), pl.OnFailure, "restart", "stop", "exit")
+	if pl.Restart.MaxBackoff.Duration > 0 && pl.Restart.MaxBackoff.Duration < pl.Restart.Backoff.Duration {
+		pc.bad(p("restart", "max_backoff"), "is shorter than backoff")
+	}
+	if len(pl.Kafka.Brokers) == 0 {
+		pc.bad(p("kafka", "brokers"), "at least one broker is required (here or in the file's kafka block)")
+	}
+	if pl.MongoDB.URI == "" {
+		pc.bad(p("mongodb", "uri"), "required (here or in the file's mongodb block)")
+	}
+	pc.oneOf(p("errors", "tolerance"), pl.Errors.Tolerance, "none", "all")
+	if pl.Errors.Tolerance == "all" && pl.Errors.DeadLetterTopic == "" {
+		pc.bad(p("errors", "dead_letter_topic"), "required with tolerance all")
+	}
+	needRegistry := true
+	switch {
+	case pl.Source == nil && pl.Sink == nil:
+		pc.bad(nil, "set source (MongoDB → Kafka) or sink (Kafka → MongoDB)")
+	case pl.Source != nil && pl.Sink != nil:
+		pc.bad(p("sink"), "a pipeline is a source or a sink, not both: split it in two")
+	case pl.Source != nil:
+		pc.source(pl.Source)
+	default:
+		pc.sink(pl.Sink)
+		needRegistry = !pl.Sink.PlainJSON
+	}
+	if pl.Registry.URL == "" && needRegistry {
+		pc.bad(p("registry", "url"), "required (here or in the file's registry block)")
+	}
+}
+
+func (pc *pipelineChecker) source(s *Source) {
+	pl := pc.p
+	if pl.MongoDB.Collection != "" && pl.MongoDB.Database == "" {
+		pc.bad(p("mongodb", "database"), "required with a collection")
+	}
+	if s.Filter.Kind != 0 && s.Filter.Kind != yaml.SequenceNode {
+		pc.bad(p("source", "filter"), "want a list of aggregation stages")
+	}
+	for j, st := range s.Filter.Content {
+		if st.Kind != yaml.MappingNode {
+			pc.bad(p("source", "filter", j), "want a stage such as {$match: {...}}")
+		}
+	}
+	pc.oneOf(p("source", "full_document"), s.FullDocument, "default", "updateLookup", "whenAvailable", "required")
+	pc.oneOf(p("source", "full_document_before_change"), s.FullDocumentBeforeChange, "off", "whenAvailable", "required")
+	pc.oneOf(p("source", "startup"), s.Startup, "latest", "timestamp", "copy_existing")
+	pc.oneOf(p("source", "on_lost_resume"), s.OnLostResume, "fail", "latest", "copy_existing")
+	if (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing") && pl.MongoDB.Collection == "" {
+		pc.bad(p("source"), "copy_existing needs mongodb.collection: only a collection can be copied")
+	}
+	switch {
+	case s.Startup == "timestamp" && s.StartAt == "":
+		pc.bad(p("source", "start_at"), "required with startup timestamp")
+	case s.StartAt != "" && s.Startup != "timestamp":
+		pc.bad(p("source", "start_at"), "only read with startup timestamp")
+	case s.StartAt != "":
+		if _, err := ParseTimestamp(s.StartAt); err != nil {
+			pc.bad(p("source", "start_at"), "%v", err)
+		}
+	}
+	pc.oneOf(p("source", "publish"), s.Publish, "document", "envelope")
+	if s.Format != "" {
+		if f, err := schemas.ParseFormat(s.Format); err != nil || (f != schemas.Avro && f != schemas.Protobuf) {
+			pc.bad(p("source", "format"), "%q: want avro or protobuf", s.Format)
+		}
+	}
+	pc.oneOf(p("source", "subject_strategy"), s.SubjectStrategy, "topic", "record", "topic-record")
+	if s.Compatibility != "" {
+		if _, err := evolution.ParseLevel(s.Compatibility); err != nil {
+			pc.bad(p("source", "compatibility"), "%v", err)
+		}
+	}
+	if s.Offsets.Topic != "" && s.Offsets.File != "" {
+		pc.bad(p("source", "offsets"), "set topic or file, not both")
+	}
+	if s.MaxBatch < 0 {
+		pc.bad(p("source", "max_batch"), "must not be negative")
+	}
+	if s.Topic != "" && (len(s.TopicMap) > 0 || len(s.TopicRules) > 0) {
+		pc.bad(p("source", "topic"), "one topic for every event leaves topic_map and topic_rules unused: set one or the others")
+	}
+	for j, r := range s.TopicRules {
+		if r.Pattern == "" || r.Replacement == "" {
+			pc.bad(p("source", "topic_rules", j), "pattern and replacement are required")
+		} else if _, err := regexp.Compile(r.Pattern); err != nil {
+			pc.bad(p("source", "topic_rules", j, "pattern"), "%v", err)
+		}
+	}
+	if pl.Errors.DeadLetterTopic != "" && pl.Errors.DeadLetterTopic == s.Topic {
+		pc.bad(p("errors", "dead_letter_topic"), "%q is also the source's topic", s.Topic)
+	}
+}
+
+func (pc *pipelineChecker) sink(s *Sink) {
+	pl := pc.p
+	if len(s.Topics) == 0 {
+		pc.bad(p("sink", "topics"), "at least one topic is required")
+	}
+	for j, t := range s.Topics {
+		if t == "" {
+			pc.bad(p("sink", "topics", j), "empty topic name")
+		}
+		if t == pl.Errors.DeadLetterTopic {
+			pc.bad(p("sink", "topics", j), "%q is also the dead-letter topic", t)
+		}
+	}
+	if pl.MongoDB.Database == "" {
+		pc.bad(p("mongodb", "database"), "required: the sink's default database")
+	}
+	for t, ns := range s.TopicNamespaces {
+		if db, coll, ok := strings.Cut(ns, "."); !ok || db == "" || coll == "" {
+			pc.bad(p("sink", "topic_namespaces", t), "%q: want db.coll", ns)
+		}
+	}
+	pc.oneOf(p("sink", "cdc"), s.CDC, "mongodb", "debezium-rdbms", "debezium-mongodb", "debezium-mongodb-oplog")
+	pc.oneOf(p("sink", "id_strategy"), s.IDStrategy, "objectid", "uuid", "full-key", "partial-key", "partial-value", "key", "value", "kafka")
+	pc.oneOf(p("sink", "write_strategy"), s.WriteStrategy, "replace", "update", "insert", "update-timestamps", "replace-business-key", "update-business-key-timestamps")
+	if s.CDC != "" && (s.IDStrategy != "" || s.WriteStrategy != "" || len(s.PostProcessors) > 0) {
+		pc.bad(p("sink", "cdc"), "a CDC handler makes its own write models: id_strategy, write_strategy and post_processors are not used with it")
+	}
+	for _, pr := range []struct {
+		name string
+		p    Projection
+	}{{"partial_key", s.PartialKey}, {"partial_value", s.PartialValue}} {
+		if len(pr.p.Allow) > 0 && len(pr.p.Block) > 0 {
+			pc.bad(p("sink", pr.name), "set allow or block, not both")
+		}
+	}
+	if s.IDStrategy == "partial-key" && len(s.PartialKey.Allow)+len(s.PartialKey.Block) == 0 {
+		pc.bad(p("sink", "partial_key"), "required with id_strategy partial-key")
+	}
+	if s.IDStrategy == "partial-value" && len(s.PartialValue.Allow)+len(s.PartialValue.Block) == 0 {
+		pc.bad(p("sink", "partial_value"), "required with id_strategy partial-value")
+	}
+	for j, pp := range s.PostProcessors {
+		set := 0
+		for _, on := range []bool{len(pp.Allow) > 0, len(pp.Block) > 0, len(pp.Rename) > 0, len(pp.RenameRegex) > 0, pp.KafkaMetadata, pp.RemoveNulls} {
+			if on {
+				set++
+			}
+		}
+		if set != 1 {
+			pc.bad(p("sink", "post_processors", j), "set exactly one of allow, block, rename, rename_regex, kafka_metadata, remove_nulls")
+		}
+		for k, r := range pp.RenameRegex {
+			for _, re := range []struct{ name, v string }{{"match", r.Match}, {"pattern", r.Pattern}} {
+				if re.v == "" {
+					pc.bad(p("sink", "post_processors", j, "rename_regex", k), "%s is required", re.name)
+				} else if _, err := regexp.Compile(re.v); err != nil {
+					pc.bad(p("sink", "post_processors", j, "rename_regex", k, re.name), "%v", err)
+				}
+			}
+		}
+	}
+	if s.MaxBatch < 0 || s.Retries < 0 {
+		pc.bad(p("sink"), "max_batch and retries must not be negative")
+	}
+}
+
+// ParseTimestamp reads a start time: RFC 3339, or the seconds (and
+// optional ".increment") of a BSON timestamp.
+func ParseTimestamp(s string) (primitive.Timestamp, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return primitive.Timestamp{T: uint32(t.Unix())}, nil
+	}
+	sec, inc, _ := strings.Cut(s, ".")
+	t, err1 := strconv.ParseUint(sec, 10, 32)
+	i, err2 := uint64(0), error(nil)
+	if inc != "" {
+		i, err2 = strconv.ParseUint(inc, 10, 32)
+	}
+	if err1 != nil || err2 != nil {
+		return primitive.Timestamp{}, fmt.Errorf("%q: want an RFC 3339 time (2026-01-02T15:04:05Z) or SECONDS[.INCREMENT]", s)
+	}
+	return primitive.Timestamp{T: uint32(t), I: uint32(i)}, nil
+}

@@ -1,0 +1,554 @@
+// Package spec reads pipeline spec files: versioned YAML documents that
+// declare MongoDB → Kafka sources and Kafka → MongoDB sinks. Decoding is
+// strict (unknown keys are errors), ${ENV} references are expanded in
+// values, and every problem of a file is reported at once, each with its
+// file:line.
+//
+// The package only reads and checks specs; processor/daemon runs them.
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// File is one spec file.
+type File struct {
+	// Version of the spec format; must be 1.
+	Version int `yaml:"version"`
+	// Kafka, Registry and MongoDB are defaults every pipeline inherits;
+	// a pipeline's own blocks override them field by field.
+	Kafka    Kafka    `yaml:"kafka"`
+	Registry Registry `yaml:"registry"`
+	MongoDB  MongoDB  `yaml:"mongodb"`
+	// Pipelines lists the pipelines; at least one.
+	Pipelines []Pipeline `yaml:"pipelines"`
+
+	// Path is the file the spec was read from.
+	Path string `yaml:"-"`
+	root *yaml.Node
+}
+
+// Kafka is how to reach Kafka.
+type Kafka struct {
+	// Brokers are the seed brokers, "host:port".
+	Brokers []string `yaml:"brokers"`
+	// Compression of produced batches: none, gzip, snappy (default), lz4,
+	// zstd.
+	Compression string `yaml:"compression"`
+	// ClientID names the client to the brokers. Default "schemaflow".
+	ClientID string `yaml:"client_id"`
+}
+
+// Registry is how to reach the schema registry.
+type Registry struct {
+	// URL of a Confluent-compatible registry.
+	URL string `yaml:"url"`
+	// Username and Password for basic auth.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Token for bearer auth.
+	Token string `yaml:"token"`
+}
+
+// MongoDB is a MongoDB deployment and namespace.
+type MongoDB struct {
+	// URI is a mongodb:// or mongodb+srv:// connection string, or an
+	// embedded lungo engine: "lungo:memory" or "lungo:PATH" (file-backed).
+	URI string `yaml:"uri"`
+	// Database and Collection name the namespace.
+	Database   string `yaml:"database"`
+	Collection string `yaml:"collection"`
+}
+
+// Errors is what happens to a record that cannot be processed.
+type Errors struct {
+	// Tolerance none (default) stops the pipeline; all sends the record
+	// to DeadLetterTopic and goes on.
+	Tolerance string `yaml:"tolerance"`
+	// DeadLetterTopic receives such records; required with tolerance all.
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+}
+
+// Pipeline is one source or sink.
+type Pipeline struct {
+	// Name identifies the pipeline in logs, metrics and resume tokens;
+	// unique across every file run together. Required.
+	Name string `yaml:"name"`
+	// OnFailure is what happens when the pipeline fails: restart (default,
+	// with backoff), stop (it stays stopped, the others go on) or exit
+	// (the daemon stops, with an error).
+	OnFailure string `yaml:"on_failure"`
+	// Restart tunes the backoff between restarts.
+	Restart Restart `yaml:"restart"`
+
+	// Kafka, Registry and MongoDB override the file's defaults.
+	Kafka    Kafka    `yaml:"kafka"`
+	Registry Registry `yaml:"registry"`
+	MongoDB  MongoDB  `yaml:"mongodb"`
+
+	// Source, for a MongoDB → Kafka pipeline; Sink, for Kafka → MongoDB.
+	// Exactly one is set.
+	Source *Source `yaml:"source"`
+	Sink   *Sink   `yaml:"sink"`
+
+	// Errors is the pipeline's error tolerance.
+	Errors Errors `yaml:"errors"`
+}
+
+// Restart is a pipeline's restart backoff.
+type Restart struct {
+	// Backoff is the first delay. Default 1s.
+	Backoff Duration `yaml:"backoff"`
+	// MaxBackoff caps the doubling delay. Default 1m.
+	MaxBackoff Duration `yaml:"max_backoff"`
+}
+
+// Source streams a MongoDB change stream to Kafka. The pipeline's mongodb
+// block names what is watched: a collection, a database (no collection)
+// or the whole deployment (neither).
+type Source struct {
+	// Filter is an aggregation pipeline applied to the change events.
+	Filter yaml.Node `yaml:"filter"`
+	// FullDocument is the change stream's fullDocument option:
+	// updateLookup (default when publishing documents), whenAvailable,
+	// required, default.
+	FullDocument string `yaml:"full_document"`
+	// FullDocumentBeforeChange asks for pre-images: whenAvailable,
+	// required, off.
+	FullDocumentBeforeChange string `yaml:"full_document_before_change"`
+	// Startup is where a source with no saved resume token starts:
+	// latest (default), timestamp (StartAt) or copy_existing.
+	Startup string `yaml:"startup"`
+	// StartAt is the operation time of startup timestamp: RFC 3339, or
+	// "SECONDS" / "SECONDS.INCREMENT" of a BSON timestamp.
+	StartAt string `yaml:"start_at"`
+	// OnLostResume is fail (default), latest or copy_existing.
+	OnLostResume string `yaml:"on_lost_resume"`
+	// Heartbeat saves an idle stream's resume token this often. Default off.
+	Heartbeat Duration `yaml:"heartbeat"`
+	// Publish is document (default: the full document) or envelope (the
+	// change event).
+	Publish string `yaml:"publish"`
+	// Tombstones: a delete publishes a key with no value. Default true.
+	Tombstones *bool `yaml:"tombstones"`
+	// Topic sends every event to one topic; otherwise TopicMap, then
+	// TopicRules, then "db.coll", wrapped in TopicPrefix and TopicSuffix.
+	Topic       string            `yaml:"topic"`
+	TopicPrefix string            `yaml:"topic_prefix"`
+	TopicSuffix string            `yaml:"topic_suffix"`
+	TopicMap    map[string]string `yaml:"topic_map"`
+	TopicRules  []TopicRule       `yaml:"topic_rules"`
+	// Format of the schemas: avro (default) or protobuf.
+	Format string `yaml:"format"`
+	// SubjectStrategy is topic (default), record or topic-record.
+	SubjectStrategy string `yaml:"subject_strategy"`
+	// Namespace of inferred records (Avro namespace, Protobuf package).
+	Namespace string `yaml:"namespace"`
+	// Compatibility of new versions; default each subject's level.
+	Compatibility string `yaml:"compatibility"`
+	// Offsets is where the resume token is kept: a compacted topic
+	// (default "_schemaflow_offsets") or a local file.
+	Offsets Offsets `yaml:"offsets"`
+	// MaxBatch caps the events produced per saved resume token. Default 500.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// TopicRule renames "db.coll" to a topic by regular expression.
+type TopicRule struct {
+	Pattern     string `yaml:"pattern"`
+	Replacement string `yaml:"replacement"`
+}
+
+// Offsets is where a source keeps its resume token.
+type Offsets struct {
+	Topic string `yaml:"topic"`
+	File  string `yaml:"file"`
+}
+
+// Sink writes Kafka records to MongoDB. The pipeline's mongodb block names
+// the default namespace (collection: default the topic name).
+type Sink struct {
+	// Topics are consumed. Required.
+	Topics []string `yaml:"topics"`
+	// Group is the consumer group. Default "schemaflow-" + pipeline name.
+	Group string `yaml:"group"`
+	// TopicNamespaces maps a topic to "db.coll".
+	TopicNamespaces map[string]string `yaml:"topic_namespaces"`
+	// NamespaceField is a value field naming each record's namespace.
+	NamespaceField string `yaml:"namespace_field"`
+	// CDC reads values as change events: mongodb, debezium-rdbms,
+	// debezium-mongodb or debezium-mongodb-oplog.
+	CDC string `yaml:"cdc"`
+	// PlainJSON accepts records that are plain (Extended) JSON.
+	PlainJSON bool `yaml:"plain_json"`
+	// IDStrategy is objectid (default), uuid, full-key, partial-key,
+	// partial-value, key, value or kafka.
+	IDStrategy string `yaml:"id_strategy"`
+	// PartialKey and PartialValue are the fields of the partial id
+	// strategies.
+	PartialKey   Projection `yaml:"partial_key"`
+	PartialValue Projection `yaml:"partial_value"`
+	// OverwriteID replaces an _id the value has.
+	OverwriteID bool `yaml:"overwrite_id"`
+	// UUIDBinary writes uuid ids as binary subtype 4.
+	UUIDBinary bool `yaml:"uuid_binary"`
+	// WriteStrategy is replace (default), update, insert,
+	// update-timestamps, replace-business-key or
+	// update-business-key-timestamps.
+	WriteStrategy string `yaml:"write_strategy"`
+	// DeleteOnTombstone deletes by key on a record with no value.
+	// Default true.
+	DeleteOnTombstone *bool `yaml:"delete_on_tombstone"`
+	// PostProcessors run on each value, in order.
+	PostProcessors []PostProcessor `yaml:"post_processors"`
+	// MaxBatch caps a bulk write. Default 1000.
+	MaxBatch int `yaml:"max_batch"`
+	// MaxWait is how long a batch waits to fill. Default 50ms.
+	MaxWait Duration `yaml:"max_wait"`
+	// Ordered bulk writes (default true).
+	Ordered *bool `yaml:"ordered"`
+	// Retries of a transient failure before the pipeline stops. Default 10.
+	Retries int `yaml:"retries"`
+	// Backoff is the first retry delay. Default 100ms.
+	Backoff Duration `yaml:"backoff"`
+}
+
+// Projection lists fields to keep (Allow) or drop (Block).
+type Projection struct {
+	Allow []string `yaml:"allow"`
+	Block []string `yaml:"block"`
+}
+
+// PostProcessor is one step; exactly one field is set.
+type PostProcessor struct {
+	Allow         []string          `yaml:"allow"`
+	Block         []string          `yaml:"block"`
+	Rename        map[string]string `yaml:"rename"`
+	RenameRegex   []RegexRename     `yaml:"rename_regex"`
+	KafkaMetadata bool              `yaml:"kafka_metadata"`
+	RemoveNulls   bool              `yaml:"remove_nulls"`
+}
+
+// RegexRename renames fields whose dotted path matches Match by replacing
+// Pattern with Replace in the name.
+type RegexRename struct {
+	Match   string `yaml:"match"`
+	Pattern string `yaml:"pattern"`
+	Replace string `yaml:"replace"`
+}
+
+// Problems is every problem found in spec files, one per line.
+type Problems []string
+
+// Error implements error.
+func (p Problems) Error() string { return strings.Join(p, "\n") }
+
+// ReadFiles reads and checks spec files; pipeline names must be unique
+// across them. getenv expands ${VAR} references (nil: os.Getenv). All
+// problems of all files come back at once as Problems.
+func ReadFiles(paths []string, getenv func(string) string) ([]*File, error) {
+	var files []*File
+	var probs Problems
+	seen := map[string]string{} // pipeline name → where
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			probs = append(probs, err.Error())
+			continue
+		}
+		f, err := Parse(p, data, getenv)
+		var more Problems
+		if errors.As(err, &more) {
+			probs = append(probs, more...)
+			continue
+		}
+		if err != nil {
+			probs = append(probs, err.Error())
+			continue
+		}
+		for i, pl := range f.Pipelines {
+			where := fmt.Sprintf("%s:%d", p, f.line("pipelines", i, "name"))
+			if first, dup := seen[pl.Name]; dup {
+				probs = append(probs, fmt.Sprintf("%s: pipelines[%d]: name %q is also used at %s", where, i, pl.Name, first))
+				continue
+			}
+			seen[pl.Name] = where
+		}
+		files = append(files, f)
+	}
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return files, nil
+}
+
+// Parse decodes and checks one spec file named name. The error, if any,
+// is Problems.
+func Parse(name string, data []byte, getenv func(string) string) (*File, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, Problems{yamlProblem(name, err)}
+	}
+	if len(root.Content) == 0 {
+		return nil, Problems{name + ":1: the file is empty"}
+	}
+	f := &File{Path: name, root: &root}
+	c := &checker{name: name, root: &root}
+	expand(&root, getenv, c)
+	c.unknownKeys(root.Content[0], reflect.TypeOf(*f), "")
+	if err := root.Content[0].Decode(f); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, Problems{yamlProblem(name, err)}
+		}
+		for _, m := range te.Errors {
+			c.problems = append(c.problems, yamlProblem(name, errors.New(friendlyType(m))))
+		}
+	}
+	// The checks run even after decoding problems, so every problem is
+	// reported at once; a line that has one already gets no more, since a
+	// value that failed to decode looks unset.
+	early := map[int]bool{}
+	for _, pr := range c.problems {
+		early[problemLine(pr)] = true
+	}
+	n := len(c.problems)
+	c.file(f)
+	kept := c.problems[:n]
+	for _, pr := range c.problems[n:] {
+		if !early[problemLine(pr)] {
+			kept = append(kept, pr)
+		}
+	}
+	c.problems = kept
+	if len(c.problems) > 0 {
+		sortProblems(c.problems)
+		return nil, Problems(c.problems)
+	}
+	return f, nil
+}
+
+// line finds the line of a value in the file by map keys and sequence
+// indexes; the closest line found, at least 1.
+func (f *File) line(path ...any) int { return nodeLine(f.root, path...) }
+
+// Line returns the file:line of a pipeline's field, for errors found
+// when a pipeline is built or run.
+func (f *File) Line(pipeline int, path ...any) string {
+	return fmt.Sprintf("%s:%d", f.Path, f.line(append([]any{"pipelines", pipeline}, path...)...))
+}
+
+var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
+
+// yamlProblem rewrites yaml.v3's "yaml: line N: msg" as "name:N: msg".
+func yamlProblem(name string, err error) string {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("%s:%s: %s", name, m[1], strings.TrimSpace(msg[len(m[0]):]))
+	}
+	return fmt.Sprintf("%s:1: %s", name, strings.TrimPrefix(msg, "yaml: "))
+}
+
+// sortProblems orders problems by line, keeping the order of each line's.
+func sortProblems(p []string) {
+	sort.SliceStable(p, func(i, j int) bool { return problemLine(p[i]) < problemLine(p[j]) })
+}
+
+// problemLine reads the line of a "file:line: msg" problem.
+func problemLine(s string) int {
+	var n int
+	if i := strings.Index(s, ":"); i >= 0 {
+		fmt.Sscanf(s[i+1:], "%d", &n)
+	}
+	return n
+}
+
+var typeMismatch = regexp.MustCompile("cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+
+// friendlyType rewrites yaml.v3's "cannot unmarshal !!str `x` into int".
+func friendlyType(msg string) string {
+	m := typeMismatch.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return msg
+	}
+	want := msg[m[6]:m[7]]
+	switch {
+	case strings.HasPrefix(want, "int"):
+		want = "a whole number"
+	case want == "bool" || want == "*bool":
+		want = "true or false"
+	case want == "string":
+		want = "a string"
+	case strings.HasPrefix(want, "[]"):
+		want = "a list"
+	case strings.HasPrefix(want, "map"), strings.HasPrefix(want, "spec."), strings.HasPrefix(want, "*spec."):
+		want = "a mapping"
+	}
+	got := msg[m[4]:m[5]]
+	if msg[m[2]:m[3]] == "seq" || msg[m[2]:m[3]] == "map" {
+		got = "a " + map[string]string{"seq": "list", "map": "mapping"}[msg[m[2]:m[3]]]
+	} else {
+		got = strconv.Quote(got)
+	}
+	return msg[:m[0]] + got + " is not " + want
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\$`)
+
+// expand replaces ${VAR} and ${VAR:-default} in scalar values ("$$" is a
+// literal "$"). Plain scalars are re-resolved, so "${PORT}" can be an int.
+func expand(n *yaml.Node, getenv func(string) string, c *checker) {
+	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			if ref == "$$" {
+				return "$"
+			}
+			m := envRef.FindStringSubmatch(ref)
+			v := getenv(m[1])
+			if v == "" {
+				if m[2] != "" {
+					return m[3]
+				}
+				c.add(n.Line, "environment variable %s is not set (write ${%s:-default} for a default)", m[1], m[1])
+			}
+			return v
+		})
+		if n.Style == 0 {
+			n.Tag = ""
+		}
+	}
+	for _, child := range n.Content {
+		expand(child, getenv, c)
+	}
+}
+
+// checker collects problems with their lines.
+type checker struct {
+	name     string
+	root     *yaml.Node
+	problems []string
+}
+
+func (c *checker) add(line int, format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf("%s:%d: %s", c.name, line, fmt.Sprintf(format, args...)))
+}
+
+var nodeType = reflect.TypeOf(yaml.Node{})
+
+// unknownKeys reports mapping keys that name no field of t, with the keys
+// that are known.
+func (c *checker) unknownKeys(n *yaml.Node, t reflect.Type, path string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nodeType {
+		return
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // Decode reports the type
+		}
+		fields := map[string]reflect.Type{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = t.Field(i).Type
+			names = append(names, tag)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				c.add(k.Line, "%sunknown key %q (known: %s)", prefix(path), k.Value, strings.Join(names, ", "))
+				continue
+			}
+			c.unknownKeys(n.Content[i+1], ft, join(path, k.Value))
+		}
+	case reflect.Slice:
+		if n.Kind == yaml.SequenceNode {
+			for i, e := range n.Content {
+				c.unknownKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	case reflect.Map:
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				c.unknownKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+			}
+		}
+	}
+}
+
+func prefix(path string) string {
+	if path == "" {
+		return ""
+	}
+	return path + ": "
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// nodeLine finds the line of a value by map keys and sequence indexes;
+// the closest line found is returned, at least 1.
+func nodeLine(n *yaml.Node, keys ...any) int {
+	line := 1
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for _, k := range keys {
+		line = max(line, n.Line)
+		var next *yaml.Node
+		switch key := k.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == key {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
+				next = n.Content[key]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return max(line, n.Line)
+}
+
+// Resolve returns path relative to the spec file's directory, unless it
+// is absolute.
+func (f *File) Resolve(path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(f.Path), path)
+}
