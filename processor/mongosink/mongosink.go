@@ -23,6 +23,7 @@ import (
 
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
+	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -117,6 +118,10 @@ type Config struct {
 	Retries int
 	// Backoff is the first retry delay; it doubles up to 10s. Default 100ms.
 	Backoff time.Duration
+
+	// DrainTimeout bounds how long a stopped pipeline takes to write and
+	// commit the batch in hand. Default 10s.
+	DrainTimeout time.Duration
 
 	// Tolerance is errors.tolerance. Default ToleranceNone.
 	Tolerance Tolerance
@@ -288,9 +293,14 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.lagMu.Lock()
 	p.lag = map[string]int64{}
 	p.lagMu.Unlock()
+	// The batch in hand is written and committed under work, which
+	// outlives a stop by the drain timeout: a stopped pipeline finishes
+	// what it polled.
+	work, cancelWork := graceful.Context(ctx, p.cfg.DrainTimeout)
+	defer cancelWork()
 	for {
 		batch, err := p.poll(ctx)
-		if err != nil || ctx.Err() != nil {
+		if err != nil {
 			cl.AllowRebalance()
 			if ctx.Err() != nil {
 				return nil
@@ -298,16 +308,16 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		if len(batch) > 0 {
-			if err := p.process(ctx, batch); err != nil {
+			if err := p.process(work, batch); err != nil {
 				cl.AllowRebalance()
-				if ctx.Err() != nil {
-					return nil
+				if work.Err() != nil {
+					return nil // the drain timed out: the batch is read again
 				}
 				return err
 			}
-			if err := cl.CommitRecords(ctx, batch...); err != nil {
+			if err := cl.CommitRecords(work, batch...); err != nil {
 				cl.AllowRebalance()
-				if ctx.Err() != nil {
+				if work.Err() != nil {
 					return nil
 				}
 				return fmt.Errorf("mongosink: commit offsets: %w", err)
@@ -323,6 +333,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		cl.AllowRebalance()
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 

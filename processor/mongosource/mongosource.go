@@ -29,6 +29,7 @@ import (
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
+	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
@@ -131,6 +132,11 @@ type Config struct {
 	Tolerance string
 	// DeadLetterTopic receives such events; required with tolerance all.
 	DeadLetterTopic string
+
+	// DrainTimeout bounds how long a stopped source waits for the records
+	// in flight to be acknowledged and their resume token saved. Default
+	// 10s.
+	DrainTimeout time.Duration
 
 	// MaxBatch caps the events produced before a resume token is saved.
 	// Default 500.
@@ -454,10 +460,14 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	// while this one is in flight; a committer saves each batch's token, in
 	// order, once all its records are acknowledged.
 	// A failing committer cancels the run, so a source idle in Next
-	// notices at once.
+	// notices at once. Records are produced and tokens saved under work,
+	// which outlives a stop by the drain timeout: a stopped source
+	// delivers what it read and saves where it got to.
 	parent := ctx
 	ctx, cancelRun := context.WithCancel(parent)
 	defer cancelRun()
+	work, cancelWork := graceful.Context(parent, s.cfg.DrainTimeout)
+	defer cancelWork()
 	inflight := make(chan *inflightBatch, 8)
 	failed := make(chan error, 1)
 	committed := make(chan struct{})
@@ -467,7 +477,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			b.wg.Wait()
 			err := b.err()
 			if err == nil && len(b.dead) > 0 {
-				if err = cl.ProduceSync(ctx, b.dead...).FirstErr(); err != nil {
+				if err = cl.ProduceSync(work, b.dead...).FirstErr(); err != nil {
 					err = fmt.Errorf("mongosource: %s: dead-letter topic %s: %w", s.cfg.Name, s.cfg.DeadLetterTopic, err)
 				}
 				s.dead.Add(int64(len(b.dead)))
@@ -488,7 +498,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				continue
 			}
 			if err == nil {
-				if err = offsets.save(ctx, b.token); err == nil {
+				if err = offsets.save(work, b.token); err == nil {
 					s.events.Add(int64(b.n))
 					s.batches.Add(1)
 					if b.clusterTime > 0 {
@@ -502,6 +512,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			}
 			failed <- err
 			cancelRun()
+			cancelWork()
 			for range inflight { // drain, so the producer side never blocks
 			}
 			return
@@ -509,8 +520,10 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	}()
 	stop := func(err error) error {
 		close(inflight)
-		// After an invalidate, the records before it are delivered.
-		if (err != nil && !errors.Is(err, errInvalidated)) || ctx.Err() != nil {
+		// After a stop or an invalidate, the records read are delivered;
+		// after a failure, they are dropped, to be read again.
+		if err != nil && !errors.Is(err, errInvalidated) {
+			cancelWork()
 			cl.PurgeTopicsFromClient(s.topicsInUse()...)
 		}
 		<-committed
@@ -529,7 +542,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	}
 
 	if copying {
-		if err := s.copyExisting(ctx, cl, inflight, failed); err != nil {
+		if err := s.copyExisting(ctx, work, cl, inflight, failed); err != nil {
 			return stop(err)
 		}
 		if ctx.Err() != nil {
@@ -606,7 +619,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				break
 			}
 		}
-		if err := s.produce(ctx, cl, b, events); err != nil {
+		if err := s.produce(work, cl, b, events); err != nil {
 			return stop(err)
 		}
 		if len(events) > 0 {
@@ -619,7 +632,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			// a stream cannot resume past an invalidate.
 			select {
 			case inflight <- b:
-			case <-ctx.Done():
+			case <-work.Done():
 				return stop(nil)
 			}
 			return stop(s.lost(errInvalidated))
@@ -633,7 +646,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		case inflight <- b:
 		case err := <-failed:
 			return stop(err)
-		case <-ctx.Done():
+		case <-work.Done():
 			return stop(nil)
 		}
 	}
@@ -652,7 +665,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // copyExisting publishes every existing document as an insert, in batches
 // whose tokens are not saved: a source stopped mid-copy copies again.
-func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan<- *inflightBatch, failed <-chan error) error {
+func (s *Source) copyExisting(ctx, work context.Context, cl *kgo.Client, inflight chan<- *inflightBatch, failed <-chan error) error {
 	c := s.cfg.CopyExisting
 	start := time.Now()
 	total := int64(-1)
@@ -689,7 +702,7 @@ func (s *Source) copyExisting(ctx context.Context, cl *kgo.Client, inflight chan
 			}
 			events = append(events, event)
 		}
-		if err := s.produce(ctx, cl, b, events); err != nil {
+		if err := s.produce(work, cl, b, events); err != nil {
 			return err
 		}
 		n += int64(b.n)
