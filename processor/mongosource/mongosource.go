@@ -778,11 +778,11 @@ type inflightBatch struct {
 	// its last event's (seconds), 0 if unknown.
 	started     time.Time
 	clusterTime uint32
-	copy  bool // a batch of copied documents
-	token bson.Raw
-	mu    sync.Mutex
-	first error
-	dead  []*kgo.Record // dead letters, produced before the token is saved
+	copy        bool // a batch of copied documents
+	token       bson.Raw
+	mu          sync.Mutex
+	first       error
+	dead        []*kgo.Record // dead letters, produced before the token is saved
 }
 
 func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record, s *Source) {
