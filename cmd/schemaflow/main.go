@@ -13,8 +13,10 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/checkcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/devcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/registrycmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/runcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
 )
 
@@ -30,6 +32,9 @@ func Root(info versioncmd.Info) *cli.Command {
 		Name:    "schemaflow",
 		Summary: "MongoDB and Kafka with inferred, evolving, registry-managed schemas",
 		Subcommands: []*cli.Command{
+			runcmd.New(),
+			runcmd.NewValidate(),
+			devcmd.New(),
 			infercmd.New(),
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),

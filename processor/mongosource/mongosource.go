@@ -157,6 +157,9 @@ type Copy struct {
 	Find func(ctx context.Context) (Cursor, error)
 	// Count estimates the number of documents, for progress logs.
 	Count func(ctx context.Context) (int64, error)
+	// OnLostResumeOnly copies only when the lost-resume policy
+	// copy_existing starts the source over; a fresh source starts now.
+	OnLostResumeOnly bool
 }
 
 // Cursor is the part of a cursor a copy reads; the driver's and lungo's
@@ -439,7 +442,8 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
 	}
 	defer stream.Close(context.Background())
-	copying := token == nil && s.cfg.CopyExisting != nil && restart != LostResumeLatest
+	copying := token == nil && s.cfg.CopyExisting != nil && restart != LostResumeLatest &&
+		(restart == LostResumeCopy || !s.cfg.CopyExisting.OnLostResumeOnly)
 	if token == nil && !copying {
 		// A fresh source saves where it starts at once (drivers give a
 		// post-batch token before any event), so a restart before the first

@@ -1,0 +1,400 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
+	"gopkg.in/yaml.v3"
+
+	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/mongosink"
+	"github.com/schemaflow/schemaflow/processor/mongosource"
+	"github.com/schemaflow/schemaflow/processor/sink"
+	"github.com/schemaflow/schemaflow/processor/spec"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/schemas"
+)
+
+// DefaultOffsetsTopic keeps sources' resume tokens unless a spec names
+// another.
+const DefaultOffsetsTopic = "_schemaflow_offsets"
+
+// Snapshot is a pipeline's counters at one moment, the same for sources
+// and sinks.
+type Snapshot struct {
+	In, Out, Dead int64 // records read, delivered, dead-lettered
+	Bytes         int64 // key and value bytes delivered (source) or read (sink)
+	// Lag is records behind (sink) or seconds behind the oplog (source).
+	Lag         float64
+	DeadByClass map[string]int64
+	// Registrations counts schema versions registered (sources).
+	Registrations int64
+	// CacheHits and CacheMisses count schema lookups served from the
+	// pipeline's cache and those that went to the registry.
+	CacheHits, CacheMisses int64
+}
+
+// mongoClient is a MongoDB client: the driver's through lungo's adapter,
+// or an embedded lungo engine's.
+type mongoClient = lungo.IClient
+
+// runner is a built pipeline.
+type runner interface {
+	Run(ctx context.Context) error
+	snapshot() Snapshot
+	// ready reports whether a running pipeline is working: a source's
+	// change stream is open.
+	ready() bool
+}
+
+type sourceRunner struct{ *mongosource.Source }
+
+func (r sourceRunner) snapshot() Snapshot {
+	s := r.Stats()
+	return Snapshot{In: s.Events + s.Dead, Out: s.Events, Dead: s.Dead, Bytes: s.Bytes, Lag: s.Lag.Seconds(), DeadByClass: s.DeadByClass,
+		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions}
+}
+func (r sourceRunner) ready() bool { return r.Watching() }
+
+type sinkRunner struct {
+	*mongosink.Pipeline
+	dec *decode.Decoder
+}
+
+func (r sinkRunner) snapshot() Snapshot {
+	s, d := r.Stats(), r.dec.Stats()
+	return Snapshot{In: s.Written + s.DeadLetter, Out: s.Written, Dead: s.DeadLetter, Bytes: s.Bytes, Lag: float64(s.Lag), DeadByClass: s.DeadByClass,
+		CacheHits: d.Hits, CacheMisses: d.Misses}
+}
+func (r sinkRunner) ready() bool { return true }
+
+// builder turns specs into runners.
+type builder struct {
+	conns *Connections
+	log   *slog.Logger
+	hooks func(name string) func(records int, took time.Duration)
+}
+
+func (b *builder) registry(p spec.Pipeline) (*registry.Client, error) {
+	if p.Registry.URL == "" {
+		return nil, nil
+	}
+	return registry.NewClient(p.Registry.URL, registry.ClientOptions{
+		Username: p.Registry.Username, Password: p.Registry.Password, BearerToken: p.Registry.Token,
+	})
+}
+
+func kafkaOptions(k spec.Kafka) []kgo.Opt {
+	id := k.ClientID
+	if id == "" {
+		id = "schemaflow"
+	}
+	return []kgo.Opt{kgo.ClientID(id)}
+}
+
+// build makes pipeline i of f.
+func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, error) {
+	p := f.Effective(i)
+	log := b.log.With("pipeline", p.Name)
+	reg, err := b.registry(p)
+	if err != nil {
+		return nil, err
+	}
+	client, err := b.conns.Client(ctx, p.MongoDB.URI)
+	if err != nil {
+		return nil, err
+	}
+	if p.Sink != nil {
+		return b.sink(f, p, reg, client, log)
+	}
+	return b.source(f, p, reg, client, log)
+}
+
+func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
+	s := p.Source
+	cfg := mongosource.Config{
+		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression, KafkaOptions: kafkaOptions(p.Kafka),
+		Registry: reg, Namespace: s.Namespace, Subjects: mongosource.SubjectStrategy(s.SubjectStrategy),
+		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
+		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
+		OnLostResume: mongosource.LostResumePolicy(s.OnLostResume), Heartbeat: s.Heartbeat.Duration,
+		Tolerance: p.Errors.Tolerance, DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch,
+		Topics: mongosource.TopicNames{Topic: s.Topic, Map: s.TopicMap, Prefix: s.TopicPrefix, Suffix: s.TopicSuffix},
+		Logger: log, OnBatch: b.hooks(p.Name),
+	}
+	if s.FullDocumentBeforeChange == "off" {
+		cfg.FullDocumentBeforeChange = ""
+	}
+	switch {
+	case s.Offsets.File != "":
+		cfg.OffsetsFile = f.Resolve(s.Offsets.File)
+	case s.Offsets.Topic != "":
+		cfg.OffsetsTopic = s.Offsets.Topic
+	default:
+		cfg.OffsetsTopic = DefaultOffsetsTopic
+	}
+	if s.Format != "" {
+		format, err := schemas.ParseFormat(s.Format)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Format = format
+	}
+	if s.Compatibility != "" {
+		level, err := evolution.ParseLevel(s.Compatibility)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Level = level
+	}
+	for _, r := range s.TopicRules {
+		re, err := regexp.Compile(r.Pattern)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Topics.Rules = append(cfg.Topics.Rules, mongosource.TopicRule{Pattern: re, Replacement: r.Replacement})
+	}
+	if s.Filter.Kind != 0 {
+		stages, err := filterStages(&s.Filter)
+		if err != nil {
+			return nil, fmt.Errorf("source.filter: %w", err)
+		}
+		cfg.Pipeline = stages
+	}
+	if s.StartAt != "" {
+		ts, err := spec.ParseTimestamp(s.StartAt)
+		if err != nil {
+			return nil, err
+		}
+		cfg.StartAt = &ts
+	}
+	db, coll := p.MongoDB.Database, p.MongoDB.Collection
+	switch {
+	case coll != "":
+		c := client.Database(db).Collection(coll)
+		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
+			return c.Watch(ctx, pipeline, opts)
+		}
+		if s.Startup == "copy_existing" || s.OnLostResume == "copy_existing" {
+			cfg.CopyExisting = &mongosource.Copy{Database: db, Collection: coll,
+				Find:  func(ctx context.Context) (mongosource.Cursor, error) { return c.Find(ctx, bson.D{}) },
+				Count:            func(ctx context.Context) (int64, error) { return c.EstimatedDocumentCount(ctx) },
+				OnLostResumeOnly: s.Startup != "copy_existing",
+			}
+		}
+	case db != "":
+		d := client.Database(db)
+		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
+			return d.Watch(ctx, pipeline, opts)
+		}
+	default:
+		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
+			return client.Watch(ctx, pipeline, opts)
+		}
+	}
+	src, err := mongosource.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sourceRunner{src}, nil
+}
+
+func (b *builder) sink(_ *spec.File, p spec.Pipeline, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
+	s := p.Sink
+	var dreg decode.Registry
+	if reg != nil {
+		dreg = reg
+	}
+	dec := decode.New(decode.Options{Registry: dreg, PlainJSON: s.PlainJSON})
+	opts := sink.Options{
+		ID: sink.IDStrategy(s.IDStrategy), OverwriteID: s.OverwriteID, UUIDBinary: s.UUIDBinary,
+		PartialKey: projection(s.PartialKey), PartialValue: projection(s.PartialValue),
+		Write: sink.WriteStrategy(s.WriteStrategy), DeleteOnTombstone: s.DeleteOnTombstone == nil || *s.DeleteOnTombstone,
+	}
+	for _, pp := range s.PostProcessors {
+		step, err := postProcessor(pp)
+		if err != nil {
+			return nil, err
+		}
+		opts.PostProcess = append(opts.PostProcess, step)
+	}
+	group := s.Group
+	if group == "" {
+		group = "schemaflow-" + p.Name
+	}
+	cfg := mongosink.Config{
+		Brokers: p.Kafka.Brokers, Group: group, Topics: s.Topics, KafkaOptions: kafkaOptions(p.Kafka),
+		Decoder: dec,
+		Target: func(db, coll string) mongosink.Collection {
+			return client.Database(db).Collection(coll)
+		},
+		Database: p.MongoDB.Database, Collection: p.MongoDB.Collection, NamespaceField: s.NamespaceField,
+		Sink: opts, Handler: sink.Handler(s.CDC),
+		MaxBatch: s.MaxBatch, MaxWait: s.MaxWait.Duration, Unordered: s.Ordered != nil && !*s.Ordered,
+		Retries: s.Retries, Backoff: s.Backoff.Duration,
+		Tolerance: mongosink.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic,
+		Logger: log, OnBatch: b.hooks(p.Name),
+	}
+	for topic, ns := range s.TopicNamespaces {
+		db, coll, _ := strings.Cut(ns, ".")
+		if cfg.TopicNamespaces == nil {
+			cfg.TopicNamespaces = map[string]mongosink.Namespace{}
+		}
+		cfg.TopicNamespaces[topic] = mongosink.Namespace{Database: db, Collection: coll}
+	}
+	pl, err := mongosink.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sinkRunner{pl, dec}, nil
+}
+
+func projection(p spec.Projection) sink.Projection {
+	if len(p.Allow) > 0 {
+		return sink.Projection{Allow: true, Paths: p.Allow}
+	}
+	return sink.Projection{Paths: p.Block}
+}
+
+func postProcessor(pp spec.PostProcessor) (sink.PostProcessor, error) {
+	switch {
+	case len(pp.Allow) > 0:
+		return sink.Project(sink.Projection{Allow: true, Paths: pp.Allow}), nil
+	case len(pp.Block) > 0:
+		return sink.Project(sink.Projection{Paths: pp.Block}), nil
+	case len(pp.Rename) > 0:
+		var renames []sink.Rename
+		for old, new := range pp.Rename {
+			renames = append(renames, sink.Rename{Old: old, New: new})
+		}
+		return sink.RenameByMapping(renames), nil
+	case len(pp.RenameRegex) > 0:
+		var renames []sink.RegexpRename
+		for _, r := range pp.RenameRegex {
+			match, err := regexp.Compile(r.Match)
+			if err != nil {
+				return nil, err
+			}
+			pattern, err := regexp.Compile(r.Pattern)
+			if err != nil {
+				return nil, err
+			}
+			renames = append(renames, sink.RegexpRename{Match: match, Pattern: pattern, Replace: r.Replace})
+		}
+		return sink.RenameByRegexp(renames), nil
+	case pp.KafkaMetadata:
+		return sink.AddKafkaMetadata, nil
+	case pp.RemoveNulls:
+		return sink.RemoveNulls, nil
+	}
+	return nil, errors.New("empty post processor")
+}
+
+// filterStages turns the YAML aggregation pipeline into BSON stages, key
+// order kept; Extended JSON forms such as {$date: ...} are understood.
+func filterStages(n *yaml.Node) ([]bson.D, error) {
+	var stages []bson.D
+	for _, st := range n.Content {
+		v, err := nodeValue(st)
+		if err != nil {
+			return nil, err
+		}
+		d, ok := v.(bson.D)
+		if !ok {
+			return nil, fmt.Errorf("line %d: a stage must be a mapping", st.Line)
+		}
+		// Through Extended JSON, so {$oid: ...} and {$date: ...} become
+		// BSON values.
+		text, err := bson.MarshalExtJSON(d, false, false)
+		if err == nil {
+			err = bson.UnmarshalExtJSON(text, false, &d)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", st.Line, err)
+		}
+		stages = append(stages, d)
+	}
+	return stages, nil
+}
+
+func nodeValue(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		d := bson.D{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			v, err := nodeValue(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			d = append(d, bson.E{Key: n.Content[i].Value, Value: v})
+		}
+		return d, nil
+	case yaml.SequenceNode:
+		a := bson.A{}
+		for _, c := range n.Content {
+			v, err := nodeValue(c)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		return a, nil
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		if i, ok := v.(int); ok {
+			return int64(i), nil
+		}
+		return v, nil
+	case yaml.AliasNode:
+		return nodeValue(n.Alias)
+	}
+	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
+}
+
+// ensureTopics creates the topics a pipeline writes to by name — the
+// offsets topic (compacted), a fixed output topic and the dead-letter
+// topic — when they are missing; others rely on the brokers' automatic
+// creation.
+func ensureTopics(ctx context.Context, brokers []string, opts []kgo.Opt, compacted []string, plain []string) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	create := func(topics []string, configs map[string]*string) error {
+		if len(topics) == 0 {
+			return nil
+		}
+		res, err := adm.CreateTopics(ctx, -1, -1, configs, topics...)
+		if err != nil {
+			return err
+		}
+		for _, r := range res.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+			}
+		}
+		return nil
+	}
+	compact := "compact"
+	if err := create(compacted, map[string]*string{"cleanup.policy": &compact}); err != nil {
+		return err
+	}
+	return create(plain, nil)
+}

@@ -1,0 +1,402 @@
+// Package daemon runs the pipelines of spec files: each on its own, with
+// restarts and backoff, graceful shutdown, Prometheus metrics and health
+// endpoints.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schemaflow/schemaflow/processor/metrics"
+	"github.com/schemaflow/schemaflow/processor/mongosink"
+	"github.com/schemaflow/schemaflow/processor/mongosource"
+	"github.com/schemaflow/schemaflow/processor/spec"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	// Logger logs pipeline lifecycles. Default slog.Default().
+	Logger *slog.Logger
+	// Connections opens MongoDB clients; default a new one, closed when
+	// Run returns.
+	Connections *Connections
+	// ShutdownTimeout bounds a graceful stop: pipelines finish the
+	// records in hand and save their positions within it. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// State is where a pipeline is in its life.
+type State string
+
+// The pipeline states.
+const (
+	StateStarting   State = "starting"
+	StateRunning    State = "running"
+	StateRestarting State = "restarting" // failed, waiting out its backoff
+	StateFailed     State = "failed"     // failed and stays stopped (on_failure stop)
+	StateStopped    State = "stopped"
+)
+
+// Status is a pipeline's state and counters.
+type Status struct {
+	Name     string
+	Kind     string // "source" or "sink"
+	State    State
+	Restarts int64
+	LastErr  string
+	Snapshot
+}
+
+// Daemon runs pipelines.
+type Daemon struct {
+	opts      Options
+	log       *slog.Logger
+	conns     *Connections
+	ownsConns bool
+	pipelines []*pipeline
+	metrics   *metrics.Registry
+	batches   *metrics.HistogramVec
+	stopping  atomic.Bool
+}
+
+// pipeline is one supervised pipeline.
+type pipeline struct {
+	name, kind string
+	where      string // file:line of its spec
+	onFailure  string
+	backoff    time.Duration
+	maxBackoff time.Duration
+	spec       spec.Pipeline
+	run        runner
+
+	mu       sync.Mutex
+	state    State
+	lastErr  string
+	restarts int64
+	failures map[string]int64 // by class
+}
+
+// New builds the pipelines of files. Nothing runs until Run.
+func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error) {
+	d := &Daemon{opts: opts, log: opts.Logger, conns: opts.Connections, metrics: &metrics.Registry{}}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if d.opts.ShutdownTimeout <= 0 {
+		d.opts.ShutdownTimeout = 30 * time.Second
+	}
+	if d.conns == nil {
+		d.conns, d.ownsConns = &Connections{}, true
+	}
+	d.batches = d.metrics.Histogram("schemaflow_batch_duration_seconds",
+		"Time from a batch's first record to its commit (sink) or saved resume token (source).",
+		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "pipeline")
+	b := &builder{conns: d.conns, log: d.log, hooks: func(name string) func(int, time.Duration) {
+		return func(_ int, took time.Duration) { d.batches.Observe(took.Seconds(), name) }
+	}}
+	var errs []error
+	for _, f := range files {
+		for i := range f.Pipelines {
+			p := f.Effective(i)
+			where := f.Line(i)
+			r, err := b.build(ctx, f, i)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: pipeline %s: %w", where, p.Name, err))
+				continue
+			}
+			pl := &pipeline{name: p.Name, kind: "source", where: where, onFailure: p.OnFailure, spec: p, run: r,
+				backoff: p.Restart.Backoff.Duration, maxBackoff: p.Restart.MaxBackoff.Duration, state: StateStarting}
+			if p.Sink != nil {
+				pl.kind = "sink"
+			}
+			if pl.onFailure == "" {
+				pl.onFailure = "restart"
+			}
+			if pl.backoff <= 0 {
+				pl.backoff = time.Second
+			}
+			if pl.maxBackoff <= 0 {
+				pl.maxBackoff = time.Minute
+			}
+			d.pipelines = append(d.pipelines, pl)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		if d.ownsConns {
+			_ = d.conns.Close(context.Background())
+		}
+		return nil, err
+	}
+	d.metrics.Collect(d.collect)
+	return d, nil
+}
+
+// Run runs every pipeline until ctx is done, then stops them gracefully
+// within the shutdown timeout and returns nil. It returns an error when a
+// pipeline with on_failure exit fails, or the shutdown times out.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.ownsConns {
+		defer d.conns.Close(context.Background())
+	}
+	// Topics written by name are created up front when missing.
+	for _, p := range d.pipelines {
+		if err := p.ensureTopics(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn("could not create topics; relying on the brokers' automatic creation", "pipeline", p.name, "err", err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	exit := make(chan error, len(d.pipelines))
+	var wg sync.WaitGroup
+	for _, p := range d.pipelines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.supervise(runCtx, p); err != nil {
+				exit <- err
+				cancel()
+			}
+		}()
+	}
+	d.log.Info("schemaflow: running", "pipelines", len(d.pipelines))
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-exit:
+	}
+	d.stopping.Store(true)
+	cancel()
+	d.log.Info("schemaflow: stopping", "timeout", d.opts.ShutdownTimeout.String())
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d.opts.ShutdownTimeout):
+		return errors.Join(failure, fmt.Errorf("shutdown timed out after %s: some pipelines did not stop; their last batches will be read again", d.opts.ShutdownTimeout))
+	}
+	d.log.Info("schemaflow: stopped")
+	return failure
+}
+
+func (p *pipeline) ensureTopics(ctx context.Context) error {
+	var compacted, plain []string
+	if s := p.spec.Source; s != nil {
+		if s.Offsets.File == "" {
+			t := s.Offsets.Topic
+			if t == "" {
+				t = DefaultOffsetsTopic
+			}
+			compacted = append(compacted, t)
+		}
+		if s.Topic != "" {
+			plain = append(plain, s.Topic)
+		}
+	}
+	if p.spec.Errors.DeadLetterTopic != "" {
+		plain = append(plain, p.spec.Errors.DeadLetterTopic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return ensureTopics(ctx, p.spec.Kafka.Brokers, kafkaOptions(p.spec.Kafka), compacted, plain)
+}
+
+// supervise runs a pipeline until ctx is done, restarting it after
+// failures with exponential backoff. The error, if any, stops the daemon.
+func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
+	log := d.log.With("pipeline", p.name)
+	backoff := p.backoff
+	for {
+		p.setState(StateStarting, "")
+		started := time.Now()
+		readyCtx, stopWatch := context.WithCancel(ctx)
+		go func() {
+			// A pipeline is running once it is ready (a source's stream is
+			// open); the supervisor sees to the rest.
+			for readyCtx.Err() == nil {
+				if p.run.ready() {
+					p.setStateIf(StateStarting, StateRunning)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
+		log.Info("pipeline starting", "kind", p.kind, "spec", p.where)
+		err := p.run.Run(ctx)
+		stopWatch()
+		if ctx.Err() != nil || err == nil {
+			if err != nil {
+				log.Warn("pipeline stopped with an error", "err", err)
+			}
+			p.setState(StateStopped, "")
+			return nil
+		}
+		class := errorClass(err)
+		p.mu.Lock()
+		if p.failures == nil {
+			p.failures = map[string]int64{}
+		}
+		p.failures[class]++
+		p.mu.Unlock()
+		switch p.onFailure {
+		case "exit":
+			p.setState(StateFailed, err.Error())
+			log.Error("pipeline failed; stopping schemaflow (on_failure: exit)", "class", class, "err", err)
+			return fmt.Errorf("pipeline %s (%s): %w", p.name, p.where, err)
+		case "stop":
+			p.setState(StateFailed, err.Error())
+			log.Error("pipeline failed; it stays stopped (on_failure: stop), the others go on", "class", class, "err", err)
+			<-ctx.Done()
+			return nil
+		}
+		if time.Since(started) > p.maxBackoff {
+			backoff = p.backoff // it ran well for a while: start the backoff over
+		}
+		p.mu.Lock()
+		p.restarts++
+		p.mu.Unlock()
+		p.setState(StateRestarting, err.Error())
+		log.Error("pipeline failed; restarting", "class", class, "in", backoff.String(), "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			p.setState(StateStopped, err.Error())
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, p.maxBackoff)
+	}
+}
+
+// errorClass names the class of a pipeline failure for metrics.
+func errorClass(err error) string {
+	var srcErr *mongosource.RecordError
+	var sinkErr *mongosink.RecordError
+	switch {
+	case errors.As(err, &srcErr):
+		return srcErr.Class
+	case errors.As(err, &sinkErr):
+		return sinkErr.Class
+	case strings.Contains(err.Error(), "resume point"), strings.Contains(err.Error(), "invalidated"):
+		return "lost-resume-point"
+	}
+	return "pipeline"
+}
+
+func (p *pipeline) setState(s State, lastErr string) {
+	p.mu.Lock()
+	p.state = s
+	if lastErr != "" {
+		p.lastErr = lastErr
+	}
+	p.mu.Unlock()
+}
+
+func (p *pipeline) setStateIf(from, to State) {
+	p.mu.Lock()
+	if p.state == from {
+		p.state = to
+	}
+	p.mu.Unlock()
+}
+
+// Status returns every pipeline's state and counters, in spec order.
+func (d *Daemon) Status() []Status {
+	out := make([]Status, 0, len(d.pipelines))
+	for _, p := range d.pipelines {
+		p.mu.Lock()
+		st := Status{Name: p.name, Kind: p.kind, State: p.state, Restarts: p.restarts, LastErr: p.lastErr}
+		p.mu.Unlock()
+		st.Snapshot = p.run.snapshot()
+		out = append(out, st)
+	}
+	return out
+}
+
+// collect writes the metrics of a scrape.
+func (d *Daemon) collect(w *metrics.Writer) {
+	for _, p := range d.pipelines {
+		p.mu.Lock()
+		state, restarts := p.state, p.restarts
+		failures := make(map[string]int64, len(p.failures))
+		for k, v := range p.failures {
+			failures[k] = v
+		}
+		p.mu.Unlock()
+		s := p.run.snapshot()
+		l := []string{"pipeline", p.name, "kind", p.kind}
+		w.Counter("schemaflow_records_in_total", "Records read: change events (sources) or Kafka records (sinks).", float64(s.In), l...)
+		w.Counter("schemaflow_records_out_total", "Records delivered: acknowledged by Kafka (sources) or written to MongoDB (sinks).", float64(s.Out), l...)
+		w.Counter("schemaflow_records_dead_lettered_total", "Records sent to the dead-letter topic.", float64(s.Dead), l...)
+		w.Counter("schemaflow_bytes_total", "Key and value bytes produced (sources) or consumed (sinks).", float64(s.Bytes), l...)
+		if p.kind == "sink" {
+			w.Gauge("schemaflow_consumer_lag_records", "Records behind the partitions' high watermarks.", s.Lag, "pipeline", p.name)
+		} else {
+			w.Gauge("schemaflow_source_lag_seconds", "Time from the last saved batch's cluster time to its save.", s.Lag, "pipeline", p.name)
+			w.Counter("schemaflow_schema_registrations_total", "Schema versions registered.", float64(s.Registrations), "pipeline", p.name)
+		}
+		w.Counter("schemaflow_registry_cache_hits_total", "Schema lookups served from the pipeline's cache.", float64(s.CacheHits), l...)
+		w.Counter("schemaflow_registry_cache_misses_total", "Schema lookups that went to the registry.", float64(s.CacheMisses), l...)
+		classes := map[string]int64{}
+		for c, n := range s.DeadByClass {
+			classes[c] += n
+		}
+		for c, n := range failures {
+			classes[c] += n
+		}
+		names := make([]string, 0, len(classes))
+		for c := range classes {
+			names = append(names, c)
+		}
+		sort.Strings(names)
+		for _, c := range names {
+			w.Counter("schemaflow_errors_total", "Records dead-lettered and pipeline failures, by error class.", float64(classes[c]), "pipeline", p.name, "class", c)
+		}
+		w.Counter("schemaflow_pipeline_restarts_total", "Restarts after failures.", float64(restarts), "pipeline", p.name)
+		up := 0.0
+		if state == StateRunning {
+			up = 1
+		}
+		w.Gauge("schemaflow_pipeline_up", "1 while the pipeline runs.", up, "pipeline", p.name)
+	}
+}
+
+// Handler serves /metrics, /healthz (the process is alive) and /readyz
+// (every pipeline is running).
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		var notReady []string
+		for _, s := range d.Status() {
+			if s.State != StateRunning {
+				line := s.Name + ": " + string(s.State)
+				if s.LastErr != "" {
+					line += ": " + s.LastErr
+				}
+				notReady = append(notReady, line)
+			}
+		}
+		if d.stopping.Load() {
+			notReady = append([]string{"schemaflow is stopping"}, notReady...)
+		}
+		if len(notReady) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, strings.Join(notReady, "\n"))
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
