@@ -189,7 +189,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, cl
 		}
 		if s.Startup == "copy_existing" || s.OnLostResume == "copy_existing" {
 			cfg.CopyExisting = &mongosource.Copy{Database: db, Collection: coll,
-				Find:  func(ctx context.Context) (mongosource.Cursor, error) { return c.Find(ctx, bson.D{}) },
+				Find:             func(ctx context.Context) (mongosource.Cursor, error) { return c.Find(ctx, bson.D{}) },
 				Count:            func(ctx context.Context) (int64, error) { return c.EstimatedDocumentCount(ctx) },
 				OnLostResumeOnly: s.Startup != "copy_existing",
 			}

@@ -35,6 +35,8 @@ type Options struct {
 	// are archived (deleted), which keeps an embedded engine small.
 	// Default 500.
 	Keep int
+	// Max stops the generator after this many writes; 0 never stops.
+	Max int64
 	// Now returns the time written into documents. Default time.Now.
 	Now func() time.Time
 }
@@ -93,7 +95,7 @@ func (g *Generator) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(time.Duration(float64(time.Second) / g.opts.Rate))
 	defer tick.Stop()
-	for {
+	for g.opts.Max == 0 || g.writes.Load() < g.opts.Max {
 		select {
 		case <-ctx.Done():
 			return nil
@@ -106,6 +108,7 @@ func (g *Generator) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
 }
 
 var (

@@ -52,6 +52,7 @@ name the embedded endpoints.`,
 			fs.Var(&files, "f", "spec `file` to run instead of the quickstart (repeatable)")
 			httpAddr := fs.String("http-addr", "127.0.0.1:9464", "`address` for /metrics, /healthz and /readyz; empty for none")
 			rate := fs.Float64("demo-rate", 20, "demo generator writes per second; 0 turns it off")
+			maxWrites := fs.Int64("demo-writes", 0, "stop the demo generator after this many writes; 0 for never")
 			progress := fs.Duration("progress", time.Second, "how often the progress line is printed; 0 for never")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
 			var logs runcmd.LogFlags
@@ -104,7 +105,7 @@ name the embedded endpoints.`,
 				defer cancel()
 				var gen *demo.Generator
 				if quickstart && *rate > 0 {
-					gen = demo.New(stack.Mongo.Database("shop").Collection("orders"), demo.Options{Rate: *rate})
+					gen = demo.New(stack.Mongo.Database("shop").Collection("orders"), demo.Options{Rate: *rate, Max: *maxWrites})
 					fmt.Fprintf(env.Stdout, "  Demo:     %.0f writes/s into shop.orders\n", *rate)
 				}
 				reg, err := registry.NewClient(stack.RegistryURL, registry.ClientOptions{})
