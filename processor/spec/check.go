@@ -335,8 +335,11 @@ func (pc *pipelineChecker) sink(s *Sink) {
 			}
 		}
 	}
-	if s.MaxBatch < 0 || s.Retries < 0 {
-		pc.bad(p("sink"), "max_batch and retries must not be negative")
+	if s.MaxBatch < 0 {
+		pc.bad(p("sink", "max_batch"), "must not be negative")
+	}
+	if s.Retries < 0 {
+		pc.bad(p("sink", "retries"), "must not be negative")
 	}
 }
 

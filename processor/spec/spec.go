@@ -118,7 +118,7 @@ type Restart struct {
 // or the whole deployment (neither).
 type Source struct {
 	// Filter is an aggregation pipeline applied to the change events.
-	Filter yaml.Node `yaml:"filter"`
+	Filter yaml.Node `yaml:"filter" json:"-"`
 	// FullDocument is the change stream's fullDocument option:
 	// updateLookup (default when publishing documents), whenAvailable,
 	// required, default.
@@ -412,6 +412,9 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\$
 // literal "$"). Plain scalars are re-resolved, so "${PORT}" can be an int.
 func expand(n *yaml.Node, getenv func(string) string, c *checker) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
+		// A value that is one reference takes the type of what it expands
+		// to, quoted or not: max_batch: "${BATCH}" is a number.
+		whole := envRef.FindString(n.Value) == n.Value && n.Value != "$$"
 		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
 			if ref == "$$" {
 				return "$"
@@ -426,8 +429,8 @@ func expand(n *yaml.Node, getenv func(string) string, c *checker) {
 			}
 			return v
 		})
-		if n.Style == 0 {
-			n.Tag = ""
+		if n.Style == 0 || (whole && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0) {
+			n.Tag, n.Style = "", 0
 		}
 	}
 	for _, child := range n.Content {

@@ -1,0 +1,119 @@
+package spec
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// testEnv is the environment the golden specs are read with.
+var testEnv = map[string]string{
+	"REGISTRY_PASSWORD": "pw",
+	"MONGO_URI":         "mongodb://mongo:27017/?replicaSet=rs0",
+	"BATCH":             "250",
+}
+
+// TestGolden reads every spec in testdata/spec: a valid one renders its
+// effective pipelines, an invalid one its exact problems.
+func TestGolden(t *testing.T) {
+	paths, err := filepath.Glob("../../testdata/spec/*.yaml")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no specs: %v", err)
+	}
+	for _, path := range paths {
+		name := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Parse(name+".yaml", data, func(k string) string { return testEnv[k] })
+			var got string
+			switch {
+			case strings.HasPrefix(name, "valid") && err != nil:
+				t.Fatalf("a valid spec failed:\n%v", err)
+			case strings.HasPrefix(name, "invalid") && err == nil:
+				t.Fatal("an invalid spec passed")
+			case err != nil:
+				if _, ok := err.(Problems); !ok {
+					t.Fatalf("error %T, want Problems", err)
+				}
+				got = err.Error() + "\n"
+			default:
+				got = render(t, f)
+			}
+			golden := strings.TrimSuffix(path, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if got != string(want) {
+				t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+// render shows the effective pipelines of a file as JSON, each with its
+// filter as YAML.
+func render(t *testing.T, f *File) string {
+	var b strings.Builder
+	for i := range f.Pipelines {
+		p := f.Effective(i)
+		j, err := json.MarshalIndent(p, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(f.Line(i) + "\n" + string(j) + "\n")
+		if p.Source != nil && p.Source.Filter.Kind != 0 {
+			y, err := yaml.Marshal(&p.Source.Filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString("filter:\n" + string(y))
+		}
+	}
+	return b.String()
+}
+
+// Pipeline names must be unique across the files run together.
+func TestReadFilesDuplicateNames(t *testing.T) {
+	dir := t.TempDir()
+	spec := "version: 1\nkafka: {brokers: [k:9092]}\nregistry: {url: http://r:8081}\nmongodb: {uri: lungo:memory, database: d}\npipelines:\n  - name: p\n    sink: {topics: [t]}\n"
+	for _, n := range []string{"a.yaml", "b.yaml"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := ReadFiles([]string{filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml"), filepath.Join(dir, "missing.yaml")}, nil)
+	msg := err.Error()
+	for _, want := range []string{"b.yaml:6: pipelines[0]: name \"p\" is also used at " + filepath.Join(dir, "a.yaml") + ":6", "missing.yaml: no such file"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
+
+// Plain scalars that came from the environment are typed after expansion.
+func TestEnvTyped(t *testing.T) {
+	spec := "version: ${V}\nkafka: {brokers: [k:9092]}\nregistry: {url: http://r:8081}\nmongodb: {uri: lungo:memory, database: d}\npipelines:\n  - name: p\n    sink:\n      topics: [t]\n      max_batch: ${N}\n      plain_json: ${J}\n      group: '$$literal'\n"
+	f, err := Parse("s.yaml", []byte(spec), func(k string) string { return map[string]string{"V": "1", "N": "42", "J": "true"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Pipelines[0].Sink; s.MaxBatch != 42 || !s.PlainJSON || s.Group != "$literal" {
+		t.Fatalf("sink %+v", s)
+	}
+}
