@@ -1,0 +1,217 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.mongodb.org/mongo-driver/bson"
+
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
+	"github.com/schemaflow/schemaflow/processor/spec"
+	"github.com/schemaflow/schemaflow/registry"
+)
+
+type env struct {
+	brokers  []string
+	registry string
+	conns    *Connections
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	brokers := testenv.Kafka(t, kfake.AllowAutoTopicCreation(), kfake.SeedTopics(1, "poison", "good"))
+	_, srv := testenv.Registry(t, registry.ClientOptions{})
+	conns := &Connections{}
+	t.Cleanup(func() { conns.Close(context.Background()) })
+	return &env{brokers: brokers, registry: srv.URL, conns: conns}
+}
+
+// specs parses a spec whose ${KAFKA} and ${REGISTRY} are the env's.
+func (e *env) specs(t *testing.T, text string) []*spec.File {
+	t.Helper()
+	vars := map[string]string{"KAFKA": e.brokers[0], "REGISTRY": e.registry}
+	f, err := spec.Parse("test.yaml", []byte(text), func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*spec.File{f}
+}
+
+func (e *env) start(t *testing.T, files []*spec.File) (*Daemon, func() error) {
+	t.Helper()
+	d, err := New(context.Background(), files, Options{Logger: testenv.Quiet(), Connections: e.conns, ShutdownTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, testenv.Start(d.Run)
+}
+
+func get(t *testing.T, d *Daemon, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	d.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	body, _ := io.ReadAll(rec.Body)
+	return rec.Code, string(body)
+}
+
+const header = `version: 1
+kafka: {brokers: ["${KAFKA}"]}
+registry: {url: "${REGISTRY}"}
+mongodb: {uri: "lungo:memory", database: shop}
+pipelines:
+`
+
+// A source and a sink from one spec: documents go around through Kafka
+// and the registry; metrics and health say so; a stop is clean.
+func TestSourceToSink(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d, stop := e.start(t, e.specs(t, header+`
+  - name: out
+    mongodb: {collection: orders}
+    source: {topic: orders, startup: copy_existing, heartbeat: 100ms}
+  - name: in
+    mongodb: {collection: copy}
+    sink: {topics: [orders], id_strategy: key, max_wait: 5ms}
+`))
+	client, err := e.conns.Client(context.Background(), "lungo:memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, copied := client.Database("shop").Collection("orders"), client.Database("shop").Collection("copy")
+	testenv.WaitFor(t, "readiness", func() bool { code, _ := get(t, d, "/readyz"); return code == 200 })
+	for i := range 20 {
+		if _, err := orders.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i * i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := orders.DeleteOne(context.Background(), bson.D{{Key: "_id", Value: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the copy", func() bool { return testenv.Dump(t, copied) == testenv.Dump(t, orders) })
+
+	code, body := get(t, d, "/metrics")
+	for _, want := range []string{
+		`schemaflow_records_out_total{pipeline="out",kind="source"} 21`,
+		`schemaflow_records_in_total{pipeline="in",kind="sink"} 21`,
+		`schemaflow_schema_registrations_total{pipeline="out"} 2`,
+		`schemaflow_pipeline_up{pipeline="in"} 1`,
+		`schemaflow_batch_duration_seconds_count{pipeline="in"}`,
+		`# TYPE schemaflow_batch_duration_seconds histogram`,
+		`schemaflow_consumer_lag_records{pipeline="in"} 0`,
+	} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q:\n%s", want, body)
+		}
+	}
+	if code, body := get(t, d, "/healthz"); code != 200 || body != "ok\n" {
+		t.Errorf("healthz %d %q", code, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range d.Status() {
+		if s.State != StateStopped {
+			t.Errorf("%s is %s after the stop", s.Name, s.State)
+		}
+	}
+}
+
+// A failing pipeline restarts with backoff while the others go on; with
+// on_failure stop it stays down; with exit it stops the daemon.
+func TestFailureIsolation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	produce := func(topic, value string) {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: topic, Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce("poison", "not a framed record")
+	for i := range 5 {
+		produce("good", fmt.Sprintf(`{"_id": %d}`, i))
+	}
+	d, stop := e.start(t, e.specs(t, header+`
+  - name: restarts
+    mongodb: {collection: a}
+    sink: {topics: [poison], plain_json: false}
+    restart: {backoff: 10ms, max_backoff: 40ms}
+  - name: stops
+    on_failure: stop
+    mongodb: {collection: b}
+    sink: {topics: [poison]}
+  - name: healthy
+    mongodb: {collection: c}
+    sink: {topics: [good], plain_json: true, id_strategy: value, max_wait: 5ms}
+`))
+	status := func(name string) Status {
+		for _, s := range d.Status() {
+			if s.Name == name {
+				return s
+			}
+		}
+		t.Fatalf("no pipeline %s", name)
+		return Status{}
+	}
+	testenv.WaitFor(t, "restarts", func() bool { return status("restarts").Restarts >= 3 })
+	testenv.WaitFor(t, "the healthy pipeline's records", func() bool { return status("healthy").Out == 5 })
+	testenv.WaitFor(t, "the stopped pipeline", func() bool { return status("stops").State == StateFailed })
+	if s := status("restarts"); !strings.Contains(s.LastErr, "poison/0/0") || !strings.Contains(s.LastErr, "undecodable") {
+		t.Errorf("last error %q, want the record named", s.LastErr)
+	}
+	code, body := get(t, d, "/readyz")
+	if code != 503 || !strings.Contains(body, "stops: failed: mongosink: poison/0/0: undecodable") {
+		t.Errorf("readyz %d:\n%s", code, body)
+	}
+	_, metrics := get(t, d, "/metrics")
+	for _, want := range []string{`schemaflow_errors_total{pipeline="stops",class="undecodable"} 1`, `schemaflow_pipeline_up{pipeline="healthy"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	exiting, err := New(context.Background(), e.specs(t, header+`
+  - name: exits
+    on_failure: exit
+    mongodb: {collection: d}
+    sink: {topics: [poison]}
+`), Options{Logger: testenv.Quiet(), Connections: e.conns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = exiting.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "pipeline exits (test.yaml:7)") || ctx.Err() != nil {
+		t.Fatalf("err = %v, want the failed pipeline and its spec line", err)
+	}
+}
+
+// Problems found when pipelines are built name the spec line.
+func TestBuildErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := New(context.Background(), e.specs(t, header+`
+  - name: unreachable
+    mongodb: {uri: "mongodb://host:port-is-not-a-number", database: shop, collection: a}
+    source: {topic: t}
+`), Options{Logger: testenv.Quiet()})
+	if err == nil || !strings.HasPrefix(err.Error(), "test.yaml:7: pipeline unreachable: ") {
+		t.Fatalf("err = %v", err)
+	}
+}
