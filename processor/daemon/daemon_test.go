@@ -97,6 +97,11 @@ func TestSourceToSink(t *testing.T) {
 	}
 	testenv.WaitFor(t, "the copy", func() bool { return testenv.Dump(t, copied) == testenv.Dump(t, orders) })
 
+	// The copy is written before its batch is committed and timed.
+	testenv.WaitFor(t, "the sink's commit", func() bool {
+		_, body := get(t, d, "/metrics")
+		return strings.Contains(body, `schemaflow_records_in_total{pipeline="in",kind="sink"} 21`)
+	})
 	code, body := get(t, d, "/metrics")
 	for _, want := range []string{
 		`schemaflow_records_out_total{pipeline="out",kind="source"} 21`,
