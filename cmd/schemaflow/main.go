@@ -13,6 +13,7 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/checkcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/codeccmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/consolecmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/devcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/registrycmd"
@@ -35,6 +36,8 @@ func Root(info versioncmd.Info) *cli.Command {
 			runcmd.New(),
 			runcmd.NewValidate(),
 			devcmd.New(),
+			consolecmd.NewConsume(),
+			consolecmd.NewProduce(),
 			infercmd.New(),
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),
