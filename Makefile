@@ -11,7 +11,7 @@ STATICCHECK         := bin/staticcheck-$(STATICCHECK_VERSION)
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all help build test lint bench fuzz dev clean
+.PHONY: all help build test lint bench fuzz dev demo-offline clean
 
 all: lint test build
 
@@ -21,7 +21,8 @@ help:
 	@echo "make lint   gofmt check, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make bench  benchmarks (BENCHTIME=$(BENCHTIME))"
 	@echo "make fuzz   each fuzz target for FUZZTIME=$(FUZZTIME)"
-	@echo "make dev    run schemaflow on the bundled example documents"
+	@echo "make dev    the embedded stack (Kafka, registry, MongoDB) running examples/quickstart.yaml"
+	@echo "make demo-offline  infer, encode and decode the example documents, no server"
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/schemaflow
@@ -54,9 +55,16 @@ fuzz:
 		done; \
 	done
 
-# The embedded dev stack (Kafka, registry, MongoDB) arrives with the daemon;
-# until then `make dev` runs the schema core end to end on example documents.
+# The embedded stack (Kafka, registry, MongoDB) with the quickstart
+# pipelines and a demo generator; data under .schemaflow/, Ctrl-C stops it.
+# DEVFLAGS passes flags, e.g. DEVFLAGS="--kafka-addr 127.0.0.1:19092".
+DEVFLAGS ?=
 dev: build
+	$(BIN) dev $(DEVFLAGS)
+
+# The schema core alone, no server: infer, encode and decode the bundled
+# example documents.
+demo-offline: build
 	@echo "== infer: one Avro schema for every document in examples/orders.jsonl"
 	$(BIN) infer --name Order --namespace shop examples/orders.jsonl > bin/orders.avsc
 	@cat bin/orders.avsc | head -40; echo "   ... (full schema in bin/orders.avsc)"
@@ -65,9 +73,6 @@ dev: build
 	@head -3 bin/orders.b64
 	@echo "== decode: back to canonical Extended JSON"
 	$(BIN) decode --schema bin/orders.avsc bin/orders.b64 | head -3
-	@echo "== the same as Protobuf"
-	$(BIN) infer --format protobuf --name Order --namespace shop examples/orders.jsonl > bin/orders.proto
-	$(BIN) encode --schema bin/orders.proto examples/orders.jsonl | $(BIN) decode --schema bin/orders.proto | head -3
 
 clean:
 	rm -rf bin
