@@ -14,11 +14,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
@@ -52,7 +54,7 @@ func freeAddr(t *testing.T) string {
 type devProcess struct {
 	cmd     *exec.Cmd
 	metrics string
-	out     *strings.Builder
+	out     *syncBuffer
 }
 
 func startDev(t *testing.T, data string, args ...string) *devProcess {
@@ -63,7 +65,7 @@ func startDev(t *testing.T, data string, args ...string) *devProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "SCHEMAFLOW_AS_MAIN=1", "SCHEMAFLOW_ARGS="+strings.Join(all, " "))
-	out := &strings.Builder{}
+	out := &syncBuffer{}
 	cmd.Stdout = out
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -234,6 +236,28 @@ func TestDevEndToEndAcrossSIGTERM(t *testing.T) {
 	first := startDev(t, data, "--demo-rate", "400", "--demo-writes", "300")
 	c := first.waitFor(t, "records end to end", func(c map[string]int64) bool { return c["orders-to-mongodb"] >= 100 })
 	t.Logf("first run, mid-stream: %v", c)
+	// Outside clients use the printed endpoints while it runs.
+	regURL, brokers := first.endpoint(t, "Registry:"), first.endpoint(t, "Kafka:")
+	resp, err := http.Get(regURL + "/subjects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	subjects, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.TrimSpace(string(subjects)) != `["shop.orders-key","shop.orders-value"]` {
+		t.Errorf("registry subjects %s", subjects)
+	}
+	kc, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("shop.orders"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetchCtx, cancelFetch := context.WithTimeout(context.Background(), 30*time.Second)
+	fetches := kc.PollFetches(fetchCtx)
+	cancelFetch()
+	kc.Close()
+	if fetches.NumRecords() == 0 || len(fetches.Records()[0].Value) < 6 || fetches.Records()[0].Value[0] != 0 {
+		t.Errorf("no framed records read from %s: %v", brokers, fetches.Errors())
+	}
 	c = first.quiet(t)
 	first.term(t)
 	orders, copied := collections(t, data)
@@ -269,4 +293,34 @@ func TestDevWithoutQuickstart(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut.String(), "examples/quickstart.yaml not found") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
+}
+
+// syncBuffer is the child's standard output, read while it is written.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// endpoint reads an address the dev command printed, e.g. "Kafka:".
+func (p *devProcess) endpoint(t *testing.T, label string) string {
+	t.Helper()
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), label); ok {
+			return strings.Fields(rest)[0]
+		}
+	}
+	t.Fatalf("no %s line in:\n%s", label, p.out)
+	return ""
 }

@@ -44,6 +44,9 @@ type Snapshot struct {
 	// CacheHits and CacheMisses count schema lookups served from the
 	// pipeline's cache and those that went to the registry.
 	CacheHits, CacheMisses int64
+	// Copied counts documents a source's copy_existing published;
+	// CopyEstimate is the copy's estimated total, -1 when unknown.
+	Copied, CopyEstimate int64
 }
 
 // mongoClient is a MongoDB client: the driver's through lungo's adapter,
@@ -64,7 +67,8 @@ type sourceRunner struct{ *mongosource.Source }
 func (r sourceRunner) snapshot() Snapshot {
 	s := r.Stats()
 	return Snapshot{In: s.Events + s.Dead, Out: s.Events, Dead: s.Dead, Bytes: s.Bytes, Lag: s.Lag.Seconds(), DeadByClass: s.DeadByClass,
-		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions}
+		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions,
+		Copied: s.Copied, CopyEstimate: s.CopyEstimate}
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
 

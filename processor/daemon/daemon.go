@@ -342,6 +342,8 @@ func (d *Daemon) collect(w *metrics.Writer) {
 		} else {
 			w.Gauge("schemaflow_source_lag_seconds", "Time from the last saved batch's cluster time to its save.", s.Lag, "pipeline", p.name)
 			w.Counter("schemaflow_schema_registrations_total", "Schema versions registered.", float64(s.Registrations), "pipeline", p.name)
+			w.Counter("schemaflow_copy_documents_total", "Existing documents published by copy_existing.", float64(s.Copied), "pipeline", p.name)
+			w.Gauge("schemaflow_copy_estimated_documents", "The copy's estimated document count; -1 before a copy or when unknown.", float64(s.CopyEstimate), "pipeline", p.name)
 		}
 		w.Counter("schemaflow_registry_cache_hits_total", "Schema lookups served from the pipeline's cache.", float64(s.CacheHits), l...)
 		w.Counter("schemaflow_registry_cache_misses_total", "Schema lookups that went to the registry.", float64(s.CacheMisses), l...)

@@ -100,7 +100,8 @@ func TestSourceToSink(t *testing.T) {
 	// The copy is written before its batch is committed and timed.
 	testenv.WaitFor(t, "the sink's commit", func() bool {
 		_, body := get(t, d, "/metrics")
-		return strings.Contains(body, `schemaflow_records_in_total{pipeline="in",kind="sink"} 21`)
+		return strings.Contains(body, `schemaflow_records_in_total{pipeline="in",kind="sink"} 21`) &&
+			strings.Contains(body, `schemaflow_batch_duration_seconds_count{pipeline="in"}`)
 	})
 	code, body := get(t, d, "/metrics")
 	for _, want := range []string{
@@ -111,6 +112,8 @@ func TestSourceToSink(t *testing.T) {
 		`schemaflow_batch_duration_seconds_count{pipeline="in"}`,
 		`# TYPE schemaflow_batch_duration_seconds histogram`,
 		`schemaflow_consumer_lag_records{pipeline="in"} 0`,
+		`schemaflow_copy_estimated_documents{pipeline="out"} 0`,
+		`schemaflow_copy_documents_total{pipeline="out"} 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
