@@ -105,6 +105,14 @@ func (e *env) sink(t *testing.T, edit ...func(*mongosink.Config)) (*mongosink.Pi
 	return p, testenv.Start(p.Run)
 }
 
+// insert inserts a document into the source collection.
+func (e *env) insert(t *testing.T, doc bson.D) {
+	t.Helper()
+	if _, err := e.src.InsertOne(context.Background(), doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func dump(t *testing.T, coll lungo.ICollection) string { return testenv.Dump(t, coll) }
 
 func exec(t *testing.T, f func(context.Context) error) {
@@ -153,14 +161,8 @@ func replicate(t *testing.T, e *env) {
 	src, stopSource := e.source(t)
 	testenv.WaitFor(t, "the stream to open", src.Watching)
 
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: "new"}, {Key: "tags", Value: bson.A{"a", "b"}}})
-		return err
-	})
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}, {Key: "status", Value: "new"}, {Key: "total", Value: 5.5}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 1}, {Key: "status", Value: "new"}, {Key: "tags", Value: bson.A{"a", "b"}}})
+	e.insert(t, bson.D{{Key: "_id", Value: 2}, {Key: "status", Value: "new"}, {Key: "total", Value: 5.5}})
 	exec(t, func(ctx context.Context) error {
 		_, err := e.src.UpdateOne(ctx, bson.D{{Key: "_id", Value: 1}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: "paid"}}}, {Key: "$unset", Value: bson.D{{Key: "tags", Value: ""}}}})
 		return err
@@ -169,10 +171,7 @@ func replicate(t *testing.T, e *env) {
 		_, err := e.src.ReplaceOne(ctx, bson.D{{Key: "_id", Value: 2}}, bson.D{{Key: "_id", Value: 2}, {Key: "status", Value: "void"}, {Key: "address", Value: bson.D{{Key: "city", Value: "Oslo"}}}})
 		return err
 	})
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}, {Key: "status", Value: "new"}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 3}, {Key: "status", Value: "new"}})
 	exec(t, func(ctx context.Context) error {
 		_, err := e.src.DeleteOne(ctx, bson.D{{Key: "_id", Value: 3}})
 		return err
@@ -190,10 +189,7 @@ func replicate(t *testing.T, e *env) {
 	}
 
 	// Changes made while the source is down are picked up from the token.
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 4}, {Key: "status", Value: "late"}, {Key: "qty", Value: int64(3)}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 4}, {Key: "status", Value: "late"}, {Key: "qty", Value: int64(3)}})
 	src2, stopSource2 := e.source(t)
 	testenv.WaitFor(t, "the resumed event", func() bool { return src2.Stats().Events == 1 })
 	testenv.WaitFor(t, "the copy to catch up", func() bool { return dump(t, copyColl) == dump(t, e.src) })
@@ -333,10 +329,7 @@ func TestLostResumePoint(t *testing.T) {
 	e := newEnv(t)
 	src, stop := e.source(t)
 	testenv.WaitFor(t, "the stream to open", src.Watching)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 1}})
 	testenv.WaitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -364,10 +357,7 @@ func TestLostResumePoint(t *testing.T) {
 
 	latest, stopLatest := e.source(t, lost, func(c *Config) { c.OnLostResume = LostResumeLatest })
 	testenv.WaitFor(t, "the stream to open", latest.Watching)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 2}})
 	testenv.WaitFor(t, "the new event", func() bool { return latest.Stats().Events == 1 })
 	if err := stopLatest(); err != nil {
 		t.Fatal(err)
@@ -381,10 +371,7 @@ func TestLostResumePoint(t *testing.T) {
 			Find: func(ctx context.Context) (Cursor, error) { return e.src.Find(ctx, bson.D{}) }}
 	})
 	testenv.WaitFor(t, "the copy", func() bool { return copyAgain.Stats().Copied == 2 })
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 3}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 3}})
 	testenv.WaitFor(t, "the event after the copy", func() bool { return copyAgain.Stats().Events == 3 })
 	if err := stopCopy(); err != nil {
 		t.Fatal(err)
@@ -404,10 +391,7 @@ func TestInvalidate(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- failing.Run(context.Background()) }()
 	testenv.WaitFor(t, "the stream to open", failing.Watching)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 1}})
 	exec(t, e.src.Drop)
 	select {
 	case err := <-done:
@@ -426,10 +410,7 @@ func TestInvalidate(t *testing.T) {
 	exec(t, e.src.Drop)
 	time.Sleep(50 * time.Millisecond)
 	testenv.WaitFor(t, "the stream to reopen", latest.Watching)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 2}})
 	testenv.WaitFor(t, "the insert into the new collection", func() bool { return latest.Stats().Events == 1 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -444,10 +425,7 @@ func TestOffsetsFile(t *testing.T) {
 	inFile := func(c *Config) { c.OffsetsTopic, c.OffsetsFile, c.Compression = "", file, "zstd" }
 	src, stop := e.source(t, inFile)
 	testenv.WaitFor(t, "the stream to open", src.Watching)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 1}})
 	testenv.WaitFor(t, "a saved token", func() bool { return src.Stats().Batches > 0 })
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -455,10 +433,7 @@ func TestOffsetsFile(t *testing.T) {
 	if _, err := os.Stat(file); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 2}})
 	again, stop := e.source(t, inFile)
 	testenv.WaitFor(t, "the change made while stopped", func() bool { return again.Stats().Events == 1 })
 	time.Sleep(50 * time.Millisecond)
@@ -491,18 +466,9 @@ func TestStartAt(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer probe.Close(ctx)
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 0}})
-		return err
-	})
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 1}})
-		return err
-	})
-	exec(t, func(ctx context.Context) error {
-		_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: 2}})
-		return err
-	})
+	e.insert(t, bson.D{{Key: "_id", Value: 0}})
+	e.insert(t, bson.D{{Key: "_id", Value: 1}})
+	e.insert(t, bson.D{{Key: "_id", Value: 2}})
 	probe.Next(ctx) // _id 0
 	probe.Next(ctx) // _id 1
 	var ev struct {
@@ -529,10 +495,7 @@ func TestCopyExisting(t *testing.T) {
 	e := newEnv(t)
 	const docs = 300
 	for i := range docs {
-		exec(t, func(ctx context.Context) error {
-			_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: 0}})
-			return err
-		})
+		e.insert(t, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: 0}})
 	}
 	copyCfg := func(c *Config) {
 		c.CopyExisting = &Copy{Database: "shop", Collection: "orders",
@@ -551,10 +514,7 @@ func TestCopyExisting(t *testing.T) {
 			return err
 		})
 		if i%10 == 0 {
-			exec(t, func(ctx context.Context) error {
-				_, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: docs + i}, {Key: "v", Value: -1}})
-				return err
-			})
+			e.insert(t, bson.D{{Key: "_id", Value: docs + i}, {Key: "v", Value: -1}})
 		}
 	}
 	testenv.WaitFor(t, "the copy", func() bool { return src.Stats().Copied >= docs })

@@ -59,7 +59,7 @@ var pipelineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // file checks a decoded file.
 func (c *checker) file(f *File) {
-	at := func(path ...any) int { return nodeLine(c.root, path...) }
+	at := func(path ...any) int { return NodeLine(c.root, path...) }
 	if f.Version != 1 {
 		c.add(at("version"), "version: must be 1, not %d", f.Version)
 	}
@@ -153,7 +153,7 @@ func (pc *pipelineChecker) bad(path []any, format string, args ...any) {
 	if len(path) > 0 {
 		where += ": " + dotted(path)
 	}
-	pc.c.add(nodeLine(pc.c.root, full...), "%s: %s", where, fmt.Sprintf(format, args...))
+	pc.c.add(NodeLine(pc.c.root, full...), "%s: %s", where, fmt.Sprintf(format, args...))
 }
 
 func p(path ...any) []any { return path }

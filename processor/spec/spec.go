@@ -343,7 +343,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 
 // line finds the line of a value in the file by map keys and sequence
 // indexes; the closest line found, at least 1.
-func (f *File) line(path ...any) int { return nodeLine(f.root, path...) }
+func (f *File) line(path ...any) int { return NodeLine(f.root, path...) }
 
 // Line returns the file:line of a pipeline's field, for errors found
 // when a pipeline is built or run.
@@ -513,9 +513,10 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// nodeLine finds the line of a value by map keys and sequence indexes;
-// the closest line found is returned, at least 1.
-func nodeLine(n *yaml.Node, keys ...any) int {
+// NodeLine finds the line of a value in a parsed YAML document by map
+// keys (strings) and sequence indexes (ints); the closest line found is
+// returned, at least 1.
+func NodeLine(n *yaml.Node, keys ...any) int {
 	line := 1
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]

@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/schemas"
 )
 
@@ -76,7 +77,7 @@ func loadConfig(name string, data []byte) (*Config, error) {
 	// Lines for the checks below.
 	var doc yaml.Node
 	_ = yaml.Unmarshal(data, &doc)
-	lineOf := func(keys ...any) int { return nodeLine(&doc, keys...) }
+	lineOf := func(keys ...any) int { return spec.NodeLine(&doc, keys...) }
 	var problems []string
 	add := func(line int, format string, args ...any) {
 		problems = append(problems, fmt.Sprintf("%s:%d: %s", name, line, fmt.Sprintf(format, args...)))
@@ -126,40 +127,6 @@ func prefixAll(list []string, prefix string) []string {
 		out[i] = prefix + s
 	}
 	return out
-}
-
-// nodeLine finds the line of a value by map keys and sequence indexes;
-// the closest line found is returned, at least 1.
-func nodeLine(n *yaml.Node, keys ...any) int {
-	line := 1
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, k := range keys {
-		line = max(line, n.Line)
-		var next *yaml.Node
-		switch key := k.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == key {
-						line = n.Content[i].Line
-						next = n.Content[i+1]
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && key < len(n.Content) {
-				next = n.Content[key]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return max(line, n.Line)
 }
 
 // globRegexp compiles a glob: * and ? match within a directory, ** any
