@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"runtime"
 	"strings"
@@ -290,6 +291,8 @@ type Source struct {
 	cfg             Config
 	log             *slog.Logger
 	encoders        encoders
+	arenas          arenas
+	recSlices       recSlices
 	events, batches atomic.Int64
 	watching        atomic.Bool
 	dead, copied    atomic.Int64
@@ -299,8 +302,10 @@ type Source struct {
 	deadBy          counters.ByLabel
 
 	topicsMu sync.Mutex
-	topics   []string          // topics produced to so far
-	routes   map[string]*route // by "db.coll"
+	topics   []string // topics produced to so far
+	// routes maps the bytes of events' ns documents to their routes; it
+	// is replaced, never changed, so lookups take no lock.
+	routes atomic.Pointer[map[string]*route]
 }
 
 // Watching reports whether the change stream is open: changes made from
@@ -321,7 +326,8 @@ func New(cfg Config) (*Source, error) {
 	if cfg.Subjects == "" {
 		cfg.Subjects = SubjectTopic
 	}
-	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}, routes: map[string]*route{}}
+	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}}
+	s.routes.Store(&map[string]*route{})
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -489,6 +495,11 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 					s.deadBy.Add(string(dl.Headers[0].Value), 1)
 				}
 			}
+			// Every record of the batch is settled and its dead letters
+			// produced: its arena can serve another batch.
+			s.arenas.put(b.arena)
+			s.recSlices.put(b.recs)
+			b.arena, b.recs = nil, nil
 			if err == nil {
 				s.bytes.Add(b.bytes.Load())
 			}
@@ -729,48 +740,102 @@ func (s *Source) copyExisting(ctx, work context.Context, cl *kgo.Client, infligh
 	return nil
 }
 
-// produce turns events into records, encoding them in parallel, and
-// produces them into b in event order, so each key's order is kept.
-// Events that fail for good become dead letters under tolerance all.
+// produce turns events into records, encoding them in parallel into the
+// batch's arena, and produces them into b in event order, so each key's
+// order is kept. Events that fail for good become dead letters under
+// tolerance all.
 func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, events []bson.Raw) error {
-	recs := make([]*kgo.Record, len(events))
-	errs := make([]error, len(events))
-	workers := min(runtime.GOMAXPROCS(0), (len(events)+31)/32)
-	if workers <= 1 {
-		for i, ev := range events {
-			recs[i], errs[i] = s.record(ctx, ev)
-		}
-	} else {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		for range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := int(next.Add(1) - 1); i < len(events); i = int(next.Add(1) - 1) {
-					recs[i], errs[i] = s.record(ctx, events[i])
+	n := len(events)
+	// Each event gets a slice of one arena, sized by its BSON: Avro and
+	// Protobuf are rarely larger. The arena is reused once the batch is
+	// acknowledged, so encoding allocates next to nothing.
+	offs := make([]int, n+1)
+	for i, ev := range events {
+		offs[i+1] = offs[i] + len(ev) + 32
+	}
+	b.arena = s.arenas.get(offs[n])
+	arena := *b.arena
+	b.recs, b.origins = s.recSlices.get(n), make([]origin, n)
+	ok, errs := make([]bool, n), make([]error, n)
+	encode := func(i int) {
+		ok[i], errs[i] = s.record(ctx, events[i], arena[offs[i]:offs[i]:offs[i+1]], &b.recs[i], &b.origins[i])
+	}
+	// Workers encode chunks of events; this goroutine hands each chunk to
+	// the producer as soon as it is done, in order, so producing overlaps
+	// encoding.
+	const chunk = 32
+	chunks := (n + chunk - 1) / chunk
+	done := make([]chan struct{}, chunks)
+	for c := range done {
+		done[c] = make(chan struct{})
+	}
+	var next atomic.Int64
+	for range min(runtime.GOMAXPROCS(0), chunks) {
+		go func() {
+			for c := int(next.Add(1) - 1); c < chunks; c = int(next.Add(1) - 1) {
+				for i := c * chunk; i < min(n, (c+1)*chunk); i++ {
+					encode(i)
 				}
-			}()
-		}
-		wg.Wait()
+				close(done[c])
+			}
+		}()
 	}
-	for i, rec := range recs {
-		err := errs[i]
-		var re *RecordError
-		if errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil {
-			b.mu.Lock()
-			b.dead = append(b.dead, s.deadLetter(re, nil))
-			b.mu.Unlock()
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if rec != nil {
-			b.add(ctx, cl, rec, s)
+	var failed error
+	for c := range chunks {
+		<-done[c]
+		for i := c * chunk; i < min(n, (c+1)*chunk) && failed == nil; i++ {
+			err := errs[i]
+			var re *RecordError
+			switch {
+			case errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil:
+				b.mu.Lock()
+				b.dead = append(b.dead, s.deadLetter(re, nil))
+				b.mu.Unlock()
+			case err != nil:
+				failed = err // the rest of the batch is not produced
+			case ok[i]:
+				b.add(ctx, cl, &b.recs[i], s)
+			}
 		}
 	}
-	return nil
+	return failed
+}
+
+// recSlices recycles batches' record slices: fresh memory for every batch
+// costs more than clearing used memory.
+type recSlices struct{ pool sync.Pool }
+
+func (r *recSlices) get(n int) []kgo.Record {
+	if p, ok := r.pool.Get().(*[]kgo.Record); ok && cap(*p) >= n {
+		recs := (*p)[:n]
+		clear(recs)
+		return recs
+	}
+	return make([]kgo.Record, n)
+}
+
+func (r *recSlices) put(recs []kgo.Record) {
+	if recs != nil {
+		r.pool.Put(&recs)
+	}
+}
+
+// arenas recycles the byte arenas batches encode into.
+type arenas struct{ pool sync.Pool }
+
+func (a *arenas) get(size int) *[]byte {
+	if p, ok := a.pool.Get().(*[]byte); ok && cap(*p) >= size {
+		*p = (*p)[:size]
+		return p
+	}
+	buf := make([]byte, size)
+	return &buf
+}
+
+func (a *arenas) put(p *[]byte) {
+	if p != nil {
+		a.pool.Put(p)
+	}
 }
 
 // inflightBatch is a batch being produced.
@@ -787,6 +852,20 @@ type inflightBatch struct {
 	mu          sync.Mutex
 	first       error
 	dead        []*kgo.Record // dead letters, produced before the token is saved
+
+	arena   *[]byte      // the records' bytes, reused once they are acked
+	recs    []kgo.Record // the records, in event order
+	origins []origin     // each record's origin, for dead letters
+}
+
+// originOf finds a produced record's origin; only failures need it.
+func (b *inflightBatch) originOf(r *kgo.Record) origin {
+	for i := range b.recs {
+		if &b.recs[i] == r {
+			return b.origins[i]
+		}
+	}
+	return origin{}
 }
 
 func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record, s *Source) {
@@ -799,10 +878,7 @@ func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record
 		if err != nil {
 			b.mu.Lock()
 			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == "all" {
-				o, _ := r.Context.Value(originKey{}).(*origin)
-				if o == nil {
-					o = &origin{}
-				}
+				o := b.originOf(r)
 				b.dead = append(b.dead, s.deadLetter(&RecordError{Class: ClassTooLarge, Where: o.ns, Key: []byte(keyJSON(o.key)),
 					Err: fmt.Errorf("%d bytes: %w", len(r.Value), err)}, r))
 			} else if b.first == nil {
@@ -819,8 +895,6 @@ type origin struct {
 	ns  string
 	key bson.Raw
 }
-
-type originKey struct{}
 
 // Dead-letter classes and headers.
 const (
@@ -880,75 +954,77 @@ func (s *Source) topicsInUse() []string {
 	return append([]string(nil), s.topics...)
 }
 
-// record turns the current event into a Kafka record; nil means nothing
-// to publish.
-func (s *Source) record(ctx context.Context, event bson.Raw) (*kgo.Record, error) {
+// record turns an event into out, encoding key and value into buf (a
+// slice of the batch's arena; appends beyond its capacity move to new
+// memory). false means nothing to publish. o gets the event's origin, for
+// a dead letter should Kafka refuse the record.
+func (s *Source) record(ctx context.Context, event bson.Raw, buf []byte, out *kgo.Record, o *origin) (bool, error) {
 	f, err := fieldsOf(event)
 	if err != nil {
-		return nil, fmt.Errorf("mongosource: %s: change event: %w", s.cfg.Name, err)
+		return false, fmt.Errorf("mongosource: %s: change event: %w", s.cfg.Name, err)
 	}
-	op, keyDoc, db, coll := f.op, f.key, f.db, f.coll
+	op, keyDoc := f.op, f.key
 	if keyDoc == nil {
 		// drop, rename, invalidate: events about collections, not documents.
 		s.log.Info("mongosource: skipping event without a document", "source", s.cfg.Name, "operationType", op)
-		return nil, nil
+		return false, nil
 	}
-	rt, err := s.route(ctx, db, coll)
+	rt, err := s.route(ctx, f.ns)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	where := func() string { return fmt.Sprintf("%s.%s %s", db, coll, keyJSON(keyDoc)) }
+	*o = origin{ns: rt.ns, key: keyDoc}
+	where := func() string { return fmt.Sprintf("%s %s", rt.ns, keyJSON(keyDoc)) }
 	fail := func(part string, doc bson.Raw, err error) error {
 		class := classify(err)
 		if class == "" {
 			return fmt.Errorf("mongosource: %s: %s: %s: %w", s.cfg.Name, where(), part, err)
 		}
 		value, _ := bson.MarshalExtJSON(doc, true, false)
-		return &RecordError{Class: class, Where: db + "." + coll, Key: []byte(keyJSON(keyDoc)), Err: fmt.Errorf("%s: %w", part, err), value: value}
+		return &RecordError{Class: class, Where: rt.ns, Key: []byte(keyJSON(keyDoc)), Err: fmt.Errorf("%s: %w", part, err), value: value}
 	}
-	// One buffer for key and value: the Avro or Protobuf form is rarely
-	// larger than the BSON it comes from.
-	buf := make([]byte, 0, len(event)+32)
-	key, err := rt.keys.Encode(ctx, buf, keyDoc)
+	encoded, err := rt.keys.Encode(ctx, buf, keyDoc)
 	if err != nil {
-		return nil, fail("key", keyDoc, err)
+		return false, fail("key", keyDoc, err)
 	}
-	key = key[:len(key):len(key)]
+	// The value goes after the key, in the rest of the buffer.
+	key, rest := encoded[:len(encoded):len(encoded)], encoded[len(encoded):]
 
 	var value bson.Raw
 	if s.cfg.Envelope {
 		// The resume token is the source's bookkeeping, not data.
 		if value, err = without(event, "_id"); err != nil {
-			return nil, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where(), err)
+			return false, fmt.Errorf("mongosource: %s: %s: %w", s.cfg.Name, where(), err)
 		}
 	} else {
 		switch {
 		case f.full != nil:
 			value = f.full
 		case op == "delete" && s.cfg.NoTombstones:
-			return nil, nil
+			return false, nil
 		case op == "delete":
-			return &kgo.Record{Topic: rt.topic, Key: key}, nil
+			out.Topic, out.Key = rt.topic, key
+			return true, nil
 		default:
 			// An update whose document was deleted before the lookup: a
 			// later delete event follows.
 			s.log.Info("mongosource: skipping event without its full document", "source", s.cfg.Name, "operationType", op, "document", where())
-			return nil, nil
+			return false, nil
 		}
 	}
-	v, err := rt.values.Encode(ctx, key[len(key):], value)
+	v, err := rt.values.Encode(ctx, rest, value)
 	if err != nil {
-		return nil, fail(op+" event", value, err)
+		return false, fail(op+" event", value, err)
 	}
-	// The origin rides along for a dead letter, should Kafka refuse it.
-	origin := context.WithValue(ctx, originKey{}, &origin{ns: db + "." + coll, key: keyDoc})
-	return &kgo.Record{Topic: rt.topic, Key: key, Value: v, Context: origin}, nil
+	// out is a fresh, zeroed record: set the fields, not the whole struct.
+	out.Topic, out.Key, out.Value = rt.topic, key, v
+	return true, nil
 }
 
 // eventFields are the parts of a change event the source reads.
 type eventFields struct {
-	op, db, coll string
-	key, full    bson.Raw
+	op            string
+	ns, key, full bson.Raw
 }
 
 // fieldsOf reads an event's fields in one pass over its elements, without
@@ -972,10 +1048,7 @@ func fieldsOf(event bson.Raw) (eventFields, error) {
 		case "fullDocument":
 			f.full = docOf(v)
 		case "ns":
-			if ns := docOf(v); ns != nil {
-				f.db, _ = ns.Lookup("db").StringValueOK()
-				f.coll, _ = ns.Lookup("coll").StringValueOK()
-			}
+			f.ns = docOf(v)
 		}
 	}
 	return f, nil
@@ -1011,19 +1084,20 @@ func classify(err error) string {
 // route is where a namespace's events go: its topic and the encoders of
 // its key and value subjects.
 type route struct {
+	ns           string // "db.coll"
 	topic        string
 	keys, values *subject.Encoder
 }
 
 // route returns the namespace's route, made on its first event.
-func (s *Source) route(ctx context.Context, db, coll string) (*route, error) {
-	ns := db + "." + coll
-	s.topicsMu.Lock()
-	rt, ok := s.routes[ns]
-	s.topicsMu.Unlock()
-	if ok {
+func (s *Source) route(ctx context.Context, nsDoc bson.Raw) (*route, error) {
+	// Keyed by the ns document's bytes: the lookup allocates nothing.
+	if rt, ok := (*s.routes.Load())[string(nsDoc)]; ok {
 		return rt, nil
 	}
+	db, _ := nsDoc.Lookup("db").StringValueOK()
+	coll, _ := nsDoc.Lookup("coll").StringValueOK()
+	ns := db + "." + coll
 	topic := s.cfg.Topics.name(db, coll)
 	name := infer.MessageName(coll)
 	if name == "" {
@@ -1040,9 +1114,12 @@ func (s *Source) route(ctx context.Context, db, coll string) (*route, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt = &route{topic: topic, keys: keys, values: values}
+	rt := &route{ns: ns, topic: topic, keys: keys, values: values}
 	s.topicsMu.Lock()
-	s.routes[ns] = rt
+	// Copy on write: readers load the map without a lock.
+	routes := maps.Clone(*s.routes.Load())
+	routes[string(nsDoc)] = rt
+	s.routes.Store(&routes)
 	s.noteTopic(topic)
 	s.topicsMu.Unlock()
 	return rt, nil

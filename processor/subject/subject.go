@@ -64,6 +64,9 @@ type Encoder struct {
 
 	mu      sync.RWMutex
 	current *serde.Serde       // nil until the first version exists
+	// fast mirrors current for Encode's fast path, which then touches no
+	// lock shared between the goroutines encoding.
+	fast atomic.Pointer[serde.Serde]
 	history []evolution.Schema // the subject's versions, oldest first
 	// The counters are atomics: Encode's fast path takes no write lock.
 	encoded, registered, evolutions atomic.Int64
@@ -139,6 +142,7 @@ func (e *Encoder) load(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	e.history, e.current = history, current
+	e.fast.Store(current)
 	e.mu.Unlock()
 	return nil
 }
@@ -184,9 +188,7 @@ func (e *Encoder) ID() uint32 {
 // cannot carry makes a new version first. A document no compatible version
 // can carry is an *evolution.EvolveError, for the dead-letter topic.
 func (e *Encoder) Encode(ctx context.Context, dst []byte, doc bson.Raw) ([]byte, error) {
-	e.mu.RLock()
-	cur := e.current
-	e.mu.RUnlock()
+	cur := e.fast.Load()
 	if cur != nil {
 		if out, err := cur.Encode(dst, doc); err == nil {
 			e.encoded.Add(1)
@@ -281,6 +283,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 		next.Name = "version " + strconv.Itoa(len(e.history)+1)
 		e.history = append(e.history, next)
 		e.current = sd
+		e.fast.Store(sd)
 		e.encoded.Add(1)
 		e.registered.Add(1)
 		e.mu.Unlock()
