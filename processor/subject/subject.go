@@ -63,10 +63,10 @@ type Encoder struct {
 	evolving sync.Mutex // one evolution at a time: they are rare and must not race
 
 	mu      sync.RWMutex
-	current *serde.Serde       // nil until the first version exists
+	current *serde.Serde // nil until the first version exists
 	// fast mirrors current for Encode's fast path, which then touches no
 	// lock shared between the goroutines encoding.
-	fast atomic.Pointer[serde.Serde]
+	fast    atomic.Pointer[serde.Serde]
 	history []evolution.Schema // the subject's versions, oldest first
 	// The counters are atomics: Encode's fast path takes no write lock.
 	encoded, registered, evolutions atomic.Int64
