@@ -157,14 +157,21 @@ func (p *devProcess) term(t *testing.T) {
 // stack's MongoDB file.
 func collections(t *testing.T, data string) (orders, copied []bson.D) {
 	t.Helper()
+	return collectionDocs(t, filepath.Join(data, "mongodb.lungo"), "shop", "orders", "orders_copy")
+}
+
+// collectionDocs reads the first two of the named collections of a
+// lungo file, sorted by _id.
+func collectionDocs(t *testing.T, file, db string, colls ...string) (first, second []bson.D) {
+	t.Helper()
 	ctx := context.Background()
-	client, engine, err := lungo.Open(ctx, lungo.Options{Store: lungo.NewFileStore(filepath.Join(data, "mongodb.lungo"), 0o644)})
+	client, engine, err := lungo.Open(ctx, lungo.Options{Store: lungo.NewFileStore(file, 0o644)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer engine.Close()
 	read := func(coll string) []bson.D {
-		cur, err := client.Database("shop").Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		cur, err := client.Database(db).Collection(coll).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +181,11 @@ func collections(t *testing.T, data string) (orders, copied []bson.D) {
 		}
 		return docs
 	}
-	return read("orders"), read("orders_copy")
+	first = read(colls[0])
+	if len(colls) > 1 {
+		second = read(colls[1])
+	}
+	return first, second
 }
 
 // sorted orders a document's fields by name, at every depth: a replica's

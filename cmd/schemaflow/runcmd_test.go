@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
+)
+
+// schemaflow run, in process: a sink pipeline from a spec writes plain
+// JSON records into a file-backed engine, serves metrics while it runs,
+// logs JSON lines, and exits 0 when its context ends.
+func TestRunCommand(t *testing.T) {
+	t.Parallel()
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kafka.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "events", Value: []byte(fmt.Sprintf(`{"_id": %d, "kind": "click"}`, i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+
+	dir := t.TempDir()
+	store := filepath.Join(dir, "mongo.lungo")
+	spec := writeFile(t, dir, "events.yaml", `version: 1
+kafka: {brokers: ["${BROKERS}"]}
+mongodb: {uri: "lungo:`+store+`", database: analytics}
+pipelines:
+  - name: events-in
+    mongodb: {collection: events}
+    sink:
+      topics: [events]
+      plain_json: true
+      id_strategy: value
+      max_wait: 5ms
+`)
+	metrics := freeAddr(t)
+	var out, errOut syncBuffer
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Dir: "../..",
+		Getenv: func(k string) string { return map[string]string{"BROKERS": kafka.ListenAddrs()[0]}[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, Root(versioncmd.Info{}), []string{"run", "-f", spec, "--http-addr", metrics, "--log-format", "json"}, env)
+	}()
+	p := &devProcess{metrics: "http://" + metrics + "/metrics", out: &errOut}
+	p.waitFor(t, "the records written", func(c map[string]int64) bool { return c["events-in"] == 5 })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(errOut.String()), "\n") {
+		var entry map[string]any
+		if err := json.Unmarshal([]byte(line), &entry); err != nil || entry["msg"] == nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+	}
+	if !strings.Contains(errOut.String(), `"pipeline":"events-in"`) || !strings.Contains(errOut.String(), `"msg":"schemaflow: stopped"`) {
+		t.Fatalf("logs:\n%s", errOut.String())
+	}
+	orders, _ := collectionDocs(t, store, "analytics", "events")
+	if len(orders) != 5 {
+		t.Fatalf("%d documents written, want 5", len(orders))
+	}
+}
