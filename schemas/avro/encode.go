@@ -332,6 +332,27 @@ func appendString(dst []byte, s string) []byte {
 }
 
 func encodeValue(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
+	// The common exact matches first: no scoring, no second switch.
+	if t.bsonKind == 0 && t.Logical == "" {
+		switch {
+		case v.Type == bson.TypeString && t.Kind == String:
+			if b, ok := rawString(v); ok {
+				return appendBytes(dst, b), nil
+			}
+			return dst, badString(v)
+		case v.Type == bson.TypeDouble && t.Kind == Double && len(v.Data) == 8:
+			// Both are IEEE 754 binary64, little-endian.
+			return append(dst, v.Data...), nil
+		case v.Type == bson.TypeInt64 && t.Kind == Long && len(v.Data) == 8:
+			return appendLong(dst, int64(binary.LittleEndian.Uint64(v.Data))), nil
+		case v.Type == bson.TypeInt32 && (t.Kind == Int || t.Kind == Long) && len(v.Data) == 4:
+			return appendLong(dst, int64(int32(binary.LittleEndian.Uint32(v.Data)))), nil
+		case v.Type == bson.TypeEmbeddedDocument && t.Kind == Record:
+			return encodeRecord(dst, t, v.Data)
+		case v.Type == bson.TypeArray && t.Kind == Array:
+			return encodeArray(dst, t, v.Data)
+		}
+	}
 	if t.Kind == Union {
 		i := branch(t, v)
 		if i < 0 {
