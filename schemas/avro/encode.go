@@ -600,7 +600,14 @@ func encodeRecord(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
 	inOrder := true
 	matched := 0
 	for _, f := range t.Fields {
-		v, next, found := rawbson.NextKeyed(cursor, f.BSONName)
+		var v bsoncore.Value
+		var next []byte
+		var found bool
+		if f.bsonKey.Name() == f.BSONName {
+			v, next, found = rawbson.NextKey(cursor, &f.bsonKey)
+		} else { // a Field made by hand, not by the parser
+			v, next, found = rawbson.NextKeyed(cursor, f.BSONName)
+		}
 		if found {
 			cursor = next
 		} else {

@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // Kind is an Avro type.
@@ -120,6 +121,8 @@ type Field struct {
 	// OmitNull is the bsonOmitNull property: a null value stands for a
 	// missing BSON field.
 	OmitNull bool
+	// bsonKey is BSONName prepared for the encoder's field lookups.
+	bsonKey rawbson.Key
 }
 
 // Schema is a parsed Avro schema.
@@ -496,6 +499,7 @@ func (p *parser) record(m map[string]any, ns, path string) (*Type, error) {
 			return nil, errAt(fpath, "two fields of record %q carry the BSON name %q", t.Name, fld.BSONName)
 		}
 		t.byBSON[fld.BSONName] = len(t.Fields)
+		fld.bsonKey = rawbson.MakeKey(fld.BSONName)
 		t.Fields = append(t.Fields, fld)
 	}
 	if t.bsonKind != 0 && !helperShapeOK(t) {

@@ -119,6 +119,49 @@ func NextKeyed(b []byte, key string) (bsoncore.Value, []byte, bool) {
 	return bsoncore.Value{Type: t, Data: b[start : start+n]}, b[start+n:], true
 }
 
+// Key is an element key prepared for NextKey: a key of up to seven bytes
+// is compared, with its terminating NUL, as one 8-byte word.
+type Key struct {
+	name       string
+	word, mask uint64
+	short      bool
+}
+
+// MakeKey prepares name, which must not contain NUL, for NextKey.
+func MakeKey(name string) Key {
+	k := Key{name: name}
+	if len(name) <= 7 {
+		var b [8]byte
+		copy(b[:], name) // b[len(name)] is the NUL
+		k.word = binary.LittleEndian.Uint64(b[:])
+		k.mask = ^uint64(0) >> (8 * (7 - len(name)))
+		k.short = true
+	}
+	return k
+}
+
+// Name returns the key.
+func (k *Key) Name() string { return k.name }
+
+// NextKey is NextKeyed with a prepared key.
+func NextKey(b []byte, k *Key) (bsoncore.Value, []byte, bool) {
+	n := len(k.name)
+	if k.short && len(b) >= 9 {
+		if binary.LittleEndian.Uint64(b[1:9])&k.mask != k.word {
+			return bsoncore.Value{}, nil, false
+		}
+	} else if len(b) < n+2 || b[1+n] != 0 || string(b[1:1+n]) != k.name {
+		return bsoncore.Value{}, nil, false
+	}
+	t := bsontype.Type(b[0])
+	start := 2 + n
+	size, ok := ValueLen(t, b[start:])
+	if !ok {
+		return bsoncore.Value{}, nil, false
+	}
+	return bsoncore.Value{Type: t, Data: b[start : start+size]}, b[start+size:], true
+}
+
 // Validate checks a whole document: framing, every element, nested
 // documents and arrays (to MaxDepth), UTF-8 in keys and strings, and the
 // inner structure of binary, regex, DBPointer and code-with-scope values.

@@ -1,6 +1,7 @@
 package rawbson
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -83,6 +84,26 @@ func FuzzValidate(f *testing.F) {
 		walk(doc)
 		if _, err := bson.MarshalExtJSON(bson.Raw(doc), true, false); err != nil {
 			t.Fatalf("valid document does not print as Extended JSON: %v", err)
+		}
+	})
+}
+
+// NextKey, with its word comparison, agrees with NextKeyed on any bytes
+// and any key.
+func FuzzNextKey(f *testing.F) {
+	doc, _ := bson.Marshal(bson.D{{Key: "sku", Value: "A-1"}, {Key: "quantity", Value: int64(2)}, {Key: "", Value: true}})
+	for _, k := range []string{"sku", "quantity", "", "sk", "skuu", "1234567", "12345678"} {
+		f.Add(doc[4:len(doc)-1], k)
+	}
+	f.Fuzz(func(t *testing.T, b []byte, key string) {
+		if strings.IndexByte(key, 0) >= 0 {
+			return
+		}
+		k := MakeKey(key)
+		v1, rest1, ok1 := NextKey(b, &k)
+		v2, rest2, ok2 := NextKeyed(b, key)
+		if ok1 != ok2 || v1.Type != v2.Type || !bytes.Equal(v1.Data, v2.Data) || !bytes.Equal(rest1, rest2) {
+			t.Fatalf("NextKey %v %x %x, NextKeyed %v %x %x", ok1, v1.Data, rest1, ok2, v2.Data, rest2)
 		}
 	})
 }
