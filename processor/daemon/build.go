@@ -208,6 +208,21 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, cl
 			return client.Watch(ctx, pipeline, opts)
 		}
 	}
+	if strings.HasPrefix(p.MongoDB.URI, "lungo:") && len(cfg.Pipeline) > 0 {
+		// lungo ignores change-stream pipelines: the filter runs here.
+		queries, err := matchStages(cfg.Pipeline)
+		if err != nil {
+			return nil, err
+		}
+		watch := cfg.Watch
+		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
+			cs, err := watch(ctx, pipeline, opts)
+			if err != nil {
+				return nil, err
+			}
+			return &filteredStream{ChangeStream: cs, queries: queries}, nil
+		}
+	}
 	src, err := mongosource.New(cfg)
 	if err != nil {
 		return nil, err

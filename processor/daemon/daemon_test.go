@@ -224,4 +224,77 @@ func TestBuildErrors(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "test.yaml:7: pipeline unreachable: ") {
 		t.Fatalf("err = %v", err)
 	}
+	// The embedded engine applies $match stages only; others are refused
+	// rather than silently ignored.
+	_, err = New(context.Background(), e.specs(t, header+`
+  - name: projecting
+    mongodb: {collection: a}
+    source:
+      filter:
+        - $match: {operationType: insert}
+        - $project: {fullDocument: 1}
+`), Options{Logger: testenv.Quiet(), Connections: e.conns})
+	if err == nil || !strings.Contains(err.Error(), "test.yaml:7: pipeline projecting: source.filter[1]: the embedded MongoDB (lungo) applies only $match stages") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A source on a whole database, with a filter: each collection's inserts
+// go to their own topic (db.coll, prefixed), the filtered-out updates
+// nowhere; a sink per topic writes them back.
+func TestDatabaseSourceWithFilter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d, stop := e.start(t, e.specs(t, header+`
+  - name: all-shop
+    mongodb: {database: shop}
+    source:
+      topic_prefix: cdc
+      filter:
+        - $match: {operationType: insert}
+  - name: back
+    mongodb: {database: replica}
+    sink:
+      topics: [cdc.shop.orders, cdc.shop.users]
+      topic_namespaces: {cdc.shop.orders: replica.orders, cdc.shop.users: replica.users}
+      id_strategy: key
+      max_wait: 5ms
+`))
+	client, err := e.conns.Client(context.Background(), "lungo:memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "readiness", func() bool { code, _ := get(t, d, "/readyz"); return code == 200 })
+	ctx := context.Background()
+	shop, replica := client.Database("shop"), client.Database("replica")
+	for i := range 3 {
+		for _, coll := range []string{"orders", "users"} {
+			if _, err := shop.Collection(coll).InsertOne(ctx, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: coll}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Not an insert: filtered out, so the replica keeps v: orders.
+	if _, err := shop.Collection("orders").UpdateOne(ctx, bson.D{{Key: "_id", Value: 0}}, bson.D{{Key: "$set", Value: bson.D{{Key: "v", Value: "changed"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, coll := range []string{"orders", "users"} {
+		want := fmt.Sprintf(`{"docs":[{"_id":{"$numberInt":"0"},"v":"%[1]s"},{"_id":{"$numberInt":"1"},"v":"%[1]s"},{"_id":{"$numberInt":"2"},"v":"%[1]s"}]}`, coll)
+		deadline := time.Now().Add(40 * time.Second)
+		for testenv.Dump(t, replica.Collection(coll)) != want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := testenv.Dump(t, replica.Collection(coll)); got != want {
+			t.Fatalf("replica.%s:\n got %s\nwant %s\n%+v", coll, got, want, d.Status())
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, s := range d.Status() {
+		if s.Name == "all-shop" && s.Out != 6 {
+			t.Errorf("the source published %d records, want the 6 inserts", s.Out)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }

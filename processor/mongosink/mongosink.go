@@ -283,6 +283,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Topics created after the sink starts (a source's new namespace)
+		// are picked up within seconds, not franz-go's default 5 minutes.
+		kgo.MetadataMaxAge(10 * time.Second),
 	}, p.cfg.KafkaOptions...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -357,6 +357,9 @@ func (s *Source) Run(ctx context.Context) error {
 		kgo.SeedBrokers(s.cfg.Brokers...),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
+		// Topics named after namespaces appear as collections do; brokers
+		// that allow it create them (auto.create.topics.enable).
+		kgo.AllowAutoTopicCreation(),
 	}
 	if c := compression(s.cfg.Compression); c != nil {
 		kopts = append(kopts, kgo.ProducerBatchCompression(*c))
