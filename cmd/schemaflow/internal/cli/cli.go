@@ -196,6 +196,9 @@ func printCommandHelp(w io.Writer, cmd *Command, cmdPath string, fs *flag.FlagSe
 	fs.VisitAll(func(f *flag.Flag) {
 		name, usage := flag.UnquoteUsage(f)
 		head := "--" + f.Name
+		if len(f.Name) == 1 {
+			head = "-" + f.Name // -f, -n: written as users type them
+		}
 		if name != "" {
 			head += " " + strings.ToUpper(name)
 		}
