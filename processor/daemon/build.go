@@ -47,6 +47,8 @@ type Snapshot struct {
 	// Copied counts documents a source's copy_existing published;
 	// CopyEstimate is the copy's estimated total, -1 when unknown.
 	Copied, CopyEstimate int64
+	// Standby is set for a source another daemon runs now.
+	Standby bool
 }
 
 // mongoClient is a MongoDB client: the driver's through lungo's adapter,
@@ -227,7 +229,8 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, cl
 	if err != nil {
 		return nil, err
 	}
-	return sourceRunner{src}, nil
+	return &exclusive{inner: sourceRunner{src}, brokers: p.Kafka.Brokers, opts: kafkaOptions(p.Kafka),
+		group: "schemaflow-source-" + p.Name, log: log}, nil
 }
 
 func (b *builder) sink(_ *spec.File, p spec.Pipeline, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
@@ -385,22 +388,22 @@ func nodeValue(n *yaml.Node) (any, error) {
 	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
 }
 
-// ensureTopics creates the topics a pipeline writes to by name — the
-// offsets topic (compacted), a fixed output topic and the dead-letter
-// topic — when they are missing; others rely on the brokers' automatic
-// creation.
-func ensureTopics(ctx context.Context, brokers []string, opts []kgo.Opt, compacted []string, plain []string) error {
+// ensureTopics creates the topics a pipeline uses by name — the offsets
+// topic (compacted), the lease topic (one partition), a fixed output topic
+// and the dead-letter topic — when they are missing; others rely on the
+// brokers' automatic creation.
+func ensureTopics(ctx context.Context, brokers []string, opts []kgo.Opt, compacted, lease, plain []string) error {
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	create := func(topics []string, configs map[string]*string) error {
+	create := func(partitions int32, topics []string, configs map[string]*string) error {
 		if len(topics) == 0 {
 			return nil
 		}
-		res, err := adm.CreateTopics(ctx, -1, -1, configs, topics...)
+		res, err := adm.CreateTopics(ctx, partitions, -1, configs, topics...)
 		if err != nil {
 			return err
 		}
@@ -412,8 +415,11 @@ func ensureTopics(ctx context.Context, brokers []string, opts []kgo.Opt, compact
 		return nil
 	}
 	compact := "compact"
-	if err := create(compacted, map[string]*string{"cleanup.policy": &compact}); err != nil {
+	if err := create(-1, compacted, map[string]*string{"cleanup.policy": &compact}); err != nil {
 		return err
 	}
-	return create(plain, nil)
+	if err := create(1, lease, nil); err != nil {
+		return err
+	}
+	return create(-1, plain, nil)
 }

@@ -187,8 +187,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 func (p *pipeline) ensureTopics(ctx context.Context) error {
-	var compacted, plain []string
+	var compacted, lease, plain []string
 	if s := p.spec.Source; s != nil {
+		lease = append(lease, LeaseTopic)
 		if s.Offsets.File == "" {
 			t := s.Offsets.Topic
 			if t == "" {
@@ -205,7 +206,7 @@ func (p *pipeline) ensureTopics(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ensureTopics(ctx, p.spec.Kafka.Brokers, kafkaOptions(p.spec.Kafka), compacted, plain)
+	return ensureTopics(ctx, p.spec.Kafka.Brokers, kafkaOptions(p.spec.Kafka), compacted, lease, plain)
 }
 
 // supervise runs a pipeline until ctx is done, restarting it after
@@ -342,6 +343,11 @@ func (d *Daemon) collect(w *metrics.Writer) {
 		} else {
 			w.Gauge("schemaflow_source_lag_seconds", "Time from the last saved batch's cluster time to its save.", s.Lag, "pipeline", p.name)
 			w.Counter("schemaflow_schema_registrations_total", "Schema versions registered.", float64(s.Registrations), "pipeline", p.name)
+			active := 1.0
+			if s.Standby {
+				active = 0
+			}
+			w.Gauge("schemaflow_source_active", "1 on the daemon that runs the source, 0 on those standing by.", active, "pipeline", p.name)
 			w.Counter("schemaflow_copy_documents_total", "Existing documents published by copy_existing.", float64(s.Copied), "pipeline", p.name)
 			w.Gauge("schemaflow_copy_estimated_documents", "The copy's estimated document count; -1 before a copy or when unknown.", float64(s.CopyEstimate), "pipeline", p.name)
 		}

@@ -298,3 +298,95 @@ func TestDatabaseSourceWithFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Two daemons on the same spec: one runs the source, the other stands by;
+// when the first stops, the second takes over from the saved resume token;
+// the sinks share the topic's partitions. The copy ends equal, and the
+// source never runs on both at once.
+func TestHighAvailability(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	spec := header + `
+  - name: out
+    mongodb: {collection: orders}
+    source: {topic: ha.orders}
+  - name: in
+    mongodb: {collection: copy}
+    sink: {topics: [ha.orders], id_strategy: key, max_wait: 5ms}
+`
+	d1, stop1 := e.start(t, e.specs(t, spec))
+	d2, stop2 := e.start(t, e.specs(t, spec))
+	ready := func(d *Daemon) bool { code, _ := get(t, d, "/readyz"); return code == 200 }
+	testenv.WaitFor(t, "both daemons ready", func() bool { return ready(d1) && ready(d2) })
+	source := func(d *Daemon) Status { return d.Status()[0] }
+	active := func() []*Daemon {
+		var a []*Daemon
+		for _, d := range []*Daemon{d1, d2} {
+			if !source(d).Standby {
+				a = append(a, d)
+			}
+		}
+		return a
+	}
+	testenv.WaitFor(t, "one active source", func() bool { return len(active()) == 1 })
+	owner := active()[0]
+	stopOwner, other := stop1, d2
+	if owner == d2 {
+		stopOwner, other = stop2, d1
+	}
+	_, metrics := get(t, owner, "/metrics")
+	if !strings.Contains(metrics, `schemaflow_source_active{pipeline="out"} 1`) {
+		t.Errorf("the owner's metrics lack source_active 1")
+	}
+
+	client, err := e.conns.Client(context.Background(), "lungo:memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders, copied := client.Database("shop").Collection("orders"), client.Database("shop").Collection("copy")
+	watchBoth := make(chan struct{})
+	both := make(chan bool, 1)
+	go func() {
+		seen := false
+		for {
+			select {
+			case <-watchBoth:
+				both <- seen
+				return
+			default:
+			}
+			if len(active()) > 1 {
+				seen = true
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	insert := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := orders.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}, {Key: "n", Value: i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(0, 20)
+	testenv.WaitFor(t, "the first copy", func() bool { return testenv.Dump(t, copied) == testenv.Dump(t, orders) })
+
+	if err := stopOwner(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the takeover", func() bool { return !source(other).Standby && ready(other) })
+	insert(20, 40)
+	testenv.WaitFor(t, "the copy after the takeover", func() bool { return testenv.Dump(t, copied) == testenv.Dump(t, orders) })
+	close(watchBoth)
+	if <-both {
+		t.Error("the source ran on both daemons at once")
+	}
+	// Records can be copied before their resume token is saved and counted.
+	testenv.WaitFor(t, "the new owner's saved batches", func() bool { return source(other).Out >= 20 })
+	if n := source(other).Out; n > 40 {
+		t.Errorf("the new owner published %d records, want the 20 new ones (and at most a replay)", n)
+	}
+	if err := map[bool]func() error{true: stop2, false: stop1}[other == d2](); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -174,7 +174,11 @@ func progressLine(ctx context.Context, d *daemon.Daemon, reg *registry.Client, g
 		parts = append(parts, fmt.Sprintf("demo %d writes", gen.Writes()))
 	}
 	for _, s := range d.Status() {
-		p := fmt.Sprintf("%s %s %d", s.Name, s.State, s.Out)
+		state := string(s.State)
+		if s.Standby && s.State == daemon.StateRunning {
+			state = "standby"
+		}
+		p := fmt.Sprintf("%s %s %d", s.Name, state, s.Out)
 		if s.Dead > 0 {
 			p += fmt.Sprintf(" (%d dead)", s.Dead)
 		}
