@@ -335,3 +335,44 @@ func (p *devProcess) endpoint(t *testing.T, label string) string {
 	t.Fatalf("no %s line in:\n%s", label, p.out)
 	return ""
 }
+
+// dev -f runs your specs on the embedded stack, with its endpoints in
+// ${SCHEMAFLOW_*}, and no demo generator.
+func TestDevOwnSpec(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "mine.yaml", `version: 1
+kafka: {brokers: ["${SCHEMAFLOW_KAFKA}"]}
+registry: {url: "${SCHEMAFLOW_REGISTRY}"}
+mongodb: {uri: "${SCHEMAFLOW_MONGODB}", database: app}
+pipelines:
+  - name: users-out
+    mongodb: {collection: users}
+    source: {topic: app.users}
+`)
+	var out, errOut syncBuffer
+	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Dir: "../.."}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Main(ctx, Root(versioncmd.Info{}), []string{"dev", "--data", filepath.Join(dir, "data"), "--kafka-addr", "127.0.0.1:0",
+			"--registry-addr", "127.0.0.1:0", "--http-addr", "", "--progress", "50ms", "-f", spec}, env)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "users-out running") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	got := out.String()
+	for _, want := range []string{"Specs:    " + spec, "users-out running 0"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "Demo:") || strings.Contains(got, "Metrics:") {
+		t.Errorf("no demo and no metrics were asked for:\n%s", got)
+	}
+}
