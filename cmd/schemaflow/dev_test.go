@@ -124,14 +124,14 @@ func (p *devProcess) waitFor(t *testing.T, what string, ok func(map[string]int64
 func (p *devProcess) quiet(t *testing.T) map[string]int64 {
 	t.Helper()
 	var last map[string]int64
+	var since time.Time
 	return p.waitFor(t, "the pipelines to go quiet", func(c map[string]int64) bool {
-		same := last != nil && fmt.Sprint(last) == fmt.Sprint(c)
-		last = c
-		if same {
-			time.Sleep(300 * time.Millisecond) // and again, a little later
-			same = fmt.Sprint(p.counts()) == fmt.Sprint(c)
+		// Unchanged for a whole second, with the sink caught up.
+		if last == nil || fmt.Sprint(last) != fmt.Sprint(c) {
+			last, since = c, time.Now()
+			return false
 		}
-		return same
+		return time.Since(since) >= time.Second && c["orders-to-mongodb"] >= c["orders-to-kafka"]
 	})
 }
 

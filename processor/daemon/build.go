@@ -60,7 +60,7 @@ type runner interface {
 	Run(ctx context.Context) error
 	snapshot() Snapshot
 	// ready reports whether a running pipeline is working: a source's
-	// change stream is open.
+	// change stream is open, a sink has heard from its brokers.
 	ready() bool
 }
 
@@ -84,7 +84,7 @@ func (r sinkRunner) snapshot() Snapshot {
 	return Snapshot{In: s.Written + s.DeadLetter, Out: s.Written, Dead: s.DeadLetter, Bytes: s.Bytes, Lag: float64(s.Lag), DeadByClass: s.DeadByClass,
 		CacheHits: d.Hits, CacheMisses: d.Misses}
 }
-func (r sinkRunner) ready() bool { return true }
+func (r sinkRunner) ready() bool { return r.Connected() }
 
 // builder turns specs into runners.
 type builder struct {
@@ -93,45 +93,50 @@ type builder struct {
 	hooks func(name string) func(records int, took time.Duration)
 }
 
-func (b *builder) registry(p spec.Pipeline) (*registry.Client, error) {
+func (b *builder) registry(f *spec.File, p spec.Pipeline) (*registry.Client, error) {
 	if p.Registry.URL == "" {
 		return nil, nil
 	}
-	return registry.NewClient(p.Registry.URL, registry.ClientOptions{
-		Username: p.Registry.Username, Password: p.Registry.Password, BearerToken: p.Registry.Token,
-	})
-}
-
-func kafkaOptions(k spec.Kafka) []kgo.Opt {
-	id := k.ClientID
-	if id == "" {
-		id = "schemaflow"
+	opts := registry.ClientOptions{Username: p.Registry.Username, Password: p.Registry.Password, BearerToken: p.Registry.Token}
+	if p.Registry.TLS != nil {
+		cfg, err := tlsConfig(f, p.Registry.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("registry.tls: %w", err)
+		}
+		opts.TLS = cfg
 	}
-	return []kgo.Opt{kgo.ClientID(id)}
+	return registry.NewClient(p.Registry.URL, opts)
 }
 
 // build makes pipeline i of f.
-func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, error) {
+func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, []kgo.Opt, error) {
 	p := f.Effective(i)
 	log := b.log.With("pipeline", p.Name)
-	reg, err := b.registry(p)
+	kopts, err := kafkaOptions(f, p.Kafka)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	reg, err := b.registry(f, p)
+	if err != nil {
+		return nil, nil, err
 	}
 	client, err := b.conns.Client(ctx, p.MongoDB.URI)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var r runner
 	if p.Sink != nil {
-		return b.sink(f, p, reg, client, log)
+		r, err = b.sink(p, kopts, reg, client, log)
+	} else {
+		r, err = b.source(f, p, kopts, reg, client, log)
 	}
-	return b.source(f, p, reg, client, log)
+	return r, kopts, err
 }
 
-func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
+func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Source
 	cfg := mongosource.Config{
-		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression, KafkaOptions: kafkaOptions(p.Kafka),
+		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression, KafkaOptions: kopts,
 		Registry: reg, Namespace: s.Namespace, Subjects: mongosource.SubjectStrategy(s.SubjectStrategy),
 		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
 		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
@@ -229,11 +234,11 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, reg *registry.Client, cl
 	if err != nil {
 		return nil, err
 	}
-	return &exclusive{inner: sourceRunner{src}, brokers: p.Kafka.Brokers, opts: kafkaOptions(p.Kafka),
+	return &exclusive{inner: sourceRunner{src}, brokers: p.Kafka.Brokers, opts: kopts,
 		group: "schemaflow-source-" + p.Name, log: log}, nil
 }
 
-func (b *builder) sink(_ *spec.File, p spec.Pipeline, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
+func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Sink
 	var dreg decode.Registry
 	if reg != nil {
@@ -257,7 +262,7 @@ func (b *builder) sink(_ *spec.File, p spec.Pipeline, reg *registry.Client, clie
 		group = "schemaflow-" + p.Name
 	}
 	cfg := mongosink.Config{
-		Brokers: p.Kafka.Brokers, Group: group, Topics: s.Topics, KafkaOptions: kafkaOptions(p.Kafka),
+		Brokers: p.Kafka.Brokers, Group: group, Topics: s.Topics, KafkaOptions: kopts,
 		Decoder: dec,
 		Target: func(db, coll string) mongosink.Collection {
 			return client.Database(db).Collection(coll)

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/schemaflow/schemaflow/processor/metrics"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
 	"github.com/schemaflow/schemaflow/processor/mongosource"
@@ -76,6 +78,7 @@ type pipeline struct {
 	maxBackoff time.Duration
 	spec       spec.Pipeline
 	run        runner
+	kopts      []kgo.Opt // the Kafka client options: id, SASL, TLS
 
 	mu       sync.Mutex
 	state    State
@@ -107,12 +110,12 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 		for i := range f.Pipelines {
 			p := f.Effective(i)
 			where := f.Line(i)
-			r, err := b.build(ctx, f, i)
+			r, kopts, err := b.build(ctx, f, i)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: pipeline %s: %w", where, p.Name, err))
 				continue
 			}
-			pl := &pipeline{name: p.Name, kind: "source", where: where, onFailure: p.OnFailure, spec: p, run: r,
+			pl := &pipeline{name: p.Name, kind: "source", where: where, onFailure: p.OnFailure, spec: p, run: r, kopts: kopts,
 				backoff: p.Restart.Backoff.Duration, maxBackoff: p.Restart.MaxBackoff.Duration, state: StateStarting}
 			if p.Sink != nil {
 				pl.kind = "sink"
@@ -206,7 +209,7 @@ func (p *pipeline) ensureTopics(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return ensureTopics(ctx, p.spec.Kafka.Brokers, kafkaOptions(p.spec.Kafka), compacted, lease, plain)
+	return ensureTopics(ctx, p.spec.Kafka.Brokers, p.kopts, compacted, lease, plain)
 }
 
 // supervise runs a pipeline until ctx is done, restarting it after

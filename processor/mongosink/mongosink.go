@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -224,6 +225,9 @@ type Pipeline struct {
 	deadBy                                 counters.ByLabel
 
 	firstAt time.Time // when the batch in hand got its first record
+	// connected is set once a metadata answer came back: the brokers are
+	// reachable and took the login.
+	connected atomic.Bool
 
 	lagMu sync.Mutex
 	lag   map[string]int64 // by "topic/partition"
@@ -256,6 +260,20 @@ func New(cfg Config) (*Pipeline, error) {
 	return p, nil
 }
 
+// Connected reports whether the running pipeline has heard from its
+// brokers: they are reachable and took the login.
+func (p *Pipeline) Connected() bool { return p.connected.Load() }
+
+// metadataHook marks the pipeline connected on its first metadata answer.
+type metadataHook struct{ connected *atomic.Bool }
+
+// OnBrokerRead implements kgo.HookBrokerRead.
+func (h metadataHook) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if err == nil && key == 3 { // Metadata
+		h.connected.Store(true)
+	}
+}
+
 // Stats returns the counters so far.
 func (p *Pipeline) Stats() Stats {
 	p.lagMu.Lock()
@@ -283,6 +301,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.WithHooks(metadataHook{&p.connected}),
 		// Topics created after the sink starts (a source's new namespace)
 		// are picked up within seconds, not franz-go's default 5 minutes.
 		kgo.MetadataMaxAge(10 * time.Second),
@@ -292,7 +311,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("mongosink: kafka client: %w", err)
 	}
 	p.cl = cl
-	defer cl.Close()
+	defer func() { cl.Close(); p.connected.Store(false) }()
+	// A sink that cannot reach its brokers (down, or a refused login that
+	// the broker answers by dropping the connection) says so.
+	warn := time.AfterFunc(30*time.Second, func() {
+		if !p.connected.Load() {
+			p.log.Warn("mongosink: no answer from the brokers after 30s: check the addresses, the credentials and TLS", "brokers", p.cfg.Brokers)
+		}
+	})
+	defer warn.Stop()
 	p.lagMu.Lock()
 	p.lag = map[string]int64{}
 	p.lagMu.Unlock()
@@ -364,6 +391,11 @@ func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
 		for _, fe := range fetches.Errors() {
 			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
 				continue
+			}
+			if fatalKafka(fe.Err) {
+				// Retrying cannot fix a refused login or a missing
+				// permission: fail, so the operator sees it.
+				return nil, fmt.Errorf("mongosink: kafka: %w", fe.Err)
 			}
 			p.log.Warn("mongosink: fetch", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
@@ -717,6 +749,18 @@ func (p *Pipeline) fail(ctx context.Context, rec *kgo.Record, class string, caus
 	p.deadBy.Add(class, 1)
 	p.log.Warn("mongosink: dead letter", "topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "class", class, "err", cause)
 	return nil
+}
+
+// fatalKafka reports whether a Kafka error needs an operator: a refused
+// login or a missing permission.
+func fatalKafka(err error) bool {
+	for _, e := range []error{kerr.SaslAuthenticationFailed, kerr.IllegalSaslState, kerr.UnsupportedSaslMechanism,
+		kerr.TopicAuthorizationFailed, kerr.GroupAuthorizationFailed, kerr.ClusterAuthorizationFailed} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Server error codes that a retry can outlive: stepdowns, shutdowns,

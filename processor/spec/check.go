@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -39,6 +40,15 @@ func (f *File) Effective(i int) Pipeline {
 	}
 	or(&p.Kafka.Compression, f.Kafka.Compression)
 	or(&p.Kafka.ClientID, f.Kafka.ClientID)
+	if p.Kafka.SASL == nil {
+		p.Kafka.SASL = f.Kafka.SASL
+	}
+	if p.Kafka.TLS == nil {
+		p.Kafka.TLS = f.Kafka.TLS
+	}
+	if p.Registry.TLS == nil {
+		p.Registry.TLS = f.Registry.TLS
+	}
 	or(&p.Registry.URL, f.Registry.URL)
 	or(&p.Registry.Username, f.Registry.Username)
 	or(&p.Registry.Password, f.Registry.Password)
@@ -104,11 +114,42 @@ func (c *checker) connections(_ []any, bad func(path []any, format string, args 
 	if r.Token != "" && (r.Username != "" || r.Password != "") {
 		bad(p("registry", "token"), "use a token or a username and password, not both")
 	}
+	if s := k.SASL; s != nil {
+		if !contains(s.Mechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") {
+			bad(p("kafka", "sasl", "mechanism"), "%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+		}
+		if s.Username == "" || s.Password == "" {
+			bad(p("kafka", "sasl"), "username and password are required")
+		}
+	}
+	c.tls(bad, p("kafka", "tls"), k.TLS)
+	c.tls(bad, p("registry", "tls"), r.TLS)
+	if r.TLS != nil && strings.HasPrefix(r.URL, "http://") {
+		bad(p("registry", "tls"), "the registry URL is http://: use https:// with tls")
+	}
 	switch u := m.URI; {
 	case u == "", strings.HasPrefix(u, "mongodb://"), strings.HasPrefix(u, "mongodb+srv://"):
 	case strings.HasPrefix(u, "lungo:") && u != "lungo:":
 	default:
 		bad(p("mongodb", "uri"), "%q: want mongodb://, mongodb+srv://, lungo:memory or lungo:PATH", u)
+	}
+}
+
+// tls checks a TLS block: the key pair goes together and the files exist.
+func (c *checker) tls(bad func(path []any, format string, args ...any), at []any, t *TLS) {
+	if t == nil {
+		return
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad(at, "cert_file and key_file go together")
+	}
+	for _, f := range []struct{ key, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(c.resolve(f.path)); err != nil {
+			bad(append(append([]any(nil), at...), f.key), "%v", err)
+		}
 	}
 }
 

@@ -47,6 +47,33 @@ type Kafka struct {
 	Compression string `yaml:"compression"`
 	// ClientID names the client to the brokers. Default "schemaflow".
 	ClientID string `yaml:"client_id"`
+	// SASL authenticates to the brokers.
+	SASL *SASL `yaml:"sasl"`
+	// TLS encrypts the connections to the brokers.
+	TLS *TLS `yaml:"tls"`
+}
+
+// SASL is a SASL login.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+}
+
+// TLS configures a TLS client. An empty block (tls: {}) means TLS with the
+// system's roots.
+type TLS struct {
+	// CAFile is a PEM file of roots to trust instead of the system's.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate, for mutual TLS.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name the server's certificate is checked
+	// against.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns certificate checks off (for tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Registry is how to reach the schema registry.
@@ -58,6 +85,8 @@ type Registry struct {
 	Password string `yaml:"password"`
 	// Token for bearer auth.
 	Token string `yaml:"token"`
+	// TLS configures https URLs; default the system's roots.
+	TLS *TLS `yaml:"tls"`
 }
 
 // MongoDB is a MongoDB deployment and namespace.
@@ -443,6 +472,14 @@ type checker struct {
 	name     string
 	root     *yaml.Node
 	problems []string
+}
+
+// resolve makes a path in the spec relative to the spec's directory.
+func (c *checker) resolve(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(c.name), path)
 }
 
 func (c *checker) add(line int, format string, args ...any) {
