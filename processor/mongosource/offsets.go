@@ -58,7 +58,7 @@ func (t *topicTokens) load(ctx context.Context) (bson.Raw, error) {
 	for !reached(ends) {
 		f := rd.PollFetches(deadline)
 		if deadline.Err() != nil {
-			return nil, fmt.Errorf("mongosource: %s: reading resume tokens from %s: %w", s.cfg.Name, s.cfg.OffsetsTopic, deadline.Err())
+			return nil, fmt.Errorf("mongosource: %s: reading resume tokens from %s: no answer within 30s (check the brokers, the credentials and TLS): %w", s.cfg.Name, s.cfg.OffsetsTopic, deadline.Err())
 		}
 		f.EachRecord(func(r *kgo.Record) {
 			if string(r.Key) == s.cfg.Name {
