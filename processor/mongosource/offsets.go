@@ -47,14 +47,17 @@ func (t *topicTokens) load(ctx context.Context) (bson.Raw, error) {
 		return nil, fmt.Errorf("mongosource: kafka client: %w", err)
 	}
 	defer rd.Close()
+	deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	// Read up to the end offsets as they are now.
-	ends, err := endOffsets(ctx, t.cl, s.cfg.OffsetsTopic)
+	ends, err := endOffsets(deadline, t.cl, s.cfg.OffsetsTopic)
 	if err != nil {
+		if deadline.Err() != nil && ctx.Err() == nil {
+			return nil, fmt.Errorf("mongosource: %s: end offsets of %s: no answer within 30s (check the brokers, the credentials and TLS): %w", s.cfg.Name, s.cfg.OffsetsTopic, err)
+		}
 		return nil, err
 	}
 	var token bson.Raw
-	deadline, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	for !reached(ends) {
 		f := rd.PollFetches(deadline)
 		if deadline.Err() != nil {
