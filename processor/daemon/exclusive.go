@@ -128,6 +128,12 @@ func (e *exclusive) Run(ctx context.Context) error {
 		cl.Close()
 		e.joined.Store(false)
 	}()
+	warn := time.AfterFunc(30*time.Second, func() {
+		if !e.joined.Load() {
+			e.log.Warn("source election: no answer from the brokers after 30s: check the addresses, the credentials and TLS", "brokers", e.brokers)
+		}
+	})
+	defer warn.Stop()
 	for runCtx.Err() == nil {
 		// The lease topic carries no records: polling keeps the member in
 		// the group and surfaces errors.
