@@ -83,3 +83,37 @@ func TestProduceConsume(t *testing.T) {
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// The console tools log in with SASL; a missing password is a usage
+// error.
+func TestConsoleSASL(t *testing.T) {
+	t.Parallel()
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "ops", "pw"), kfake.SeedTopics(1, "audit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kafka.Close()
+	srv, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(srv)
+	defer reg.Close()
+	dir := t.TempDir()
+	schema := writeFile(t, dir, "audit.avsc", `{"type":"record","name":"Audit","fields":[{"name":"who","type":"string"}]}`)
+	input := writeFile(t, dir, "audit.jsonl", "{\"who\": \"ada\"}\n{\"who\": \"grace\"}\n")
+	brokers := kafka.ListenAddrs()[0]
+	login := []string{"--brokers", brokers, "--sasl-mechanism", "SCRAM-SHA-512", "--sasl-user", "ops"}
+	r := runEnv(t, map[string]string{"SCHEMAFLOW_SASL_PASSWORD": "pw"}, append([]string{"produce", "--topic", "audit", "--registry", reg.URL, "--schema", schema, input}, login...)...)
+	if r.code != 0 || !strings.Contains(r.stderr, "produced 2 records") {
+		t.Fatalf("produce: exit %d: %s", r.code, r.stderr)
+	}
+	r = runEnv(t, nil, append([]string{"consume", "--topic", "audit", "--registry", reg.URL, "--from-beginning", "-n", "2", "--sasl-password", "pw"}, login...)...)
+	if r.code != 0 || !strings.Contains(r.stdout, `"value":{"who":"ada"}`) || !strings.Contains(r.stdout, `"value":{"who":"grace"}`) {
+		t.Fatalf("consume: exit %d:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runEnv(t, nil, append([]string{"consume", "--topic", "audit"}, login...)...)
+	if r.code != 2 || !strings.Contains(r.stderr, "--sasl-mechanism needs --sasl-user and a password") {
+		t.Fatalf("no password: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -99,7 +99,7 @@ func (b *builder) registry(f *spec.File, p spec.Pipeline) (*registry.Client, err
 	}
 	opts := registry.ClientOptions{Username: p.Registry.Username, Password: p.Registry.Password, BearerToken: p.Registry.Token}
 	if p.Registry.TLS != nil {
-		cfg, err := tlsConfig(f, p.Registry.TLS)
+		cfg, err := tlsConfig(f.Resolve, p.Registry.TLS)
 		if err != nil {
 			return nil, fmt.Errorf("registry.tls: %w", err)
 		}

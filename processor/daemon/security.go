@@ -16,6 +16,12 @@ import (
 // kafkaOptions are the client options of a pipeline's kafka block: client
 // id, SASL and TLS. Files are read relative to the spec.
 func kafkaOptions(f *spec.File, k spec.Kafka) ([]kgo.Opt, error) {
+	return KafkaClientOptions(k, f.Resolve)
+}
+
+// KafkaClientOptions are the franz-go options of a kafka block: client id,
+// SASL and TLS; resolve maps the TLS files' paths.
+func KafkaClientOptions(k spec.Kafka, resolve func(string) string) ([]kgo.Opt, error) {
 	id := k.ClientID
 	if id == "" {
 		id = "schemaflow"
@@ -34,7 +40,7 @@ func kafkaOptions(f *spec.File, k spec.Kafka) ([]kgo.Opt, error) {
 		}
 	}
 	if k.TLS != nil {
-		cfg, err := tlsConfig(f, k.TLS)
+		cfg, err := tlsConfig(resolve, k.TLS)
 		if err != nil {
 			return nil, fmt.Errorf("kafka.tls: %w", err)
 		}
@@ -44,10 +50,10 @@ func kafkaOptions(f *spec.File, k spec.Kafka) ([]kgo.Opt, error) {
 }
 
 // tlsConfig builds a client TLS configuration.
-func tlsConfig(f *spec.File, t *spec.TLS) (*tls.Config, error) {
+func tlsConfig(resolve func(string) string, t *spec.TLS) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(f.Resolve(t.CAFile))
+		pem, err := os.ReadFile(resolve(t.CAFile))
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +64,7 @@ func tlsConfig(f *spec.File, t *spec.TLS) (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(f.Resolve(t.CertFile), f.Resolve(t.KeyFile))
+		pair, err := tls.LoadX509KeyPair(resolve(t.CertFile), resolve(t.KeyFile))
 		if err != nil {
 			return nil, err
 		}

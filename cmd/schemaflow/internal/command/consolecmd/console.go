@@ -20,13 +20,57 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/processor/daemon"
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/extjson"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 	"github.com/schemaflow/schemaflow/schemas/wire"
 )
+
+// kafkaFlags are the connection flags the console tools share.
+type kafkaFlags struct {
+	brokers                 *string
+	mechanism, user, passwd *string
+	useTLS                  *bool
+	ca                      *string
+}
+
+func defineKafkaFlags(fs *flag.FlagSet) kafkaFlags {
+	return kafkaFlags{
+		brokers:   fs.String("brokers", "127.0.0.1:9092", "Kafka seed `brokers`, comma-separated"),
+		mechanism: fs.String("sasl-mechanism", "", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+		user:      fs.String("sasl-user", "", "SASL `user`"),
+		passwd:    fs.String("sasl-password", "", "SASL `password`; default $SCHEMAFLOW_SASL_PASSWORD"),
+		useTLS:    fs.Bool("tls", false, "connect with TLS (the system's roots unless --tls-ca)"),
+		ca:        fs.String("tls-ca", "", "PEM `file` of roots to trust; implies --tls"),
+	}
+}
+
+// options are the franz-go options the flags describe.
+func (k kafkaFlags) options(env *cli.Env) ([]kgo.Opt, error) {
+	kb := spec.Kafka{ClientID: "schemaflow-console"}
+	if *k.mechanism != "" {
+		pass := *k.passwd
+		if pass == "" {
+			pass = env.Getenv("SCHEMAFLOW_SASL_PASSWORD")
+		}
+		if *k.user == "" || pass == "" {
+			return nil, cli.Usagef("--sasl-mechanism needs --sasl-user and a password (--sasl-password or $SCHEMAFLOW_SASL_PASSWORD)")
+		}
+		kb.SASL = &spec.SASL{Mechanism: *k.mechanism, Username: *k.user, Password: pass}
+	}
+	if *k.useTLS || *k.ca != "" {
+		kb.TLS = &spec.TLS{CAFile: *k.ca}
+	}
+	opts, err := daemon.KafkaClientOptions(kb, env.Path)
+	if err != nil {
+		return nil, cli.Usagef("%v", err)
+	}
+	return append([]kgo.Opt{kgo.SeedBrokers(strings.Split(*k.brokers, ",")...)}, opts...), nil
+}
 
 // NewConsume returns the consume command.
 func NewConsume() *cli.Command {
@@ -41,7 +85,7 @@ shown as relaxed Extended JSON; plain JSON as it is; anything else as
 base64. Reads from the end of the topic unless --from-beginning; stops after
 -n records, or on SIGINT.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
-			brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed `brokers`, comma-separated")
+			kafka := defineKafkaFlags(fs)
 			topic := fs.String("topic", "", "`topic` to read; required")
 			regURL := fs.String("registry", "", "registry `URL` for framed records")
 			fromStart := fs.Bool("from-beginning", false, "read from the start of the topic")
@@ -62,7 +106,11 @@ base64. Reads from the end of the topic unless --from-beginning; stops after
 				if *fromStart {
 					start = kgo.NewOffset().AtStart()
 				}
-				cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.ConsumeTopics(*topic), kgo.ConsumeResetOffset(start))
+				kopts, err := kafka.options(env)
+				if err != nil {
+					return err
+				}
+				cl, err := kgo.NewClient(append(kopts, kgo.ConsumeTopics(*topic), kgo.ConsumeResetOffset(start))...)
 				if err != nil {
 					return err
 				}
@@ -166,7 +214,7 @@ the Confluent wire format. --key-field takes each record's key from a field
 schema cannot carry stops the command with its file:line; the records before
 it were produced.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
-			brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka seed `brokers`, comma-separated")
+			kafka := defineKafkaFlags(fs)
 			topic := fs.String("topic", "", "`topic` to produce to; required")
 			regURL := fs.String("registry", "http://127.0.0.1:8081", "registry `URL`")
 			subject := fs.String("subject", "", "`subject` of the schema; default TOPIC-value")
@@ -203,7 +251,11 @@ it were produced.`,
 				if err != nil {
 					return fmt.Errorf("%s: %w", *schemaFile, err)
 				}
-				cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(*brokers, ",")...), kgo.AllowAutoTopicCreation())
+				kopts, err := kafka.options(env)
+				if err != nil {
+					return err
+				}
+				cl, err := kgo.NewClient(append(kopts, kgo.AllowAutoTopicCreation())...)
 				if err != nil {
 					return err
 				}
