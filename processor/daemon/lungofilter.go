@@ -39,10 +39,12 @@ type filteredStream struct {
 	err     error
 }
 
+// Next implements mongosource.ChangeStream.
 func (s *filteredStream) Next(ctx context.Context) bool {
 	return s.advance(func() bool { return s.ChangeStream.Next(ctx) })
 }
 
+// TryNext implements mongosource.ChangeStream.
 func (s *filteredStream) TryNext(ctx context.Context) bool {
 	return s.advance(func() bool { return s.ChangeStream.TryNext(ctx) })
 }
@@ -84,6 +86,7 @@ func (s *filteredStream) matches(raw bson.Raw) (bool, error) {
 	return true, nil
 }
 
+// Decode implements mongosource.ChangeStream: the current matching event.
 func (s *filteredStream) Decode(out any) error {
 	if s.cur == nil {
 		return errors.New("no current event")
@@ -95,6 +98,8 @@ func (s *filteredStream) Decode(out any) error {
 	return bson.Unmarshal(s.cur, out)
 }
 
+// Err implements mongosource.ChangeStream: a decoding or matching
+// failure, else the stream's error.
 func (s *filteredStream) Err() error {
 	if s.err != nil {
 		return s.err

@@ -393,8 +393,10 @@ func (s *Source) Run(ctx context.Context) error {
 // starts over.
 type lostError struct{ err error }
 
+// Error implements error.
 func (e *lostError) Error() string { return e.err.Error() }
 
+// Unwrap returns the cause.
 func (e *lostError) Unwrap() error { return e.err }
 
 // lost is the error of a lost resume point: fatal under LostResumeFail,
