@@ -289,7 +289,7 @@ func errorClass(err error) string {
 		return srcErr.Class
 	case errors.As(err, &sinkErr):
 		return sinkErr.Class
-	case strings.Contains(err.Error(), "resume point"), strings.Contains(err.Error(), "invalidated"):
+	case errors.Is(err, mongosource.ErrResumeLost):
 		return "lost-resume-point"
 	}
 	return "pipeline"

@@ -405,8 +405,24 @@ func (s *Source) lost(err error) error {
 	if s.cfg.OnLostResume == LostResumeLatest || s.cfg.OnLostResume == LostResumeCopy {
 		return &lostError{err}
 	}
-	return fmt.Errorf("mongosource: %s: %w; changes since were lost to this source. Set the lost-resume policy to latest or copy_existing to start over", s.cfg.Name, err)
+	return &resumeLostError{fmt.Errorf("mongosource: %s: %w; changes since were lost to this source. Set the lost-resume policy to latest or copy_existing to start over", s.cfg.Name, err)}
 }
+
+// ErrResumeLost matches (errors.Is) the error of a source stopped because
+// its resume point is gone: out of the oplog, or past an invalidate.
+var ErrResumeLost = errors.New("mongosource: resume point lost")
+
+// resumeLostError is a lost resume point under LostResumeFail.
+type resumeLostError struct{ err error }
+
+// Error implements error.
+func (e *resumeLostError) Error() string { return e.err.Error() }
+
+// Unwrap returns the cause.
+func (e *resumeLostError) Unwrap() error { return e.err }
+
+// Is makes the error match ErrResumeLost.
+func (e *resumeLostError) Is(target error) bool { return target == ErrResumeLost }
 
 // run is one pass of Run: from the saved token, or, when restart is set
 // after a lost resume point, from now (latest) or a new copy.

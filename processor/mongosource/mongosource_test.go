@@ -351,7 +351,7 @@ func TestLostResumePoint(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err = failing.Run(ctx)
-	if err == nil || !strings.Contains(err.Error(), "no longer in the oplog") || !strings.Contains(err.Error(), "latest") {
+	if !errors.Is(err, ErrResumeLost) || !strings.Contains(err.Error(), "no longer in the oplog") || !strings.Contains(err.Error(), "latest") {
 		t.Fatalf("err = %v, want the lost resume point explained", err)
 	}
 
@@ -395,7 +395,7 @@ func TestInvalidate(t *testing.T) {
 	exec(t, e.src.Drop)
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "invalidated") || !strings.Contains(err.Error(), "copy_existing") {
+		if !errors.Is(err, ErrResumeLost) || !strings.Contains(err.Error(), "invalidated") || !strings.Contains(err.Error(), "copy_existing") {
 			t.Fatalf("err = %v, want the invalidation explained", err)
 		}
 	case <-time.After(30 * time.Second):
