@@ -302,9 +302,9 @@ func postProcessor(pp spec.PostProcessor) (sink.PostProcessor, error) {
 	case len(pp.Block) > 0:
 		return sink.Project(sink.Projection{Paths: pp.Block}), nil
 	case len(pp.Rename) > 0:
-		var renames []sink.Rename
-		for old, new := range pp.Rename {
-			renames = append(renames, sink.Rename{Old: old, New: new})
+		renames := make([]sink.Rename, 0, len(pp.Rename))
+		for _, r := range pp.Rename {
+			renames = append(renames, sink.Rename{Old: r.From, New: r.To})
 		}
 		return sink.RenameByMapping(renames), nil
 	case len(pp.RenameRegex) > 0:

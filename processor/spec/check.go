@@ -366,6 +366,16 @@ func (pc *pipelineChecker) sink(s *Sink) {
 		if set != 1 {
 			pc.bad(p("sink", "post_processors", j), "set exactly one of allow, block, rename, rename_regex, kafka_metadata, remove_nulls")
 		}
+		for k, r := range pp.Rename {
+			switch {
+			case r.From == "" || r.To == "":
+				pc.bad(p("sink", "post_processors", j, "rename", k), "from and to are required")
+			case strings.Contains(r.To, "."):
+				pc.bad(p("sink", "post_processors", j, "rename", k, "to"), "%q is a new name in the same document, not a path: it must not contain '.'", r.To)
+			case strings.HasPrefix(r.To, "$"):
+				pc.bad(p("sink", "post_processors", j, "rename", k, "to"), "%q: MongoDB field names must not start with '$'", r.To)
+			}
+		}
 		for k, r := range pp.RenameRegex {
 			for _, re := range []struct{ name, v string }{{"match", r.Match}, {"pattern", r.Pattern}} {
 				if re.v == "" {

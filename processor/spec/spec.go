@@ -262,10 +262,46 @@ type Projection struct {
 type PostProcessor struct {
 	Allow         []string          `yaml:"allow"`
 	Block         []string          `yaml:"block"`
-	Rename        map[string]string `yaml:"rename"`
-	RenameRegex   []RegexRename     `yaml:"rename_regex"`
-	KafkaMetadata bool              `yaml:"kafka_metadata"`
-	RemoveNulls   bool              `yaml:"remove_nulls"`
+	Rename        Renames       `yaml:"rename"`
+	RenameRegex   []RegexRename `yaml:"rename_regex"`
+	KafkaMetadata bool          `yaml:"kafka_metadata"`
+	RemoveNulls   bool          `yaml:"remove_nulls"`
+}
+
+// FieldRename renames the field at the dotted path From to the name To, in
+// the same document.
+type FieldRename struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// Renames is an ordered list of renames, applied in the order written, so
+// that a chain (a → b, then b → c) gives the same document on every run.
+// It is written as a list of {from, to}; the older mapping form
+// ({a: b, b: c}) is read in the order its keys are written.
+type Renames []FieldRename
+
+// UnmarshalYAML reads the list form or, in document order, the mapping
+// form.
+func (r *Renames) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		var list []FieldRename
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		*r = list
+		return nil
+	}
+	out := make(Renames, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		var to string
+		if err := n.Content[i+1].Decode(&to); err != nil {
+			return err
+		}
+		out = append(out, FieldRename{From: n.Content[i].Value, To: to})
+	}
+	*r = out
+	return nil
 }
 
 // RegexRename renames fields whose dotted path matches Match by replacing
