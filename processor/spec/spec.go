@@ -260,8 +260,8 @@ type Projection struct {
 
 // PostProcessor is one step; exactly one field is set.
 type PostProcessor struct {
-	Allow         []string          `yaml:"allow"`
-	Block         []string          `yaml:"block"`
+	Allow         []string      `yaml:"allow"`
+	Block         []string      `yaml:"block"`
 	Rename        Renames       `yaml:"rename"`
 	RenameRegex   []RegexRename `yaml:"rename_regex"`
 	KafkaMetadata bool          `yaml:"kafka_metadata"`
