@@ -82,3 +82,5 @@ require (
 	modernc.org/strutil v1.2.0 // indirect
 	modernc.org/token v1.1.0 // indirect
 )
+
+replace github.com/256dpi/lungo => ./third_party/lungo
