@@ -63,7 +63,27 @@ func (e *EvolveError) Error() string {
 // by promotion (int to long) or else by a union; and only at levels whose
 // old readers accept it (NONE, BACKWARD, BACKWARD_TRANSITIVE). At FORWARD
 // and FULL levels a needed widening is an *EvolveError naming the field.
+//
+// Evolve uses the default options; EvolveWith takes others.
 func Evolve(level Level, history []Schema, inferred Schema) (next Schema, changed bool, err error) {
+	return EvolveWith(level, history, inferred, EvolveOptions{})
+}
+
+// EvolveOptions configure EvolveWith. The zero value is the default.
+type EvolveOptions struct {
+	// Numbers says how number types grow. schemas.NumbersWiden (the
+	// default): a long carries int values and a double carries integers,
+	// and an int is promoted to long. schemas.NumbersExact: a number type
+	// carries only its own BSON type, so a field registered as int that
+	// now sees a double or an int64 gains a union branch (Avro) or a oneof
+	// member (Protobuf) instead, and every value decodes to its own BSON
+	// type. Use the mode the documents were inferred with.
+	Numbers schemas.Numbers
+}
+
+// EvolveWith is Evolve configured by opts.
+func EvolveWith(level Level, history []Schema, inferred Schema, opts EvolveOptions) (next Schema, changed bool, err error) {
+	exact := opts.Numbers == schemas.NumbersExact
 	if len(history) == 0 {
 		if _, err := parse(inferred); err != nil {
 			return Schema{}, false, err
@@ -77,9 +97,9 @@ func Evolve(level Level, history []Schema, inferred Schema) (next Schema, change
 	var text []byte
 	switch inferred.Format {
 	case schemas.Avro:
-		text, changed, err = evolveAvro(level, latest, inferred)
+		text, changed, err = evolveAvro(level, latest, inferred, exact)
 	case schemas.Protobuf:
-		text, changed, err = evolveProto(level, history, inferred)
+		text, changed, err = evolveProto(level, history, inferred, exact)
 	default:
 		return Schema{}, false, fmt.Errorf("evolution of %s schemas is not supported", inferred.Format)
 	}
@@ -103,7 +123,7 @@ func Evolve(level Level, history []Schema, inferred Schema) (next Schema, change
 	return next, true, nil
 }
 
-func evolveAvro(level Level, latest, inferred Schema) ([]byte, bool, error) {
+func evolveAvro(level Level, latest, inferred Schema, exactNumbers bool) ([]byte, bool, error) {
 	// Parse afresh: the merge edits the tree.
 	old, err := avro.Parse(latest.Text)
 	if err != nil {
@@ -113,7 +133,7 @@ func evolveAvro(level Level, latest, inferred Schema) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	m := &avroMerger{level: level, widen: !level.Forward(), named: old.NamedTypes()}
+	m := &avroMerger{level: level, widen: !level.Forward(), exactNumbers: exactNumbers, named: old.NamedTypes()}
 	root, changed, err := m.merge(old.Root, nw.Root, "")
 	if err != nil || !changed {
 		return nil, false, err
@@ -125,6 +145,9 @@ func evolveAvro(level Level, latest, inferred Schema) ([]byte, bool, error) {
 type avroMerger struct {
 	level Level
 	widen bool // whether types may widen (old readers need not read new data)
+	// exactNumbers keeps BSON number types apart: no number type carries
+	// another, and an int is not promoted to long.
+	exactNumbers bool
 	// named holds the named types of the merged tree. In Avro a name is one
 	// type, so a new type whose name exists is merged into that one.
 	named map[string]*avro.Type
@@ -266,9 +289,10 @@ func sameSlot(a, b *avro.Type) bool {
 }
 
 // carries reports whether a branch of kind o already takes the values of a
-// branch of kind n through the encoder's lossless coercions.
-func carries(o, n *avro.Type) bool {
-	if o.Logical != "" || n.Logical != "" {
+// branch of kind n through the encoder's lossless coercions. With
+// exactNumbers the encoder makes none between numbers, so none carries.
+func carries(o, n *avro.Type, exactNumbers bool) bool {
+	if o.Logical != "" || n.Logical != "" || exactNumbers {
 		return false
 	}
 	switch o.Kind {
@@ -335,7 +359,7 @@ func (m *avroMerger) union(o, n *avro.Type, path string) (*avro.Type, bool, erro
 		}
 		covered := false
 		for _, ob := range out {
-			covered = covered || carries(ob, nb)
+			covered = covered || carries(ob, nb, m.exactNumbers)
 		}
 		if covered {
 			continue
@@ -343,8 +367,9 @@ func (m *avroMerger) union(o, n *avro.Type, path string) (*avro.Type, bool, erro
 		if !m.widen {
 			return o, false, m.refuse(path, "values of type %s cannot be written as %s without breaking earlier readers", describeAvro(nb), describeAvro(o))
 		}
-		// Promote an int to long rather than add a branch, when that covers it.
-		if nb.Kind == avro.Long && nb.Logical == "" {
+		// Promote an int to long rather than add a branch, when that covers
+		// it and int values need not stay int.
+		if nb.Kind == avro.Long && nb.Logical == "" && !m.exactNumbers {
 			promoted := false
 			for i, ob := range out {
 				if ob.Kind == avro.Int && ob.Logical == "" {

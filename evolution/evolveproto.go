@@ -310,6 +310,10 @@ type protoMerger struct {
 	// name it has in the merged model, where the two differ.
 	rename map[string]string
 	copied map[string]bool // messages of the new file already copied
+
+	// exactNumbers keeps int32 and int64 apart: neither carries the other,
+	// and int32 does not widen in place; a new kind joins a oneof.
+	exactNumbers bool
 }
 
 // field models a field of the new file, with its type named as in the model.
@@ -385,7 +389,7 @@ func (m *protoMerger) next(msg string) int {
 	return n
 }
 
-func evolveProto(level Level, history []Schema, inferred Schema) ([]byte, bool, error) {
+func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bool) ([]byte, bool, error) {
 	old, err := parseProto(history[len(history)-1])
 	if err != nil {
 		return nil, false, err
@@ -401,7 +405,7 @@ func evolveProto(level Level, history []Schema, inferred Schema) ([]byte, bool, 
 	if err != nil {
 		return nil, false, err
 	}
-	m := &protoMerger{level: level, widen: !level.Forward(), used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}}
+	m := &protoMerger{level: level, widen: !level.Forward(), exactNumbers: exactNumbers, used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}}
 	if old.fd.Messages().Len() == 0 || nw.fd.Messages().Len() == 0 {
 		return nil, false, &EvolveError{Reason: "a schema declares no message", Level: level}
 	}
@@ -624,9 +628,9 @@ func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.
 					}
 					changed = changed || c
 				}
-			case ov.kind == schemas.KindInt64 && nk == schemas.KindInt32:
+			case ov.kind == schemas.KindInt64 && nk == schemas.KindInt32 && !m.exactNumbers:
 				found = true // an int32 fits an int64 field
-			case ov.kind == schemas.KindInt32 && nk == schemas.KindInt64 && ov.label == nlabel:
+			case ov.kind == schemas.KindInt32 && nk == schemas.KindInt64 && ov.label == nlabel && !m.exactNumbers:
 				// int32 and int64 share the wire encoding: widen in place.
 				ov.typ, ov.kind = "int64", schemas.KindInt64
 				found, changed = true, true
@@ -750,9 +754,9 @@ func (m *protoMerger) mergeArray(om *pmMsg, ov *pmField, nf protoreflect.FieldDe
 		return m.message(target, newElem.Message(), path+"[]")
 	case ok == nk:
 		return false, nil
-	case ok == schemas.KindInt64 && nk == schemas.KindInt32:
+	case ok == schemas.KindInt64 && nk == schemas.KindInt32 && !m.exactNumbers:
 		return false, nil
-	case ok == schemas.KindInt32 && nk == schemas.KindInt64:
+	case ok == schemas.KindInt32 && nk == schemas.KindInt64 && !m.exactNumbers:
 		oldElem.typ, oldElem.elemKind = "int64", schemas.KindInt64
 		if oldElem.label != "repeated" {
 			oldElem.kind = schemas.KindInt64

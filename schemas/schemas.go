@@ -350,3 +350,46 @@ func appendSmallDecimal(dst []byte, h, l uint64) []byte {
 	}
 	return strconv.AppendInt(dst, int64(adjusted), 10)
 }
+
+// Numbers says how a field whose values hold several BSON number types
+// (int32, int64, double) is typed in an inferred schema, and how strictly
+// an encoder matches numbers to schema types.
+type Numbers uint8
+
+// The number modes. The zero value is NumbersWiden, the default.
+const (
+	// NumbersWiden gives such a field one number type: int32 and int64
+	// widen to int64, and integers widen to double when every one seen
+	// fits a double exactly. Decoding may then return another BSON number
+	// type than was written (an int32 5 comes back as the double 5.0),
+	// which suits SQL-like consumers. The default.
+	NumbersWiden Numbers = iota
+	// NumbersExact keeps each value's BSON number type: the field is a
+	// union (Avro) or a oneof (Protobuf) of the number types seen, and an
+	// encoder writes a number only to a type that decodes to the same BSON
+	// type. A MongoDB → Kafka → MongoDB round trip is then type-exact.
+	NumbersExact
+)
+
+// String returns the mode's name, as written in specs and flags.
+func (n Numbers) String() string {
+	switch n {
+	case NumbersWiden:
+		return "widen"
+	case NumbersExact:
+		return "exact"
+	}
+	return fmt.Sprintf("numbers(%d)", int(n))
+}
+
+// ParseNumbers parses a number mode name, "widen" or "exact",
+// case-insensitively.
+func ParseNumbers(s string) (Numbers, error) {
+	switch strings.ToLower(s) {
+	case "widen":
+		return NumbersWiden, nil
+	case "exact":
+		return NumbersExact, nil
+	}
+	return 0, fmt.Errorf("unknown number mode %q (want widen or exact)", s)
+}

@@ -44,6 +44,14 @@ type Options struct {
 	Level evolution.Level
 	// Infer names inferred schemas (record or message name, namespace).
 	Infer infer.Options
+	// Numbers says how a field holding several BSON number types is typed:
+	// schemas.NumbersWiden (the default) widens it to one number type, and
+	// a document whose numbers the current version carries by a lossless
+	// conversion needs no new version; schemas.NumbersExact keeps each
+	// value's BSON number type, so a number the current version cannot
+	// write as its own type makes a version that adds it (a union branch
+	// or a oneof member), as the level allows.
+	Numbers schemas.Numbers
 }
 
 // Stats counts an Encoder's work.
@@ -158,7 +166,7 @@ func format(schemaType string) (schemas.Format, error) {
 }
 
 func (e *Encoder) compile(s evolution.Schema, id int) (*serde.Serde, error) {
-	return serde.New(s.Text, serde.Options{Format: s.Format, ID: uint32(id), Name: e.protoName()})
+	return serde.New(s.Text, serde.Options{Format: s.Format, ID: uint32(id), Name: e.protoName(), Numbers: e.opts.Numbers})
 }
 
 func (e *Encoder) protoName() string {
@@ -205,7 +213,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 	e.evolutions.Add(1)
 	e.evolving.Lock()
 	defer e.evolving.Unlock()
-	in := infer.New()
+	in := infer.NewWith(infer.Config{Numbers: e.opts.Numbers})
 	if err := in.Add(doc); err != nil {
 		return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
 	}
@@ -235,7 +243,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 		}
 		seen = e.current
 		history := e.history
-		next, changed, err := evolution.Evolve(e.opts.Level, history, inferred)
+		next, changed, err := evolution.EvolveWith(e.opts.Level, history, inferred, evolution.EvolveOptions{Numbers: e.opts.Numbers})
 		if err != nil {
 			e.mu.Unlock()
 			return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)

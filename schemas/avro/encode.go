@@ -26,15 +26,33 @@ import (
 // It is safe for concurrent use.
 type Codec struct {
 	schema *Schema
+	// exactNumbers refuses number conversions that decode to another BSON
+	// type (schemas.NumbersExact).
+	exactNumbers bool
 }
 
-// NewCodec returns a codec for s. The schema's root must be a record, since
-// a BSON document is a record.
-func NewCodec(s *Schema) (*Codec, error) {
+// CodecOptions configure a Codec. The zero value is the default.
+type CodecOptions struct {
+	// Numbers says which Avro types the encoder writes a BSON number to.
+	// schemas.NumbersWiden (the default) also converts without loss: an
+	// int32 into a long or a double, an int64 into an int when it fits, or
+	// into a double when exact. schemas.NumbersExact writes an int32 only
+	// as an int, an int64 only as a long and a double only as a double or
+	// a float that holds it, so decoding restores each BSON number type; a
+	// number with no such type, or union branch, is an error.
+	Numbers schemas.Numbers
+}
+
+// NewCodec returns a codec for s with the default options. The schema's
+// root must be a record, since a BSON document is a record.
+func NewCodec(s *Schema) (*Codec, error) { return NewCodecWith(s, CodecOptions{}) }
+
+// NewCodecWith returns a codec for s configured by opts.
+func NewCodecWith(s *Schema, opts CodecOptions) (*Codec, error) {
 	if s.Root.Kind != Record {
 		return nil, fmt.Errorf("avro: the top-level type is %s; a document needs a record", s.Root.Kind)
 	}
-	return &Codec{schema: s}, nil
+	return &Codec{schema: s, exactNumbers: opts.Numbers == schemas.NumbersExact}, nil
 }
 
 // Schema returns the codec's schema.
@@ -106,7 +124,7 @@ func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
 	if !rawbson.WellFramed(doc) {
 		return dst, encErr("invalid BSON document")
 	}
-	return encodeRecord(dst, c.schema.Root, bsoncore.Document(doc))
+	return encodeRecord(dst, c.schema.Root, bsoncore.Document(doc), c.exactNumbers)
 }
 
 // Score values for how well a BSON value fits an Avro type.
@@ -124,8 +142,17 @@ func isTimestampMicros(t *Type) bool {
 	return t.Logical == "timestamp-micros" || t.Logical == "local-timestamp-micros"
 }
 
-// fit says how well v fits t (not a union).
-func fit(t *Type, v bsoncore.Value) int {
+// fit says how well v fits t (not a union). With exactNumbers, a number
+// fits only a type that decodes to its own BSON type.
+func fit(t *Type, v bsoncore.Value, exactNumbers bool) int {
+	if exactNumbers {
+		switch {
+		case v.Type == bson.TypeInt32 && t.Kind != Int,
+			v.Type == bson.TypeInt64 && t.Kind != Long,
+			v.Type == bson.TypeDouble && t.Kind != Double && t.Kind != Float:
+			return noFit
+		}
+	}
 	switch v.Type {
 	case bson.TypeNull:
 		if t.Kind == Null {
@@ -277,10 +304,10 @@ func bsonHelperKind(bt bsontype.Type) schemas.Kind {
 
 // branch picks the union branch for v: the first exact fit, else the first
 // lossless coercion.
-func branch(u *Type, v bsoncore.Value) int {
+func branch(u *Type, v bsoncore.Value, exactNumbers bool) int {
 	best, bestScore := -1, noFit
 	for i, b := range u.Branches {
-		if s := fit(b, v); s > bestScore {
+		if s := fit(b, v, exactNumbers); s > bestScore {
 			best, bestScore = i, s
 			if s == exact {
 				break
@@ -331,7 +358,9 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-func encodeValue(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
+// encodeValue writes v as t. exactNumbers is the Codec's setting, passed
+// down the walk.
+func encodeValue(dst []byte, t *Type, v bsoncore.Value, exactNumbers bool) ([]byte, error) {
 	// The common exact matches first: no scoring, no second switch.
 	if t.bsonKind == 0 && t.Logical == "" {
 		switch {
@@ -345,22 +374,22 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 			return append(dst, v.Data...), nil
 		case v.Type == bson.TypeInt64 && t.Kind == Long && len(v.Data) == 8:
 			return appendLong(dst, int64(binary.LittleEndian.Uint64(v.Data))), nil
-		case v.Type == bson.TypeInt32 && (t.Kind == Int || t.Kind == Long) && len(v.Data) == 4:
+		case v.Type == bson.TypeInt32 && (t.Kind == Int || t.Kind == Long && !exactNumbers) && len(v.Data) == 4:
 			return appendLong(dst, int64(int32(binary.LittleEndian.Uint32(v.Data)))), nil
 		case v.Type == bson.TypeEmbeddedDocument && t.Kind == Record:
-			return encodeRecord(dst, t, v.Data)
+			return encodeRecord(dst, t, v.Data, exactNumbers)
 		case v.Type == bson.TypeArray && t.Kind == Array:
-			return encodeArray(dst, t, v.Data)
+			return encodeArray(dst, t, v.Data, exactNumbers)
 		}
 	}
 	if t.Kind == Union {
-		i := branch(t, v)
+		i := branch(t, v, exactNumbers)
 		if i < 0 {
 			return dst, encErr("cannot encode BSON %s as %s", bsonTypeName(v), describe(t))
 		}
 		dst = appendLong(dst, int64(i))
 		t = t.Branches[i]
-	} else if fit(t, v) == noFit {
+	} else if fit(t, v, exactNumbers) == noFit {
 		return dst, encErr("cannot encode BSON %s as Avro %s", bsonTypeName(v), describe(t))
 	}
 	if t.bsonKind != 0 {
@@ -432,11 +461,11 @@ func encodeValue(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 		sym, _ := rawString(v)
 		return appendLong(dst, int64(slices.Index(t.Symbols, string(sym)))), nil
 	case Array:
-		return encodeArray(dst, t, v.Data)
+		return encodeArray(dst, t, v.Data, exactNumbers)
 	case Map:
-		return encodeMap(dst, t, v.Data)
+		return encodeMap(dst, t, v.Data, exactNumbers)
 	case Record:
-		return encodeRecord(dst, t, v.Data)
+		return encodeRecord(dst, t, v.Data, exactNumbers)
 	}
 	return dst, encErr("unsupported Avro type %s", t.Kind)
 }
@@ -528,7 +557,7 @@ func encodeHelper(dst []byte, t *Type, v bsoncore.Value) ([]byte, error) {
 // encodeArray writes the array as one Avro block. The items are encoded in
 // one pass and the block count is inserted in front of them afterwards,
 // which costs a short copy instead of a second walk over the BSON.
-func encodeArray(dst []byte, t *Type, arr bsoncore.Array) ([]byte, error) {
+func encodeArray(dst []byte, t *Type, arr bsoncore.Array, exactNumbers bool) ([]byte, error) {
 	if !rawbson.WellFramed(arr) {
 		return dst, encErr("invalid BSON array")
 	}
@@ -541,7 +570,7 @@ func encodeArray(dst []byte, t *Type, arr bsoncore.Array) ([]byte, error) {
 		}
 		rem = next
 		var err error
-		if dst, err = encodeValue(dst, t.Items, v); err != nil {
+		if dst, err = encodeValue(dst, t.Items, v, exactNumbers); err != nil {
 			return dst, atIndex(err, n)
 		}
 	}
@@ -562,7 +591,7 @@ func insertCount(dst []byte, start, n int) []byte {
 	return append(dst, 0)
 }
 
-func encodeMap(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
+func encodeMap(dst []byte, t *Type, doc bsoncore.Document, exactNumbers bool) ([]byte, error) {
 	if !rawbson.WellFramed(doc) {
 		return dst, encErr("invalid BSON document")
 	}
@@ -579,7 +608,7 @@ func encodeMap(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
 		}
 		dst = appendBytes(dst, k)
 		var err error
-		if dst, err = encodeValue(dst, t.Values, v); err != nil {
+		if dst, err = encodeValue(dst, t.Values, v, exactNumbers); err != nil {
 			return dst, inField(err, string(k))
 		}
 	}
@@ -591,7 +620,7 @@ func encodeMap(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
 // cursor is tried first and the document is scanned only when it does not
 // match. When every field was found at the cursor and the cursor ends at the
 // end of the document, every element was used exactly once.
-func encodeRecord(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
+func encodeRecord(dst []byte, t *Type, doc bsoncore.Document, exactNumbers bool) ([]byte, error) {
 	if !rawbson.WellFramed(doc) {
 		return dst, encErr("invalid BSON document")
 	}
@@ -622,7 +651,7 @@ func encodeRecord(dst []byte, t *Type, doc bsoncore.Document) ([]byte, error) {
 			continue
 		}
 		matched++
-		if dst, err = encodeValue(dst, f.Type, v); err != nil {
+		if dst, err = encodeValue(dst, f.Type, v, exactNumbers); err != nil {
 			return dst, inField(err, f.BSONName)
 		}
 	}

@@ -83,7 +83,7 @@ func (in *Inferrer) keyDocument() (*Document, error) {
 	if id == nil {
 		return nil, ErrNoID
 	}
-	return &Document{n: in.root.n, fields: []*Field{id}, index: map[string]*Field{"_id": id}}, nil
+	return &Document{n: in.root.n, fields: []*Field{id}, index: map[string]*Field{"_id": id}, numbers: in.root.numbers}, nil
 }
 
 // obj is a JSON object that keeps its key order, so output is byte-stable.

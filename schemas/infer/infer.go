@@ -8,9 +8,12 @@
 // Merge rules:
 //   - A field missing from some documents is optional.
 //   - Nulls and empty arrays do not force a type.
-//   - int32 and int64 widen to int64. Integers widen to double only when every
-//     integer seen is exactly representable as a double; otherwise the field
-//     becomes a union, so no value ever loses precision.
+//   - Numbers, under schemas.NumbersWiden (the default): int32 and int64
+//     widen to int64. Integers widen to double only when every integer seen
+//     is exactly representable as a double; otherwise the field becomes a
+//     union, so no value ever loses precision. Under schemas.NumbersExact
+//     nothing widens: the field is a union of the number types seen, so
+//     every value keeps its BSON type (see Config).
 //   - Any other conflict becomes a union (Avro) or a oneof (Protobuf) of the
 //     kinds seen.
 //   - Nested documents merge field by field; arrays merge their elements.
@@ -45,13 +48,15 @@ type Type struct {
 	emptyArray bool      // an empty array was seen
 	doc        *Document // merged documents, when KindDocument was seen
 	elem       *Type     // merged array elements, when KindArray was seen
+	numbers    schemas.Numbers
 }
 
 // Document is the merged type of documents seen at one place.
 type Document struct {
-	n      int // documents merged
-	fields []*Field
-	index  map[string]*Field
+	n       int // documents merged
+	fields  []*Field
+	index   map[string]*Field
+	numbers schemas.Numbers // how the types below type numbers
 }
 
 // Field is one field of a Document.
@@ -62,15 +67,29 @@ type Field struct {
 }
 
 // Inferrer merges documents into one type tree. The zero value is not
-// usable; call New.
+// usable; call New or NewWith.
 type Inferrer struct {
 	root *Document
 }
 
-// New returns an empty Inferrer.
-func New() *Inferrer { return &Inferrer{root: newDocument()} }
+// Config configures an Inferrer. The zero value is the default.
+type Config struct {
+	// Numbers says how a field holding several BSON number types is typed:
+	// schemas.NumbersWiden (the default) widens them to one type;
+	// schemas.NumbersExact keeps a union of the types seen, so that each
+	// value decodes to its own BSON type.
+	Numbers schemas.Numbers
+}
 
-func newDocument() *Document { return &Document{index: map[string]*Field{}} }
+// New returns an empty Inferrer with the default Config.
+func New() *Inferrer { return NewWith(Config{}) }
+
+// NewWith returns an empty Inferrer configured by cfg.
+func NewWith(cfg Config) *Inferrer { return &Inferrer{root: newDocument(cfg.Numbers)} }
+
+func newDocument(numbers schemas.Numbers) *Document {
+	return &Document{index: map[string]*Field{}, numbers: numbers}
+}
 
 // Count returns the number of documents merged.
 func (in *Inferrer) Count() int { return in.root.n }
@@ -151,7 +170,7 @@ func (d *Document) observe(doc bsoncore.Document) {
 		key := e.Key()
 		f := d.index[key]
 		if f == nil {
-			f = &Field{Name: key, Type: &Type{}}
+			f = &Field{Name: key, Type: &Type{numbers: d.numbers}}
 			d.index[key] = f
 			d.fields = append(d.fields, f)
 		}
@@ -177,12 +196,12 @@ func (t *Type) observe(v bsoncore.Value) {
 		}
 	case schemas.KindDocument:
 		if t.doc == nil {
-			t.doc = newDocument()
+			t.doc = newDocument(t.numbers)
 		}
 		t.doc.observe(v.Document())
 	case schemas.KindArray:
 		if t.elem == nil {
-			t.elem = &Type{}
+			t.elem = &Type{numbers: t.numbers}
 		}
 		vals, _ := v.Array().Values()
 		if len(vals) == 0 {
@@ -217,8 +236,13 @@ func (t *Type) EmptyArraySeen() bool { return t.emptyArray }
 
 // Variants returns the kinds a schema must offer for this type after
 // widening, in first-seen order (a widened kind takes the earliest position
-// of the kinds it replaces). Null is not included.
+// of the kinds it replaces). Null is not included. Under
+// schemas.NumbersExact numbers do not widen, so each number kind seen is a
+// variant of its own.
 func (t *Type) Variants() []schemas.Kind {
+	if t.numbers == schemas.NumbersExact {
+		return slices.Clone(t.kinds)
+	}
 	has := func(k schemas.Kind) bool { return slices.Contains(t.kinds, k) }
 	replace := map[schemas.Kind]schemas.Kind{}
 	if has(schemas.KindInt32) && has(schemas.KindInt64) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -56,9 +57,16 @@ func checkGolden(t *testing.T, path string, got []byte) {
 	}
 }
 
+// numberCases are the golden inputs that mix BSON number types in a field.
+// Besides the default (widen) goldens, each has NAME.exact.* goldens
+// inferred under schemas.NumbersExact, with which every document must
+// come back with each number's BSON type.
+var numberCases = []string{"numbers", "widen_int", "widen_double", "no_widen_inexact"}
+
 // TestGolden infers each testdata/infer/*.jsonl and compares the Avro and
 // Protobuf schemas (value and key) with the golden files. Every schema must
 // also be valid, and every input document must encode and decode with it.
+// The inputs of numberCases are inferred under both number modes.
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	inputs, err := filepath.Glob(filepath.Join(goldenDir, "*.jsonl"))
@@ -66,78 +74,97 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("no inputs: %v", err)
 	}
 	for _, input := range inputs {
-		base := strings.TrimSuffix(input, ".jsonl")
-		t.Run(filepath.Base(base), func(t *testing.T) {
-			docs := readDocs(t, input)
-			in := infer.New()
-			for _, d := range docs {
-				if err := in.Add(d); err != nil {
-					t.Fatal(err)
-				}
-			}
-			opts := infer.Options{Name: "Doc", Namespace: "golden"}
-			outputs := []struct {
-				ext    string
-				render func(infer.Options) ([]byte, error)
-				format schemas.Format
-				key    bool
-			}{
-				{".avsc", in.Avro, schemas.Avro, false},
-				{".proto", in.Proto, schemas.Protobuf, false},
-				{".key.avsc", in.AvroKey, schemas.Avro, true},
-				{".key.proto", in.ProtoKey, schemas.Protobuf, true},
-			}
-			for _, o := range outputs {
-				got, err := o.render(opts)
-				if err != nil {
-					t.Fatalf("%s: %v", o.ext, err)
-				}
-				checkGolden(t, base+o.ext, got)
-				// Rendering again gives the same bytes.
-				again, _ := o.render(opts)
-				if !bytes.Equal(got, again) {
-					t.Fatalf("%s: output is not deterministic", o.ext)
-				}
-				if o.format == schemas.Avro {
-					if _, err := goavro.NewCodec(string(got)); err != nil {
-						t.Fatalf("%s: goavro rejects the schema: %v", o.ext, err)
-					}
-				}
-				s, err := serde.New(got, serde.Options{Format: o.format, ID: 1})
-				if err != nil {
-					t.Fatalf("%s: %v", o.ext, err)
-				}
-				for i, d := range docs {
-					if o.key {
-						d = keyOf(t, d)
-					}
-					frame, err := s.Encode(nil, d)
-					if err != nil {
-						t.Fatalf("%s: doc %d: encode: %v", o.ext, i+1, err)
-					}
-					back, _, err := s.Decode(frame)
-					if err != nil {
-						t.Fatalf("%s: doc %d: decode: %v", o.ext, i+1, err)
-					}
-					if exact(filepath.Base(base), o.format) {
-						got, want := canonical(t, back), canonical(t, d)
-						if got != want {
-							t.Fatalf("%s: doc %d: round trip differs\n got: %s\nwant: %s", o.ext, i+1, got, want)
-						}
-					}
-				}
-			}
-		})
+		name := filepath.Base(strings.TrimSuffix(input, ".jsonl"))
+		modes := []schemas.Numbers{schemas.NumbersWiden}
+		if slices.Contains(numberCases, name) {
+			modes = append(modes, schemas.NumbersExact)
+		}
+		for _, mode := range modes {
+			goldenCase(t, name, input, mode)
+		}
 	}
 }
 
+func goldenCase(t *testing.T, name, input string, mode schemas.Numbers) {
+	t.Helper()
+	base := strings.TrimSuffix(input, ".jsonl")
+	if mode == schemas.NumbersExact {
+		base += ".exact"
+	}
+	t.Run(filepath.Base(base), func(t *testing.T) {
+		docs := readDocs(t, input)
+		in := infer.NewWith(infer.Config{Numbers: mode})
+		for _, d := range docs {
+			if err := in.Add(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		opts := infer.Options{Name: "Doc", Namespace: "golden"}
+		outputs := []struct {
+			ext    string
+			render func(infer.Options) ([]byte, error)
+			format schemas.Format
+			key    bool
+		}{
+			{".avsc", in.Avro, schemas.Avro, false},
+			{".proto", in.Proto, schemas.Protobuf, false},
+			{".key.avsc", in.AvroKey, schemas.Avro, true},
+			{".key.proto", in.ProtoKey, schemas.Protobuf, true},
+		}
+		for _, o := range outputs {
+			got, err := o.render(opts)
+			if err != nil {
+				t.Fatalf("%s: %v", o.ext, err)
+			}
+			checkGolden(t, base+o.ext, got)
+			// Rendering again gives the same bytes.
+			again, _ := o.render(opts)
+			if !bytes.Equal(got, again) {
+				t.Fatalf("%s: output is not deterministic", o.ext)
+			}
+			if o.format == schemas.Avro {
+				if _, err := goavro.NewCodec(string(got)); err != nil {
+					t.Fatalf("%s: goavro rejects the schema: %v", o.ext, err)
+				}
+			}
+			s, err := serde.New(got, serde.Options{Format: o.format, ID: 1, Numbers: mode})
+			if err != nil {
+				t.Fatalf("%s: %v", o.ext, err)
+			}
+			for i, d := range docs {
+				if o.key {
+					d = keyOf(t, d)
+				}
+				frame, err := s.Encode(nil, d)
+				if err != nil {
+					t.Fatalf("%s: doc %d: encode: %v", o.ext, i+1, err)
+				}
+				back, _, err := s.Decode(frame)
+				if err != nil {
+					t.Fatalf("%s: doc %d: decode: %v", o.ext, i+1, err)
+				}
+				if exact(name, o.format, mode) {
+					got, want := canonical(t, back), canonical(t, d)
+					if got != want {
+						t.Fatalf("%s: doc %d: round trip differs\n got: %s\nwant: %s", o.ext, i+1, got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
 // exact reports whether documents of a case must come back unchanged. The
-// widening cases change numeric types by design, field_order reorders
-// fields, and in Avro a field seen both null and missing (nulls) decodes a
-// missing value as null.
-func exact(name string, f schemas.Format) bool {
+// widening cases change numeric types by design unless the numbers are
+// exact, field_order reorders fields, and in Avro a field seen both null
+// and missing (nulls) decodes a missing value as null. The comparison is of
+// canonical Extended JSON, which tells int32, int64 and double apart.
+func exact(name string, f schemas.Format, mode schemas.Numbers) bool {
+	if mode == schemas.NumbersExact && slices.Contains(numberCases, name) {
+		return true
+	}
 	switch name {
-	case "widen_int", "widen_double", "no_widen_inexact", "field_order":
+	case "numbers", "widen_int", "widen_double", "no_widen_inexact", "field_order":
 		return false
 	case "nulls":
 		return f == schemas.Protobuf

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +24,23 @@ import (
 type Codec struct {
 	md    protoreflect.MessageDescriptor
 	infos map[protoreflect.FullName]*msgInfo
+	// exactNumbers refuses number conversions that decode to another BSON
+	// type (schemas.NumbersExact).
+	exactNumbers bool
+}
+
+// CodecOptions configure a Codec. The zero value is the default.
+type CodecOptions struct {
+	// Numbers says which field types the encoder writes a BSON number to.
+	// schemas.NumbersWiden (the default) also converts without loss: an
+	// int32 into an int64 or a double field, an int64 into an int32 field
+	// when it fits, or into a double when exact. schemas.NumbersExact
+	// writes a number only to a field that decodes to its own BSON type
+	// (int32: int32, sint32, sfixed32; int64: the 64-bit and unsigned
+	// integers; double: double, float that holds it), so decoding restores
+	// each BSON number type; a number with no such field or oneof member
+	// is an error.
+	Numbers schemas.Numbers
 }
 
 // DataError reports a value that does not fit the message, or bytes that do
@@ -59,9 +77,12 @@ type msgInfo struct {
 	byName map[string][]protoreflect.FieldDescriptor
 }
 
-// NewCodec returns a codec for md.
-func NewCodec(md protoreflect.MessageDescriptor) *Codec {
-	c := &Codec{md: md, infos: map[protoreflect.FullName]*msgInfo{}}
+// NewCodec returns a codec for md with the default options.
+func NewCodec(md protoreflect.MessageDescriptor) *Codec { return NewCodecWith(md, CodecOptions{}) }
+
+// NewCodecWith returns a codec for md configured by opts.
+func NewCodecWith(md protoreflect.MessageDescriptor, opts CodecOptions) *Codec {
+	c := &Codec{md: md, infos: map[protoreflect.FullName]*msgInfo{}, exactNumbers: opts.Numbers == schemas.NumbersExact}
 	c.index(md)
 	return c
 }
@@ -382,6 +403,9 @@ func (c *Codec) fitElements(fd protoreflect.FieldDescriptor, v bsoncore.Value) i
 
 // fit says how well v fits one value of fd's type.
 func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
+	if c.exactNumbers && !keepsNumberType(fd.Kind(), v.Type) {
+		return noFit
+	}
 	switch fd.Kind() {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		return c.fitMessage(fd.Message(), v)
@@ -443,6 +467,31 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 		return fitInt(fd.Kind(), v)
 	}
 	return noFit
+}
+
+// keepsNumberType reports whether a BSON value of type bt, when it is a
+// number and written to a field of kind k, decodes to its own BSON type.
+// Values that are not numbers, and message fields (wrappers that hold a
+// number are checked through their value field), are not concerned.
+func keepsNumberType(k protoreflect.Kind, bt bsontype.Type) bool {
+	switch k {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return true
+	}
+	switch bt {
+	case bson.TypeInt32:
+		return k == protoreflect.Int32Kind || k == protoreflect.Sint32Kind || k == protoreflect.Sfixed32Kind
+	case bson.TypeInt64:
+		switch k {
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+			protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+			return true
+		}
+		return false
+	case bson.TypeDouble:
+		return k == protoreflect.DoubleKind || k == protoreflect.FloatKind
+	}
+	return true
 }
 
 func fitInt(k protoreflect.Kind, v bsoncore.Value) int {

@@ -19,8 +19,9 @@ import (
 // Serde encodes and decodes framed records for one schema. It is safe for
 // concurrent use.
 type Serde struct {
-	id     uint32
-	format schemas.Format
+	id      uint32
+	format  schemas.Format
+	numbers schemas.Numbers
 
 	avro *avro.Codec
 
@@ -46,11 +47,17 @@ type Options struct {
 	Message string
 	// Proto configures Protobuf compilation (imports).
 	Proto protobuf.Options
+	// Numbers says which schema types Encode writes BSON numbers to:
+	// schemas.NumbersWiden (the default) converts without loss (an int32
+	// into a long); schemas.NumbersExact only to types that decode to the
+	// number's own BSON type, and fails otherwise. Decoding is the same in
+	// both modes.
+	Numbers schemas.Numbers
 }
 
 // New compiles schema text into a Serde.
 func New(text []byte, opts Options) (*Serde, error) {
-	s := &Serde{id: opts.ID, format: opts.Format}
+	s := &Serde{id: opts.ID, format: opts.Format, numbers: opts.Numbers}
 	switch opts.Format {
 	case schemas.Avro:
 		if opts.Message != "" {
@@ -60,7 +67,7 @@ func New(text []byte, opts Options) (*Serde, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.avro, err = avro.NewCodec(parsed); err != nil {
+		if s.avro, err = avro.NewCodecWith(parsed, avro.CodecOptions{Numbers: opts.Numbers}); err != nil {
 			return nil, err
 		}
 	case schemas.Protobuf:
@@ -77,7 +84,7 @@ func New(text []byte, opts Options) (*Serde, error) {
 			return nil, err
 		}
 		s.proto = ps
-		s.message = protobuf.NewCodec(md)
+		s.message = protobuf.NewCodecWith(md, protobuf.CodecOptions{Numbers: opts.Numbers})
 		s.indexes = protobuf.Indexes(md)
 		s.byName = map[protoreflect.FullName]*protobuf.Codec{md.FullName(): s.message}
 	default:
@@ -146,7 +153,7 @@ func (s *Serde) codecAt(indexes []int) (*protobuf.Codec, error) {
 	defer s.mu.Unlock()
 	c := s.byName[md.FullName()]
 	if c == nil {
-		c = protobuf.NewCodec(md)
+		c = protobuf.NewCodecWith(md, protobuf.CodecOptions{Numbers: s.numbers})
 		s.byName[md.FullName()] = c
 	}
 	return c, nil
