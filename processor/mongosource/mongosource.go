@@ -97,6 +97,12 @@ type Config struct {
 	// Namespace is the Avro namespace or Protobuf package of inferred
 	// schemas. Default none.
 	Namespace string
+	// Numbers says how a field holding several BSON number types is
+	// typed: schemas.NumbersWiden (the default) widens it to one number
+	// type; schemas.NumbersExact keeps a union or oneof of the types seen,
+	// so each value reaches consumers, and a sink's replica, with its own
+	// BSON type.
+	Numbers schemas.Numbers
 
 	// Envelope publishes the whole change event instead of the full
 	// document (the default).

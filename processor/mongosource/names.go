@@ -97,7 +97,7 @@ func (e *encoders) get(ctx context.Context, cfg Config, name, record string) (*s
 	}
 	enc, err := subject.New(ctx, subject.Options{
 		Registry: cfg.Registry, Subject: name, Format: cfg.Format, Level: cfg.Level,
-		Infer: infer.Options{Name: record, Namespace: cfg.Namespace},
+		Infer: infer.Options{Name: record, Namespace: cfg.Namespace}, Numbers: cfg.Numbers,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mongosource: %s: %w", cfg.Name, err)
