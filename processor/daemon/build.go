@@ -39,6 +39,9 @@ type Snapshot struct {
 	// Lag is records behind (sink) or seconds behind the oplog (source).
 	Lag         float64
 	DeadByClass map[string]int64
+	// Skipped counts a source's change events published as nothing, by
+	// reason.
+	Skipped map[string]int64
 	// Registrations counts schema versions registered (sources).
 	Registrations int64
 	// CacheHits and CacheMisses count schema lookups served from the
@@ -70,7 +73,7 @@ func (r sourceRunner) snapshot() Snapshot {
 	s := r.Stats()
 	return Snapshot{In: s.Events + s.Dead, Out: s.Events, Dead: s.Dead, Bytes: s.Bytes, Lag: s.Lag.Seconds(), DeadByClass: s.DeadByClass,
 		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions,
-		Copied: s.Copied, CopyEstimate: s.CopyEstimate}
+		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Skipped: s.Skipped}
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
 
@@ -169,6 +172,13 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 			return nil, err
 		}
 		cfg.Level = level
+	}
+	if s.Numbers != "" {
+		numbers, err := schemas.ParseNumbers(s.Numbers)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Numbers = numbers
 	}
 	for _, r := range s.TopicRules {
 		re, err := regexp.Compile(r.Pattern)

@@ -353,6 +353,11 @@ func (d *Daemon) collect(w *metrics.Writer) {
 			w.Gauge("schemaflow_source_active", "1 on the daemon that runs the source, 0 on those standing by.", active, "pipeline", p.name)
 			w.Counter("schemaflow_copy_documents_total", "Existing documents published by copy_existing.", float64(s.Copied), "pipeline", p.name)
 			w.Gauge("schemaflow_copy_estimated_documents", "The copy's estimated document count; -1 before a copy or when unknown.", float64(s.CopyEstimate), "pipeline", p.name)
+			// Every reason is shown from the start, so an alert can watch
+			// for any increase.
+			for _, r := range []string{mongosource.SkipNoDocument, mongosource.SkipNoFullDocument, mongosource.SkipTombstonesOff} {
+				w.Counter("schemaflow_source_events_skipped_total", "Change events published as nothing, by reason: no_document (collection events), no_full_document (an update whose document was gone or had no post-image), tombstones_off.", float64(s.Skipped[r]), "pipeline", p.name, "reason", r)
+			}
 		}
 		w.Counter("schemaflow_registry_cache_hits_total", "Schema lookups served from the pipeline's cache.", float64(s.CacheHits), l...)
 		w.Counter("schemaflow_registry_cache_misses_total", "Schema lookups that went to the registry.", float64(s.CacheMisses), l...)

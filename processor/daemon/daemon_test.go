@@ -117,6 +117,7 @@ func TestSourceToSink(t *testing.T) {
 		`schemaflow_consumer_lag_records{pipeline="in"} 0`,
 		`schemaflow_copy_estimated_documents{pipeline="out"} 0`,
 		`schemaflow_copy_documents_total{pipeline="out"} 0`,
+		`schemaflow_source_events_skipped_total{pipeline="out",reason="no_full_document"} 0`,
 	} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)

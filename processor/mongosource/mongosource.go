@@ -248,6 +248,9 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("lost-resume policy %q: want fail, latest or copy_existing", c.OnLostResume))
 	}
+	if !c.Envelope && c.FullDocument == options.Default {
+		errs = append(errs, errors.New("full document \"default\" sends updates without their document, which a document-only source cannot publish: use updateLookup, whenAvailable or required, or the envelope"))
+	}
 	switch c.Tolerance {
 	case "", "none":
 	case "all":
@@ -286,6 +289,9 @@ type Stats struct {
 	Lag time.Duration
 	// DeadByClass counts dead letters by error class.
 	DeadByClass map[string]int64
+	// Skipped counts change events published as nothing, by reason (see
+	// the Skip* constants).
+	Skipped map[string]int64
 	// Schema work over all subjects: documents encoded, versions
 	// registered, and evolutions (documents the cached version did not
 	// fit, which sent the source to the registry).
@@ -306,6 +312,7 @@ type Source struct {
 	heartbeats      atomic.Int64
 	bytes, lag      atomic.Int64
 	deadBy          counters.ByLabel
+	skipped         counters.ByLabel
 
 	topicsMu sync.Mutex
 	topics   []string // topics produced to so far
@@ -344,7 +351,7 @@ func New(cfg Config) (*Source, error) {
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
 	st := Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(),
-		Heartbeats: s.heartbeats.Load(), Bytes: s.bytes.Load(), Lag: time.Duration(s.lag.Load()), DeadByClass: s.deadBy.Snapshot()}
+		Heartbeats: s.heartbeats.Load(), Bytes: s.bytes.Load(), Lag: time.Duration(s.lag.Load()), DeadByClass: s.deadBy.Snapshot(), Skipped: s.skipped.Snapshot()}
 	s.encoders.mu.Lock()
 	for _, e := range s.encoders.byName {
 		es := e.Stats()
@@ -514,12 +521,15 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			b.wg.Wait()
 			err := b.err()
 			if err == nil && len(b.dead) > 0 {
+				// A dead letter counts once Kafka has it; one it refused
+				// stops the source, and the batch's token is not saved.
 				if err = cl.ProduceSync(work, b.dead...).FirstErr(); err != nil {
 					err = fmt.Errorf("mongosource: %s: dead-letter topic %s: %w", s.cfg.Name, s.cfg.DeadLetterTopic, err)
-				}
-				s.dead.Add(int64(len(b.dead)))
-				for _, dl := range b.dead {
-					s.deadBy.Add(string(dl.Headers[0].Value), 1)
+				} else {
+					s.dead.Add(int64(len(b.dead)))
+					for _, dl := range b.dead {
+						s.deadBy.Add(string(dl.Headers[0].Value), 1)
+					}
 				}
 			}
 			// Every record of the batch is settled and its dead letters
@@ -993,7 +1003,7 @@ func (s *Source) record(ctx context.Context, event bson.Raw, buf []byte, out *kg
 	op, keyDoc := f.op, f.key
 	if keyDoc == nil {
 		// drop, rename, invalidate: events about collections, not documents.
-		s.log.Info("mongosource: skipping event without a document", "source", s.cfg.Name, "operationType", op)
+		s.skip(SkipNoDocument, "mongosource: skipping an event about a collection, not a document", "operationType", op, "ns", nsString(f.ns))
 		return false, nil
 	}
 	rt, err := s.route(ctx, f.ns)
@@ -1028,14 +1038,18 @@ func (s *Source) record(ctx context.Context, event bson.Raw, buf []byte, out *kg
 		case f.full != nil:
 			value = f.full
 		case op == "delete" && s.cfg.NoTombstones:
+			// Asked for: counted, logged at debug only.
+			s.skipped.Add(SkipTombstonesOff, 1)
+			s.log.Debug("mongosource: delete not published: tombstones are off", "source", s.cfg.Name, "document", where())
 			return false, nil
 		case op == "delete":
 			out.Topic, out.Key = rt.topic, key
 			return true, nil
 		default:
-			// An update whose document was deleted before the lookup: a
-			// later delete event follows.
-			s.log.Info("mongosource: skipping event without its full document", "source", s.cfg.Name, "operationType", op, "document", where())
+			// An update whose document was deleted before the lookup (a
+			// later delete event follows), or whose post-image was not
+			// kept (full_document whenAvailable).
+			s.skip(SkipNoFullDocument, "mongosource: skipping an event without its full document", "operationType", op, "document", where())
 			return false, nil
 		}
 	}
@@ -1046,6 +1060,38 @@ func (s *Source) record(ctx context.Context, event bson.Raw, buf []byte, out *kg
 	// out is a fresh, zeroed record: set the fields, not the whole struct.
 	out.Topic, out.Key, out.Value = rt.topic, key, v
 	return true, nil
+}
+
+// Reasons a change event is published as nothing, as counted in
+// Stats.Skipped.
+const (
+	// SkipNoDocument: an event about a collection (drop, rename,
+	// dropDatabase, invalidate), not about a document.
+	SkipNoDocument = "no_document"
+	// SkipNoFullDocument: a document-only source got an update without
+	// its full document: the lookup found it deleted meanwhile, or the
+	// post-image was not available.
+	SkipNoFullDocument = "no_full_document"
+	// SkipTombstonesOff: a delete, with tombstones turned off.
+	SkipTombstonesOff = "tombstones_off"
+)
+
+// skip counts an event published as nothing and warns about it.
+func (s *Source) skip(reason, msg string, args ...any) {
+	s.skipped.Add(reason, 1)
+	s.log.Warn(msg, append([]any{"source", s.cfg.Name, "reason", reason}, args...)...)
+}
+
+// nsString renders a change event's ns document as "db.coll" (or "db").
+func nsString(ns bson.Raw) string {
+	if ns == nil {
+		return ""
+	}
+	db, _ := ns.Lookup("db").StringValueOK()
+	if coll, ok := ns.Lookup("coll").StringValueOK(); ok {
+		return db + "." + coll
+	}
+	return db
 }
 
 // eventFields are the parts of a change event the source reads.

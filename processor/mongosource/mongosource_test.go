@@ -15,7 +15,10 @@ import (
 
 	"github.com/256dpi/lungo"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo"
@@ -590,11 +593,11 @@ func TestHeartbeat(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{Topics: TopicNames{Topic: "t", Rules: []TopicRule{{}}}, OffsetsTopic: "t", MaxBatch: -1, Subjects: "x"})
+	_, err := New(Config{Topics: TopicNames{Topic: "t", Rules: []TopicRule{{}}}, OffsetsTopic: "t", MaxBatch: -1, Subjects: "x", FullDocument: options.Default})
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"name: required", "watch: required", "brokers: required", "registry: required", "negative", "also the offsets topic", "rules[0]", `subject strategy "x"`} {
+	for _, want := range []string{"name: required", "watch: required", "brokers: required", "registry: required", "negative", "also the offsets topic", "rules[0]", `subject strategy "x"`, `full document "default" sends updates without their document`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%v does not mention %q", err, want)
 		}
@@ -725,4 +728,162 @@ func TestRestartLosesNothing(t *testing.T) {
 		})
 	}
 	t.Logf("%d runs; every one of %d changes arrived", runs, writes)
+}
+
+// lockedBuffer is a log sink tests read while the source writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A real MongoDB sends an update without its document when the lookup
+// finds it deleted (fullDocument: null), and collection events (drop)
+// without a document key; lungo always fills fullDocument, so a stream
+// double plays the server's events here. A document-only source publishes
+// neither, and each one is counted by reason and logged as a warning with
+// its document key: nothing is dropped without a trace. The marker insert
+// after them shows the stream went on.
+func TestSkippedEventsCounted(t *testing.T) {
+	t.Parallel()
+	e := newKafkaRegistry(t)
+	ns := bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "orders"}}
+	event := func(d bson.D) []byte {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	list := [][]byte{
+		event(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "1"}}}, {Key: "operationType", Value: "insert"}, {Key: "ns", Value: ns},
+			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fullDocument", Value: bson.D{{Key: "_id", Value: 1}, {Key: "a", Value: "x"}}}}),
+		event(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "2"}}}, {Key: "operationType", Value: "update"}, {Key: "ns", Value: ns},
+			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: 2}}}, {Key: "fullDocument", Value: nil},
+			{Key: "updateDescription", Value: bson.D{{Key: "updatedFields", Value: bson.D{{Key: "a", Value: "y"}}}, {Key: "removedFields", Value: bson.A{}}}}}),
+		event(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "3"}}}, {Key: "operationType", Value: "drop"}, {Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "old"}}}}),
+		event(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "4"}}}, {Key: "operationType", Value: "insert"}, {Key: "ns", Value: ns},
+			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: 3}}}, {Key: "fullDocument", Value: bson.D{{Key: "_id", Value: 3}, {Key: "a", Value: "z"}}}}),
+	}
+	var logs lockedBuffer
+	src, stop := e.source(t, func(c *Config) {
+		c.Envelope = false
+		c.Watch = func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) {
+			return &events{list: list}, nil
+		}
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	testenv.WaitFor(t, "both inserts published", func() bool { return src.Stats().Events == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := src.Stats()
+	want := map[string]int64{SkipNoFullDocument: 1, SkipNoDocument: 1}
+	if fmt.Sprint(st.Skipped) != fmt.Sprint(want) || st.Events != 2 {
+		t.Fatalf("skipped %v, events %d; want %v and 2", st.Skipped, st.Events, want)
+	}
+	out := logs.String()
+	for _, w := range []string{
+		`level=WARN msg="mongosource: skipping an event without its full document" source=orders-source reason=no_full_document operationType=update document="shop.orders {\"_id\":2}"`,
+		`level=WARN msg="mongosource: skipping an event about a collection, not a document" source=orders-source reason=no_document operationType=drop ns=shop.old`,
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("logs lack\n%s\ngot:\n%s", w, out)
+		}
+	}
+}
+
+// A dead letter counts only once Kafka has acknowledged it: when the
+// dead-letter topic refuses it, the source stops with an error naming the
+// topic, and neither the dead-letter count nor the saved position moves.
+func TestDeadLetterCountedOnlyWhenAcknowledged(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "offsets", "dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	adm, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	details, err := kadm.NewClient(adm).ListTopics(context.Background(), "dlq")
+	adm.Close()
+	if err != nil || details["dlq"].Err != nil {
+		t.Fatalf("dlq metadata: %v %v", err, details["dlq"].Err)
+	}
+	dlqID := details["dlq"].ID
+	// Every produce to dlq is refused for good (newer produce requests
+	// name topics by ID).
+	cluster.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		cluster.KeepControl()
+		req := kr.(*kmsg.ProduceRequest)
+		for _, tp := range req.Topics {
+			if tp.Topic != "dlq" && tp.TopicID != dlqID {
+				return nil, nil, false
+			}
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		for _, tp := range req.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
+			for _, p := range tp.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.InvalidRecord.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
+	reg, _ := testenv.Registry(t, registry.ClientOptions{})
+	if err := reg.SetConfig(context.Background(), "orders-value", "FORWARD"); err != nil {
+		t.Fatal(err)
+	}
+	src := testenv.Lungo(t).Database("shop").Collection("orders")
+	s, err := New(Config{
+		Name: "orders-source",
+		Watch: func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
+			return src.Watch(ctx, pipeline, opts)
+		},
+		Brokers: cluster.ListenAddrs(), Topics: TopicNames{Topic: "orders"}, OffsetsTopic: "offsets",
+		Registry: reg, Logger: testenv.Quiet(), Tolerance: "all", DeadLetterTopic: "dlq",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	testenv.WaitFor(t, "the stream to open", s.Watching)
+	for _, doc := range []bson.D{
+		{{Key: "_id", Value: 1}, {Key: "n", Value: int32(1)}},
+		{{Key: "_id", Value: 2}, {Key: "n", Value: "two"}}, // FORWARD refuses it: a dead letter
+	} {
+		if _, err := src.InsertOne(context.Background(), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "dead-letter topic dlq") {
+			t.Fatalf("run ended with %v, want the dead-letter topic's refusal", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the source did not stop on the refused dead letter: %+v", s.Stats())
+	}
+	if st := s.Stats(); st.Dead != 0 || len(st.DeadByClass) != 0 {
+		t.Fatalf("stats %+v: a refused dead letter was counted", st)
+	}
 }

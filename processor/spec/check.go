@@ -283,12 +283,18 @@ func (pc *pipelineChecker) source(s *Source) {
 		}
 	}
 	pc.oneOf(p("source", "publish"), s.Publish, "document", "envelope")
+	if s.FullDocument == "default" && s.Publish != "envelope" {
+		// MongoDB sends updates without fullDocument under "default", so a
+		// document-only source would have nothing to publish for them.
+		pc.bad(p("source", "full_document"), "\"default\" sends updates without their document, which publish: document cannot publish: use updateLookup (the default), whenAvailable or required, or publish: envelope")
+	}
 	if s.Format != "" {
 		if f, err := schemas.ParseFormat(s.Format); err != nil || (f != schemas.Avro && f != schemas.Protobuf) {
 			pc.bad(p("source", "format"), "%q: want avro or protobuf", s.Format)
 		}
 	}
 	pc.oneOf(p("source", "subject_strategy"), s.SubjectStrategy, "topic", "record", "topic-record")
+	pc.oneOf(p("source", "numbers"), s.Numbers, "widen", "exact")
 	if s.Compatibility != "" {
 		if _, err := evolution.ParseLevel(s.Compatibility); err != nil {
 			pc.bad(p("source", "compatibility"), "%v", err)
