@@ -185,6 +185,10 @@ type Source struct {
 	Namespace string `yaml:"namespace"`
 	// Compatibility of new versions; default each subject's level.
 	Compatibility string `yaml:"compatibility"`
+	// Numbers is how a field holding several BSON number types is typed:
+	// widen (default: one number type) or exact (a union or oneof of the
+	// types seen, so each value keeps its BSON type).
+	Numbers string `yaml:"numbers"`
 	// Offsets is where the resume token is kept: a compacted topic
 	// (default "_schemaflow_offsets") or a local file.
 	Offsets Offsets `yaml:"offsets"`
