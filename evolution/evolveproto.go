@@ -125,7 +125,7 @@ func bsonKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
 			return schemas.KindDate
 		case strings.HasSuffix(name, "_List"):
 			return schemas.KindArray
-		case strings.HasPrefix(name, "Bson"):
+		case strings.HasPrefix(name, "Bson") && isTopLevel(md):
 			for _, k := range schemas.AllKinds() {
 				if schemas.ProtoHelperName(k) == name {
 					if k == schemas.KindUUID {
@@ -138,6 +138,14 @@ func bsonKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
 		return schemas.KindDocument
 	}
 	return 0
+}
+
+// isTopLevel reports whether a message is declared at the top of its file,
+// where infer declares the helper messages (a nested message named
+// BsonObjectId is a document's).
+func isTopLevel(md protoreflect.MessageDescriptor) bool {
+	_, top := md.Parent().(protoreflect.FileDescriptor)
+	return top
 }
 
 func modelField(fd protoreflect.FieldDescriptor) *pmField {
@@ -310,6 +318,9 @@ type protoMerger struct {
 	// name it has in the merged model, where the two differ.
 	rename map[string]string
 	copied map[string]bool // messages of the new file already copied
+	// reserved holds, per model message, the JSON names of the batch being
+	// merged into it.
+	reserved map[*pmMsg][]string
 
 	// exactNumbers keeps int32 and int64 apart: neither carries the other,
 	// and int32 does not widen in place; a new kind joins a oneof.
@@ -405,7 +416,7 @@ func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bo
 	if err != nil {
 		return nil, false, err
 	}
-	m := &protoMerger{level: level, widen: !level.Forward(), exactNumbers: exactNumbers, used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}}
+	m := &protoMerger{level: level, widen: !level.Forward(), exactNumbers: exactNumbers, used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}, reserved: map[*pmMsg][]string{}}
 	if old.fd.Messages().Len() == 0 || nw.fd.Messages().Len() == 0 {
 		return nil, false, &EvolveError{Reason: "a schema declares no message", Level: level}
 	}
@@ -422,7 +433,16 @@ func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bo
 			m.file.imports = append(m.file.imports, imp)
 		}
 	}
-	return m.file.render(), true, nil
+	text := m.file.render()
+	// Never propose a version that protoc would reject.
+	next, err := parseProto(Schema{Format: schemas.Protobuf, Text: text, ImportPaths: inferred.ImportPaths, Dependencies: inferred.Dependencies})
+	if err != nil {
+		return nil, false, fmt.Errorf("evolution produced an invalid schema: %w", err)
+	}
+	if err := protobuf.CheckProtocNames(next.fd); err != nil {
+		return nil, false, &EvolveError{Rule: RuleUnsupported, Reason: fmt.Sprintf("the next version would break protoc's naming rules: %v", err), Level: level}
+	}
+	return text, true, nil
 }
 
 func importsOf(fd protoreflect.FileDescriptor) []string {
@@ -460,7 +480,7 @@ func (m *protoMerger) message(om *pmMsg, nd protoreflect.MessageDescriptor, path
 		if it.field != nil {
 			name := it.field.name
 			if it.field.jsonName != "" {
-				name = it.field.jsonName
+				name = protobuf.UnescapeJSONName(it.field.jsonName)
 			}
 			fieldBSON[it.field.name] = name
 		}
@@ -481,7 +501,7 @@ func (m *protoMerger) message(om *pmMsg, nd protoreflect.MessageDescriptor, path
 		} else {
 			for _, f := range it.oneof.fields {
 				if f.jsonName != "" {
-					name = f.jsonName
+					name = protobuf.UnescapeJSONName(f.jsonName)
 					break
 				}
 			}
@@ -490,6 +510,12 @@ func (m *protoMerger) message(om *pmMsg, nd protoreflect.MessageDescriptor, path
 	}
 	changed := false
 	order, newByName := groupsOf(nd)
+	// Every BSON name of the batch ends up the JSON name of the field that
+	// carries it, so new fields without a json_name keep clear of them.
+	m.reserved[om] = make([]string, 0, len(order))
+	for _, bname := range order {
+		m.reserved[om] = append(m.reserved[om], protobuf.EscapeJSONName(bname))
+	}
 	for _, bname := range order {
 		fpath := joinField(path, bname)
 		nfs := newByName[bname]
@@ -510,74 +536,171 @@ func (m *protoMerger) message(om *pmMsg, nd protoreflect.MessageDescriptor, path
 	return changed, nil
 }
 
-func (m *protoMerger) taken(om *pmMsg) map[string]bool {
-	names := map[string]bool{}
+// scope returns the names taken in the model message om under protoc's
+// rules, with the JSON names reserved for the batch being merged into it.
+func (m *protoMerger) scope(om *pmMsg) *protobuf.NameScope {
+	s := protobuf.NewNameScope()
 	for _, it := range om.items {
 		if it.field != nil {
-			names[it.field.name] = true
+			s.AddField(it.field.name, it.field.jsonName)
 			continue
 		}
-		names[it.oneof.name] = true
+		s.AddSymbol(it.oneof.name)
 		for _, f := range it.oneof.fields {
-			names[f.name] = true
+			s.AddField(f.name, f.jsonName)
 		}
 	}
 	for _, n := range om.nested {
-		names[n.name] = true
+		s.AddSymbol(n.name)
 	}
-	return names
-}
-
-// uniqueMessageName returns a free message name. A number goes before a
-// role suffix ("B2_List", "X2_Item") and after any other name ("B2"), so
-// that the name keeps saying what the message is.
-func uniqueMessageName(taken map[string]bool, base string) string {
-	stem, suffix := base, ""
-	for _, s := range []string{"_List", "_Item"} {
-		if strings.HasSuffix(base, s) {
-			stem, suffix = strings.TrimSuffix(base, s), s
+	for _, e := range om.enums {
+		s.AddSymbol(e.name)
+		for _, v := range e.values {
+			if name, _, ok := strings.Cut(v, " "); ok {
+				s.AddSymbol(name)
+			}
 		}
 	}
-	name := base
-	for i := 2; taken[name]; i++ {
-		name = fmt.Sprintf("%s%d%s", stem, i, suffix)
+	for _, j := range m.reserved[om] {
+		s.TakeJSON(j)
 	}
-	return name
+	return s
 }
 
-// uniqueName returns base, or base_2, base_3, ... whichever is free. The
-// suffix keeps the <oneof>_<kind> form that marks a oneof of kinds.
-func uniqueName(taken map[string]bool, base string) string {
-	name := base
-	for i := 2; taken[name]; i++ {
-		name = fmt.Sprintf("%s_%d", base, i)
+// freeJSON makes the JSON name want free in om for a new field, by giving
+// an explicit json_name to the field whose JSON name it is, without
+// changing the field's name, number or BSON name: a field whose default
+// JSON name it is gets its BSON name; a further member of a oneof of kinds
+// (once the first member carries the BSON name) or of a <field>__more
+// oneof, which carries no BSON name, gets a fresh one.
+func (m *protoMerger) freeJSON(om *pmMsg, want, path string) error {
+	for range len(om.items) + 1 {
+		f, o := holderOfJSON(om, want)
+		if f == nil {
+			return nil
+		}
+		if o != nil && (strings.HasSuffix(o.name, protobuf.MoreSuffix) || isKindOneof(o) && f != o.fields[0]) {
+			if isKindOneof(o) && o.fields[0].jsonName == "" {
+				// The codec takes the first json_name among the members as
+				// the BSON name: the first member must carry it first.
+				if err := m.setJSON(om, o.fields[0], o.name, path); err != nil {
+					return err
+				}
+			}
+			f.jsonName = m.scope(om).FreshJSONName(f.name)
+			continue
+		}
+		if f.jsonName != "" || o != nil && !isKindOneof(o) {
+			return m.refuse(path, "the JSON name %q is taken by field %s of %s", want, f.name, om.name)
+		}
+		bname := f.name // no json_name: the field carries its own name
+		if o != nil {
+			bname = o.name // the first member carries the oneof's
+		}
+		if err := m.setJSON(om, f, bname, path); err != nil {
+			return err
+		}
 	}
-	return name
+	return m.refuse(path, "cannot free the JSON name %q in %s", want, om.name)
 }
 
-// addGroup adds a BSON field the message did not have, with new numbers.
+// setJSON gives f a json_name carrying bname, freeing it first.
+func (m *protoMerger) setJSON(om *pmMsg, f *pmField, bname, path string) error {
+	j := protobuf.EscapeJSONName(bname)
+	if err := m.freeJSON(om, j, path); err != nil {
+		return err
+	}
+	f.jsonName = j
+	return nil
+}
+
+// holderOfJSON returns the field of om whose effective JSON name is j, and
+// its oneof.
+func holderOfJSON(om *pmMsg, j string) (*pmField, *pmOneof) {
+	for _, it := range om.items {
+		if it.field != nil {
+			if protobuf.EffectiveJSONName(it.field.name, it.field.jsonName) == j {
+				return it.field, nil
+			}
+			continue
+		}
+		for _, f := range it.oneof.fields {
+			if protobuf.EffectiveJSONName(f.name, f.jsonName) == j {
+				return f, it.oneof
+			}
+		}
+	}
+	return nil, nil
+}
+
+// isKindOneof reports whether a model oneof holds the kinds of one BSON
+// field, as protobuf.IsKindOneof does for a descriptor.
+func isKindOneof(o *pmOneof) bool {
+	for _, f := range o.fields {
+		if !protobuf.IsKindMember(o.name, f.name) {
+			return false
+		}
+	}
+	return true
+}
+
+// memberKind returns the <kind> part of the name of a member of a oneof of
+// kinds.
+func memberKind(nf protoreflect.FieldDescriptor) string {
+	rest := strings.TrimPrefix(string(nf.Name()), string(nf.ContainingOneof().Name())+"_")
+	if j := strings.LastIndexByte(rest, '_'); j >= 0 {
+		if _, err := strconv.Atoi(rest[j+1:]); err == nil {
+			rest = rest[:j]
+		}
+	}
+	return rest
+}
+
+// addGroup adds a BSON field the message did not have, with new numbers,
+// and names chosen against the message's: the BSON name itself where it is
+// a free identifier, else a sanitized, numbered form and a json_name.
 func (m *protoMerger) addGroup(om *pmMsg, bname string, nfs []protoreflect.FieldDescriptor, path string) error {
 	for _, nf := range nfs {
 		if err := m.bringType(om, nf); err != nil {
 			return err
 		}
 	}
+	ej := protobuf.EscapeJSONName(bname)
 	if len(nfs) == 1 && (nfs[0].ContainingOneof() == nil || nfs[0].ContainingOneof().IsSynthetic()) {
 		f := m.field(nfs[0])
-		if m.taken(om)[f.name] {
-			return m.refuse(path, "the field name %q is already taken in %s", f.name, om.name)
+		s := m.scope(om)
+		f.name = s.FieldName(bname, false)
+		def := protobuf.DefaultJSONName(f.name)
+		f.jsonName = ""
+		if f.name != bname || def != bname && s.HasJSON(def) {
+			f.jsonName = ej
+		}
+		if protobuf.EffectiveJSONName(f.name, f.jsonName) == ej {
+			if err := m.freeJSON(om, ej, path); err != nil {
+				return err
+			}
 		}
 		f.number = m.next(om.full)
 		om.items = append(om.items, &pmItem{field: f})
 		return nil
 	}
-	od := nfs[0].ContainingOneof()
-	o := &pmOneof{name: string(od.Name())}
-	if m.taken(om)[o.name] {
-		return m.refuse(path, "the name %q is already taken in %s", o.name, om.name)
+	o := &pmOneof{name: m.scope(om).FieldName(bname, true)}
+	if o.name != bname {
+		// The first member carries the BSON name.
+		if err := m.freeJSON(om, ej, path); err != nil {
+			return err
+		}
 	}
-	for _, nf := range nfs {
+	s := m.scope(om)
+	s.AddSymbol(o.name)
+	s.TakeJSON(ej)
+	for i, nf := range nfs {
 		f := m.field(nf)
+		f.name = s.MemberName(o.name, memberKind(nf))
+		f.label, f.jsonName = "", ""
+		if i == 0 && o.name != bname {
+			f.jsonName = ej
+		}
 		f.number = m.next(om.full)
 		o.fields = append(o.fields, f)
 	}
@@ -659,14 +782,14 @@ func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.
 		if nf.IsList() {
 			// A oneof member cannot be repeated: the array goes into a _List
 			// message, as infer writes arrays inside oneofs.
-			listName := uniqueMessageName(m.taken(om), infer.MessageName(oneof.name)+"_List")
+			listName := m.scope(om).MessageName(infer.MessageName(oneof.name) + "_List")
 			list := &pmMsg{name: listName, full: om.full + "." + listName, items: []*pmItem{{field: &pmField{
 				label: "repeated", typ: f.typ, name: "values", number: 1, kind: schemas.KindArray, elemKind: f.elemKind,
 			}}}}
 			om.nested = append(om.nested, list)
 			f.typ, f.elemKind = "."+list.full, schemas.KindArray
 		}
-		f.name = uniqueName(m.taken(om), oneof.name+"_"+nk.String())
+		f.name = m.scope(om).MemberName(oneof.name, nk.String())
 		f.label, f.jsonName = "", ""
 		f.number = m.next(om.full)
 		oneof.fields = append(oneof.fields, f)
@@ -690,7 +813,12 @@ func (m *protoMerger) oneofFor(om *pmMsg, items *[]*pmItem, path string) (*pmOne
 	old := it.field
 	switch {
 	case old.label == "repeated":
-		o := &pmOneof{name: uniqueName(m.taken(om), old.name+protobuf.MoreSuffix)}
+		// The codec finds the field a __more oneof extends by its name.
+		name := old.name + protobuf.MoreSuffix
+		if m.scope(om).HasSymbol(name) {
+			return nil, m.refuse(path, "the name %q, needed for more kinds of the array field %s, is taken in %s", name, old.name, om.name)
+		}
+		o := &pmOneof{name: name}
 		more := &pmItem{oneof: o}
 		at := slices.Index(om.items, it)
 		om.items = slices.Insert(om.items, at+1, more)
@@ -699,18 +827,25 @@ func (m *protoMerger) oneofFor(om *pmMsg, items *[]*pmItem, path string) (*pmOne
 	case old.label == "required" || old.kind == 0:
 		return nil, m.refuse(path, "a %s field cannot take values of another kind", strings.TrimSpace(old.label+" "+old.typ))
 	}
-	o := &pmOneof{name: old.name}
 	bname := old.name
 	if old.jsonName != "" {
-		bname = old.jsonName
+		bname = protobuf.UnescapeJSONName(old.jsonName)
 	}
-	taken := m.taken(om)
-	delete(taken, old.name)
-	old.name = uniqueName(taken, o.name+"_"+old.kind.String())
+	s := m.scope(om)
+	s.RemoveField(old.name, old.jsonName)
+	o := &pmOneof{name: old.name}
+	if strings.HasSuffix(o.name, protobuf.MoreSuffix) {
+		o.name = s.DeriveFieldName(bname, true)
+	} else {
+		s.AddSymbol(o.name)
+	}
+	// The field keeps its number and type as the first member; its BSON
+	// name, when not the oneof's, stays in its json_name.
+	old.name = s.MemberName(o.name, old.kind.String())
 	old.label = ""
 	old.jsonName = ""
 	if bname != o.name {
-		old.jsonName = bname
+		old.jsonName = protobuf.EscapeJSONName(bname)
 	}
 	o.fields = []*pmField{old}
 	it.field, it.oneof = nil, o
@@ -835,7 +970,7 @@ func (m *protoMerger) bringType(host *pmMsg, nf protoreflect.FieldDescriptor) er
 	// The type belongs to a new field or a new variant: a message of the
 	// same name in host belongs to another variant, so the copy takes a
 	// free name.
-	name := uniqueMessageName(m.taken(host), string(md.Name()))
+	name := m.scope(host).MessageName(string(md.Name()))
 	host.nested = append(host.nested, m.copyMessage(md, host.full+"."+name))
 	return m.bringFields(md)
 }

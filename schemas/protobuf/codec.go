@@ -114,7 +114,8 @@ func (c *Codec) index(md protoreflect.MessageDescriptor) {
 // BSONName is the BSON field name a field carries. For a member of a oneof
 // that infer wrote for a field of several kinds, it is the oneof's BSON
 // name. Otherwise it is the json_name when one was written explicitly (it
-// differs from the default protoc derives), else the field name.
+// differs from the default protoc derives), unescaped (UnescapeJSONName),
+// else the field name.
 func BSONName(fd protoreflect.FieldDescriptor) string {
 	if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() && IsKindOneof(od) {
 		// A oneof <field>__more carries more kinds of the field <field>,
@@ -128,13 +129,13 @@ func BSONName(fd protoreflect.FieldDescriptor) string {
 		members := od.Fields()
 		for i := 0; i < members.Len(); i++ {
 			if m := members.Get(i); m.JSONName() != DefaultJSONName(string(m.Name())) {
-				return m.JSONName()
+				return UnescapeJSONName(m.JSONName())
 			}
 		}
 		return string(od.Name())
 	}
 	if fd.JSONName() != DefaultJSONName(string(fd.Name())) {
-		return fd.JSONName()
+		return UnescapeJSONName(fd.JSONName())
 	}
 	return string(fd.Name())
 }
@@ -148,20 +149,26 @@ const MoreSuffix = "__more"
 func IsKindOneof(od protoreflect.OneofDescriptor) bool {
 	members := od.Fields()
 	for i := 0; i < members.Len(); i++ {
-		rest, ok := strings.CutPrefix(string(members.Get(i).Name()), string(od.Name())+"_")
-		if !ok {
-			return false
-		}
-		if j := strings.LastIndexByte(rest, '_'); j >= 0 {
-			if _, err := strconv.Atoi(rest[j+1:]); err == nil {
-				rest = rest[:j]
-			}
-		}
-		if rest != "null" && !slices.ContainsFunc(schemas.AllKinds(), func(k schemas.Kind) bool { return k.String() == rest }) {
+		if !IsKindMember(string(od.Name()), string(members.Get(i).Name())) {
 			return false
 		}
 	}
 	return true
+}
+
+// IsKindMember reports whether member is named <oneof>_<kind>, with an
+// optional _N suffix, as infer names the members of a oneof of kinds.
+func IsKindMember(oneof, member string) bool {
+	rest, ok := strings.CutPrefix(member, oneof+"_")
+	if !ok {
+		return false
+	}
+	if j := strings.LastIndexByte(rest, '_'); j >= 0 {
+		if _, err := strconv.Atoi(rest[j+1:]); err == nil {
+			rest = rest[:j]
+		}
+	}
+	return rest == "null" || slices.ContainsFunc(schemas.AllKinds(), func(k schemas.Kind) bool { return k.String() == rest })
 }
 
 // DefaultJSONName is the JSON name protoc derives from a field name:

@@ -1,42 +1,23 @@
 package protobuf_test
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/bson"
 
+	"github.com/schemaflow/schemaflow/internal/protoctest"
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
-// protoc returns the path of the reference compiler. CI installs it (.ci/run)
-// and sets CI, where its absence fails the test.
-func protoc(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("protoc")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("protoc is not installed; .ci/run installs it")
-		}
-		t.Skip("protoc not installed (apt-get install protobuf-compiler); CI runs this test")
-	}
-	return p
-}
+// protoc returns the path of the reference compiler; see protoctest.Path.
+func protoc(t *testing.T) string { return protoctest.Path(t) }
 
 func runProtoc(t *testing.T, bin, dir string, stdin []byte, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"--proto_path=" + dir}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("protoc %v: %v\n%s", args, err, errOut.String())
-	}
-	return out.Bytes()
+	return protoctest.Run(t, bin, dir, stdin, args...)
 }
 
 // TestProtocCompilesGoldenFiles checks every inferred .proto with protoc.
