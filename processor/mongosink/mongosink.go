@@ -25,6 +25,7 @@ import (
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
+	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -123,6 +124,13 @@ type Config struct {
 	// DrainTimeout bounds how long a stopped pipeline takes to write and
 	// commit the batch in hand. Default 10s.
 	DrainTimeout time.Duration
+	// WriteTimeout bounds each write the pipeline makes: a bulk write
+	// attempt, an offset commit, a dead letter. A bulk write that runs out
+	// of it is retried like any transient failure. Default 30s.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds leaving the consumer group when the pipeline
+	// stops, after the drain. Default 5s.
+	CloseTimeout time.Duration
 
 	// Tolerance is errors.tolerance. Default ToleranceNone.
 	Tolerance Tolerance
@@ -158,8 +166,8 @@ func (c *Config) Validate() error {
 	if c.Database == "" {
 		bad("database: required")
 	}
-	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 {
-		bad("maxBatch, maxWait, retries and backoff must not be negative")
+	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 || c.WriteTimeout < 0 {
+		bad("maxBatch, maxWait, retries, backoff and writeTimeout must not be negative")
 	}
 	switch c.Tolerance {
 	case "", ToleranceNone:
@@ -231,6 +239,37 @@ type Pipeline struct {
 
 	lagMu sync.Mutex
 	lag   map[string]int64 // by "topic/partition"
+
+	busy atomic.Pointer[call] // the call in progress, nil while polling
+}
+
+// DefaultWriteTimeout is Config.WriteTimeout's default.
+const DefaultWriteTimeout = 30 * time.Second
+
+// call is work the pipeline is in: a bulk write with its retries, a
+// commit, a dead letter, decoding a batch.
+type call struct {
+	what  string
+	since time.Time
+}
+
+// begin marks the pipeline busy with what until the returned func is
+// called.
+func (p *Pipeline) begin(what string) (end func()) {
+	c := &call{what: what, since: time.Now()}
+	prev := p.busy.Swap(c)
+	return func() { p.busy.CompareAndSwap(c, prev) }
+}
+
+// Busy names the call the running pipeline is in — a bulk write (with its
+// retries), an offset commit, a dead letter, decoding a batch through the
+// registry — and when it began; "" while it waits for records. A call
+// much older than WriteTimeout means the pipeline is stuck.
+func (p *Pipeline) Busy() (what string, since time.Time) {
+	if c := p.busy.Load(); c != nil {
+		return c.what, c.since
+	}
+	return "", time.Time{}
 }
 
 // New validates cfg and returns a Pipeline.
@@ -252,6 +291,12 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.Backoff == 0 {
 		cfg.Backoff = 100 * time.Millisecond
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.CloseTimeout <= 0 {
+		cfg.CloseTimeout = 5 * time.Second
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
 	if p.log == nil {
@@ -290,7 +335,12 @@ func (p *Pipeline) Stats() Stats {
 // failure stops the pipeline, which returns the error. Records of a batch
 // that was not committed are consumed again by the next run. A Pipeline
 // runs once at a time; make another for more members of the group.
-func (p *Pipeline) Run(ctx context.Context) error {
+//
+// A panic while processing — in a post processor, a decoder, the MongoDB
+// client — is recovered and returned as a *panics.Error naming the record
+// when it is known; the pipeline stops as after any failure.
+func (p *Pipeline) Run(ctx context.Context) (err error) {
+	defer panics.Recover(&err)
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(p.cfg.Brokers...),
 		kgo.ConsumerGroup(p.cfg.Group),
@@ -311,7 +361,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return fmt.Errorf("mongosink: kafka client: %w", err)
 	}
 	p.cl = cl
-	defer func() { cl.Close(); p.connected.Store(false) }()
+	defer func() {
+		// Also after a panic: a blocked rebalance would hold the leave,
+		// and so Close, forever. Leaving is bounded; Close then returns.
+		cl.AllowRebalance()
+		leave, cancel := context.WithTimeout(context.Background(), p.cfg.CloseTimeout)
+		if err := cl.LeaveGroupContext(leave); err != nil {
+			p.log.Warn("mongosink: leaving the consumer group", "err", err)
+		}
+		cancel()
+		cl.Close()
+		p.connected.Store(false)
+		p.busy.Store(nil)
+	}()
 	// A sink that cannot reach its brokers (down, or a refused login that
 	// the broker answers by dropping the connection) says so.
 	warn := time.AfterFunc(30*time.Second, func() {
@@ -345,12 +407,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				}
 				return err
 			}
-			if err := cl.CommitRecords(work, batch...); err != nil {
+			if err := p.commit(work, batch); err != nil {
 				cl.AllowRebalance()
 				if work.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("mongosink: commit offsets: %w", err)
+				return err
 			}
 			p.batches.Add(1)
 			n := int64(0)
@@ -367,6 +429,20 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// commit commits the offsets of a written batch, within WriteTimeout.
+func (p *Pipeline) commit(ctx context.Context, batch []*kgo.Record) error {
+	defer p.begin("committing offsets")()
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+	defer cancel()
+	if err := p.cl.CommitRecords(cctx, batch...); err != nil {
+		if ctx.Err() == nil && cctx.Err() != nil {
+			return fmt.Errorf("mongosink: commit offsets: no answer within %s: %w", p.cfg.WriteTimeout, err)
+		}
+		return fmt.Errorf("mongosink: commit offsets: %w", err)
+	}
+	return nil
 }
 
 // poll collects up to MaxBatch records, waiting at most MaxWait after the
@@ -430,6 +506,8 @@ type item struct {
 func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 	groups := map[Namespace][]item{}
 	var order []Namespace
+	decoded := p.begin(fmt.Sprintf("decoding %d records (registry lookups)", len(batch)))
+	defer decoded()
 	for _, rec := range batch {
 		ns, model, class, err := p.prepare(ctx, rec)
 		if err != nil {
@@ -450,6 +528,7 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 		}
 		groups[ns] = append(groups[ns], item{rec: rec, model: model})
 	}
+	decoded()
 	for _, ns := range order {
 		if err := p.write(ctx, ns, groups[ns]); err != nil {
 			return err
@@ -459,8 +538,9 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 }
 
 // prepare decodes a record and makes its write model. A failure with a
-// class is the record's; one without is the pipeline's.
-func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (Namespace, mongo.WriteModel, string, error) {
+// class is the record's; one without is the pipeline's, a panic included.
+func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _ mongo.WriteModel, _ string, err error) {
+	defer panics.Recover(&err, recordArgs(rec)...)
 	key, err := p.decode(ctx, rec.Key)
 	if err != nil {
 		return Namespace{}, nil, classOf(err), fmt.Errorf("key: %w", err)
@@ -558,9 +638,31 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 	return ns, nil
 }
 
+// recordArgs names a record for logs and panics.
+func recordArgs(rec *kgo.Record) []any {
+	return []any{"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset}
+}
+
+// bulkWrite makes one bulk write attempt within WriteTimeout. A panic in
+// the client becomes a *panics.Error that names no record yet.
+func (p *Pipeline) bulkWrite(ctx context.Context, ns Namespace, coll Collection, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (err error) {
+	defer panics.Recover(&err)
+	wctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+	defer cancel()
+	_, err = coll.BulkWrite(wctx, models, opts...)
+	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
+		// A timeout: transient (mongo.IsTimeout), so it is retried.
+		return fmt.Errorf("bulk write to %s.%s: no answer within %s: %w", ns.Database, ns.Collection, p.cfg.WriteTimeout, err)
+	}
+	return err
+}
+
 // write bulk-writes the items of one namespace. Records the server refuses
-// for good are failed one by one; transient failures are retried.
+// for good are failed one by one; transient failures are retried. A bulk
+// write that panics is written again one record at a time, to name the
+// record that makes it panic.
 func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error {
+	defer p.begin(fmt.Sprintf("bulk write of %d records to %s.%s", len(items), ns.Database, ns.Collection))()
 	coll := p.cfg.Target(ns.Database, ns.Collection)
 	opts := options.BulkWrite().SetOrdered(!p.cfg.Unordered)
 	pending := items
@@ -570,13 +672,19 @@ func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error 
 		for i, it := range pending {
 			models[i] = it.model
 		}
-		_, err := coll.BulkWrite(ctx, models, opts)
+		err := p.bulkWrite(ctx, ns, coll, models, opts)
 		if err == nil {
 			p.written.Add(int64(len(pending)))
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		var pe *panics.Error
+		if errors.As(err, &pe) {
+			p.log.Warn("mongosink: a bulk write panicked; writing its records one at a time to find the one that panics",
+				"namespace", ns.Database+"."+ns.Collection, "records", len(pending), "panic", fmt.Sprint(pe.Value))
+			return p.writeEach(ctx, ns, coll, pending)
 		}
 		next, failed, transient, ok := p.split(pending, err)
 		if !ok {
@@ -659,14 +767,17 @@ func (p *Pipeline) split(pending []item, err error) (next []item, failed []failu
 func (p *Pipeline) writeEach(ctx context.Context, ns Namespace, coll Collection, items []item) error {
 	for _, it := range items {
 		err := p.retry(ctx, "write "+ns.Database+"."+ns.Collection, func() (bool, error) {
-			_, err := coll.BulkWrite(ctx, []mongo.WriteModel{it.model})
+			err := p.bulkWrite(ctx, ns, coll, []mongo.WriteModel{it.model})
 			return err != nil && isTransient(err), err
 		})
+		var pe *panics.Error
 		switch {
 		case err == nil:
 			p.written.Add(1)
 		case ctx.Err() != nil:
 			return ctx.Err()
+		case errors.As(err, &pe):
+			return pe.WithRecord(recordArgs(it.rec)...) // not the record's fault alone: stop
 		case isTransient(err):
 			return fmt.Errorf("mongosink: write %s.%s: %w", ns.Database, ns.Collection, err)
 		default:
@@ -738,8 +849,11 @@ func (p *Pipeline) fail(ctx context.Context, rec *kgo.Record, class string, caus
 			kgo.RecordHeader{Key: HeaderMessage, Value: []byte(cause.Error())},
 		),
 	}
+	defer p.begin("producing a dead letter to " + p.cfg.DeadLetterTopic)()
 	err := p.retry(ctx, "dead-letter topic "+p.cfg.DeadLetterTopic, func() (bool, error) {
-		err := p.cl.ProduceSync(ctx, dl).FirstErr()
+		pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
+		defer cancel()
+		err := p.cl.ProduceSync(pctx, dl).FirstErr()
 		return err != nil, err
 	})
 	if err != nil {
