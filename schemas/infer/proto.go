@@ -15,6 +15,11 @@ import (
 // documents become nested messages; BSON types without a Protobuf type use
 // helper messages (BsonObjectId, ...) declared after the top-level message.
 //
+// Field names are the BSON names where protoc accepts them, else sanitized,
+// numbered forms with a json_name that carries the BSON name; the file
+// compiles with protoc 3.21 and later, whatever the BSON names (see fill).
+// Well-known types are referred to from the root (.google.protobuf.X).
+//
 // Every singular scalar field is declared optional (explicit presence), so
 // zero values and missing fields stay apart. Field numbers are given in
 // schema order and a oneof member keeps the number its kind got first, so a

@@ -6,8 +6,10 @@
 // through extra in-memory sources (registry references) or import paths.
 //
 // The BSON mapping matches what package infer emits. A field's BSON name is
-// its json_name when one is written, else its proto name. Oneof members
-// that share a json_name are alternative types of one BSON field. Messages
+// its json_name when one is written (unescaped: see EscapeJSONName), else
+// its proto name. A oneof whose members are named <oneof>_<kind> holds the
+// alternative types of one BSON field, named by the first json_name among
+// its members, else by the oneof's name (see BSONName). Messages
 // named *_List (one repeated field "values") stand for arrays that must keep
 // [] apart from a missing field; messages named *_Item (one oneof "value")
 // stand for array elements of several types; top-level messages named
