@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,9 @@ type runner interface {
 	// ready reports whether a running pipeline is working: a source's
 	// change stream is open, a sink has heard from its brokers.
 	ready() bool
+	// busy names the call the pipeline is in and when it began; "" when
+	// it is in none, or does not tell (sources).
+	busy() (what string, since time.Time)
 }
 
 type sourceRunner struct{ *mongosource.Source }
@@ -76,6 +80,8 @@ func (r sourceRunner) snapshot() Snapshot {
 		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Skipped: s.Skipped}
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
+
+func (r sourceRunner) busy() (string, time.Time) { return "", time.Time{} }
 
 type sinkRunner struct {
 	*mongosink.Pipeline
@@ -89,12 +95,21 @@ func (r sinkRunner) snapshot() Snapshot {
 }
 func (r sinkRunner) ready() bool { return r.Connected() }
 
+func (r sinkRunner) busy() (string, time.Time) { return r.Busy() }
+
 // builder turns specs into runners.
 type builder struct {
 	conns *Connections
 	log   *slog.Logger
 	hooks func(name string) func(records int, took time.Duration)
+	// drain bounds a stopped pipeline's finishing of the work in hand;
+	// leave, its leaving of consumer groups after that.
+	drain, leave time.Duration
 }
+
+// sourceDeliveryTimeout bounds how long a source's record may wait for
+// Kafka's acknowledgement before the source fails (and restarts).
+const sourceDeliveryTimeout = 2 * time.Minute
 
 func (b *builder) registry(f *spec.File, p spec.Pipeline) (*registry.Client, error) {
 	if p.Registry.URL == "" {
@@ -139,7 +154,9 @@ func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, []kgo
 func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Source
 	cfg := mongosource.Config{
-		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression, KafkaOptions: kopts,
+		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression,
+		// Every produce has a deadline: records, resume tokens, dead letters.
+		KafkaOptions: append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(sourceDeliveryTimeout)), DrainTimeout: b.drain,
 		Registry: reg, Namespace: s.Namespace, Subjects: mongosource.SubjectStrategy(s.SubjectStrategy),
 		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
 		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
@@ -245,7 +262,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 		return nil, err
 	}
 	return &exclusive{inner: sourceRunner{src}, brokers: p.Kafka.Brokers, opts: kopts,
-		group: "schemaflow-source-" + p.Name, log: log}, nil
+		group: "schemaflow-source-" + p.Name, log: log, leave: b.leave}, nil
 }
 
 func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
@@ -281,6 +298,7 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 		Sink: opts, Handler: sink.Handler(s.CDC),
 		MaxBatch: s.MaxBatch, MaxWait: s.MaxWait.Duration, Unordered: s.Ordered != nil && !*s.Ordered,
 		Retries: s.Retries, Backoff: s.Backoff.Duration,
+		WriteTimeout: s.WriteTimeout.Duration, DrainTimeout: b.drain, CloseTimeout: b.leave,
 		Tolerance: mongosink.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic,
 		Logger: log, OnBatch: b.hooks(p.Name),
 	}

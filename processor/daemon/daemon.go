@@ -17,6 +17,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/schemaflow/schemaflow/processor/internal/graceful"
+	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/metrics"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
 	"github.com/schemaflow/schemaflow/processor/mongosource"
@@ -32,7 +34,15 @@ type Options struct {
 	Connections *Connections
 	// ShutdownTimeout bounds a graceful stop: pipelines finish the
 	// records in hand and save their positions within it. Default 30s.
+	// Pipelines get half of it (at most 10s) to drain and a quarter (at
+	// most 5s) to leave their consumer groups, so a call that hangs does
+	// not hold the stop past it.
 	ShutdownTimeout time.Duration
+	// StuckAfter is how long one call of a pipeline — a sink's bulk write
+	// with its retries, an offset commit — may run before the pipeline is
+	// reported stuck in the logs and /readyz. Default the sink's write
+	// timeout (30s).
+	StuckAfter time.Duration
 }
 
 // State is where a pipeline is in its life.
@@ -54,6 +64,9 @@ type Status struct {
 	State    State
 	Restarts int64
 	LastErr  string
+	// Stuck names the call a pipeline has been in for longer than
+	// Options.StuckAfter, and for how long; "" when it is not stuck.
+	Stuck string
 	Snapshot
 }
 
@@ -76,6 +89,7 @@ type pipeline struct {
 	onFailure  string
 	backoff    time.Duration
 	maxBackoff time.Duration
+	stuckAfter time.Duration
 	spec       spec.Pipeline
 	run        runner
 	kopts      []kgo.Opt // the Kafka client options: id, SASL, TLS
@@ -85,6 +99,7 @@ type pipeline struct {
 	lastErr  string
 	restarts int64
 	failures map[string]int64 // by class
+	exited   atomic.Bool      // its supervisor returned
 }
 
 // New builds the pipelines of files. Nothing runs until Run.
@@ -104,7 +119,10 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "pipeline")
 	b := &builder{conns: d.conns, log: d.log, hooks: func(name string) func(int, time.Duration) {
 		return func(_ int, took time.Duration) { d.batches.Observe(took.Seconds(), name) }
-	}}
+	},
+		// A stop drains, then leaves the groups, within the shutdown
+		// timeout.
+		drain: min(graceful.DefaultDrain, d.opts.ShutdownTimeout/2), leave: min(5*time.Second, d.opts.ShutdownTimeout/4)}
 	var errs []error
 	for _, f := range files {
 		for i := range f.Pipelines {
@@ -129,6 +147,13 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 			if pl.maxBackoff <= 0 {
 				pl.maxBackoff = time.Minute
 			}
+			pl.stuckAfter = d.opts.StuckAfter
+			if pl.stuckAfter <= 0 {
+				pl.stuckAfter = mongosink.DefaultWriteTimeout
+				if p.Sink != nil && p.Sink.WriteTimeout.Duration > 0 {
+					pl.stuckAfter = p.Sink.WriteTimeout.Duration
+				}
+			}
 			d.pipelines = append(d.pipelines, pl)
 		}
 	}
@@ -146,8 +171,21 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 // within the shutdown timeout and returns nil. It returns an error when a
 // pipeline with on_failure exit fails, or the shutdown times out.
 func (d *Daemon) Run(ctx context.Context) error {
+	var stopDeadline time.Time // once stopping
 	if d.ownsConns {
-		defer d.conns.Close(context.Background())
+		defer func() {
+			// Closing waits for calls in flight; never past the shutdown
+			// timeout.
+			closed := make(chan struct{})
+			ctx, cancel := context.WithDeadline(context.Background(), later(stopDeadline, time.Now().Add(200*time.Millisecond)))
+			defer cancel()
+			go func() { _ = d.conns.Close(ctx); close(closed) }()
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				d.log.Warn("schemaflow: MongoDB clients did not close in time")
+			}
+		}()
 	}
 	// Topics written by name are created up front when missing.
 	for _, p := range d.pipelines {
@@ -163,6 +201,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer p.exited.Store(true)
 			if err := d.supervise(runCtx, p); err != nil {
 				exit <- err
 				cancel()
@@ -176,6 +215,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case failure = <-exit:
 	}
 	d.stopping.Store(true)
+	stopDeadline = time.Now().Add(d.opts.ShutdownTimeout)
 	cancel()
 	d.log.Info("schemaflow: stopping", "timeout", d.opts.ShutdownTimeout.String())
 	done := make(chan struct{})
@@ -183,10 +223,29 @@ func (d *Daemon) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-time.After(d.opts.ShutdownTimeout):
-		return errors.Join(failure, fmt.Errorf("shutdown timed out after %s: some pipelines did not stop; their last batches will be read again", d.opts.ShutdownTimeout))
+		var names []string
+		for _, p := range d.pipelines {
+			if p.exited.Load() {
+				continue
+			}
+			names = append(names, p.name)
+			if what, since := p.run.busy(); what != "" {
+				d.log.Error("pipeline did not stop in time", "pipeline", p.name, "call", what, "for", time.Since(since).Round(time.Millisecond).String())
+			} else {
+				d.log.Error("pipeline did not stop in time", "pipeline", p.name)
+			}
+		}
+		return errors.Join(failure, fmt.Errorf("shutdown timed out after %s: pipelines %s did not stop; their last batches will be read again", d.opts.ShutdownTimeout, strings.Join(names, ", ")))
 	}
 	d.log.Info("schemaflow: stopped")
 	return failure
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func (p *pipeline) ensureTopics(ctx context.Context) error {
@@ -220,21 +279,18 @@ func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 	for {
 		p.setState(StateStarting, "")
 		started := time.Now()
-		readyCtx, stopWatch := context.WithCancel(ctx)
-		go func() {
-			// A pipeline is running once it is ready (a source's stream is
-			// open); the supervisor sees to the rest.
-			for readyCtx.Err() == nil {
-				if p.run.ready() {
-					p.setStateIf(StateStarting, StateRunning)
-					return
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
-		}()
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		go d.watch(watchCtx, p, log)
 		log.Info("pipeline starting", "kind", p.kind, "spec", p.where)
-		err := p.run.Run(ctx)
+		err := runSafely(ctx, p.run)
 		stopWatch()
+		var pe *panics.Error
+		if errors.As(err, &pe) {
+			log.Error("pipeline panicked", pe.LogArgs()...)
+			if ctx.Err() != nil { // while stopping: counted, then stopped
+				p.countFailure("panic")
+			}
+		}
 		if ctx.Err() != nil || err == nil {
 			if err != nil {
 				log.Warn("pipeline stopped with an error", "err", err)
@@ -243,12 +299,7 @@ func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 			return nil
 		}
 		class := errorClass(err)
-		p.mu.Lock()
-		if p.failures == nil {
-			p.failures = map[string]int64{}
-		}
-		p.failures[class]++
-		p.mu.Unlock()
+		p.countFailure(class)
 		switch p.onFailure {
 		case "exit":
 			p.setState(StateFailed, err.Error())
@@ -280,11 +331,74 @@ func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 	}
 }
 
+// runSafely runs r, turning a panic into a *panics.Error. Pipelines
+// recover their own panics where they know the record; this catches the
+// rest, so a panic never ends the process.
+func runSafely(ctx context.Context, r runner) (err error) {
+	defer panics.Recover(&err)
+	return r.Run(ctx)
+}
+
+// watch marks a pipeline running once it is ready (a source's stream is
+// open, a sink has heard from its brokers), and logs when a call of it has
+// run longer than its stuck threshold, and when that call ends.
+func (d *Daemon) watch(ctx context.Context, p *pipeline, log *slog.Logger) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("pipeline watcher panicked", panics.New(v).LogArgs()...)
+		}
+	}()
+	var stuck string // the call reported stuck
+	var stuckSince time.Time
+	for interval := 20 * time.Millisecond; ; {
+		if p.run.ready() && p.setStateIf(StateStarting, StateRunning) {
+			interval = 100 * time.Millisecond
+		}
+		what, since := p.run.busy()
+		switch {
+		case stuck == "" && what != "" && time.Since(since) > p.stuckAfter:
+			stuck, stuckSince = what, since
+			log.Warn("pipeline stuck: a call has not finished", "call", what, "for", time.Since(since).Round(time.Millisecond).String(), "threshold", p.stuckAfter.String())
+		case stuck != "" && (what != stuck || !since.Equal(stuckSince)):
+			log.Info("pipeline no longer stuck", "call", stuck, "after", time.Since(stuckSince).Round(time.Millisecond).String())
+			stuck = ""
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// stuck describes the call p has been in past its threshold, or "".
+func (p *pipeline) stuck() string {
+	what, since := p.run.busy()
+	if what == "" || time.Since(since) <= p.stuckAfter {
+		return ""
+	}
+	return fmt.Sprintf("%s for %s", what, time.Since(since).Round(time.Millisecond))
+}
+
+func (p *pipeline) countFailure(class string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failures == nil {
+		p.failures = map[string]int64{}
+	}
+	p.failures[class]++
+}
+
 // errorClass names the class of a pipeline failure for metrics.
 func errorClass(err error) string {
 	var srcErr *mongosource.RecordError
 	var sinkErr *mongosink.RecordError
+	var pe *panics.Error
 	switch {
+	case errors.As(err, &pe):
+		return "panic"
 	case errors.As(err, &srcErr):
 		return srcErr.Class
 	case errors.As(err, &sinkErr):
@@ -304,12 +418,16 @@ func (p *pipeline) setState(s State, lastErr string) {
 	p.mu.Unlock()
 }
 
-func (p *pipeline) setStateIf(from, to State) {
+// setStateIf moves p from one state to another, and reports whether it
+// did.
+func (p *pipeline) setStateIf(from, to State) bool {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.state == from {
 		p.state = to
+		return true
 	}
-	p.mu.Unlock()
+	return false
 }
 
 // Status returns every pipeline's state and counters, in spec order.
@@ -319,6 +437,7 @@ func (d *Daemon) Status() []Status {
 		p.mu.Lock()
 		st := Status{Name: p.name, Kind: p.kind, State: p.state, Restarts: p.restarts, LastErr: p.lastErr}
 		p.mu.Unlock()
+		st.Stuck = p.stuck()
 		st.Snapshot = p.run.snapshot()
 		out = append(out, st)
 	}
@@ -382,11 +501,16 @@ func (d *Daemon) collect(w *metrics.Writer) {
 			up = 1
 		}
 		w.Gauge("schemaflow_pipeline_up", "1 while the pipeline runs.", up, "pipeline", p.name)
+		stuck := 0.0
+		if p.stuck() != "" {
+			stuck = 1
+		}
+		w.Gauge("schemaflow_pipeline_stuck", "1 while a call of the pipeline (a bulk write with its retries, a commit) has run past its stuck threshold.", stuck, "pipeline", p.name)
 	}
 }
 
 // Handler serves /metrics, /healthz (the process is alive) and /readyz
-// (every pipeline is running).
+// (every pipeline is running, and none is stuck in a call).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", d.metrics)
@@ -396,12 +520,15 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		var notReady []string
 		for _, s := range d.Status() {
-			if s.State != StateRunning {
+			switch {
+			case s.State != StateRunning:
 				line := s.Name + ": " + string(s.State)
 				if s.LastErr != "" {
 					line += ": " + s.LastErr
 				}
 				notReady = append(notReady, line)
+			case s.Stuck != "":
+				notReady = append(notReady, s.Name+": stuck: "+s.Stuck)
 			}
 		}
 		if d.stopping.Load() {

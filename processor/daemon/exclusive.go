@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaflow/schemaflow/processor/internal/panics"
 )
 
 // LeaseTopic is the one-partition topic whose partition elects, per
@@ -30,6 +32,8 @@ type exclusive struct {
 	opts    []kgo.Opt
 	group   string
 	log     *slog.Logger
+	// leave bounds leaving the lease group on a stop. Default 5s.
+	leave time.Duration
 
 	active atomic.Bool // this daemon runs the source
 	joined atomic.Bool // the group has assigned this member at least once
@@ -40,6 +44,8 @@ func (e *exclusive) snapshot() Snapshot {
 	s.Standby = !e.active.Load()
 	return s
 }
+
+func (e *exclusive) busy() (string, time.Time) { return e.inner.busy() }
 
 // ready: standing by is ready; running is ready once the source is.
 func (e *exclusive) ready() bool {
@@ -72,7 +78,8 @@ func (e *exclusive) Run(ctx context.Context) error {
 		e.log.Info("source elected: running it on this daemon")
 		go func() {
 			defer close(finished)
-			if err := e.inner.Run(sctx); err != nil && sctx.Err() == nil {
+			// A panic of the source is its failure, not the process's.
+			if err := runSafely(sctx, e.inner); err != nil && (sctx.Err() == nil || isPanic(err)) {
 				failedMu.Lock()
 				failure = err
 				failedMu.Unlock()
@@ -125,6 +132,17 @@ func (e *exclusive) Run(ctx context.Context) error {
 		mu.Lock()
 		stop()
 		mu.Unlock()
+		// Leaving is bounded, so a stop does not wait on brokers that do
+		// not answer; Close then returns at once.
+		leave := e.leave
+		if leave <= 0 {
+			leave = 5 * time.Second
+		}
+		lctx, cancel := context.WithTimeout(context.Background(), leave)
+		if err := cl.LeaveGroupContext(lctx); err != nil {
+			e.log.Warn("source election: leaving the lease group", "err", err)
+		}
+		cancel()
 		cl.Close()
 		e.joined.Store(false)
 	}()
@@ -146,4 +164,9 @@ func (e *exclusive) Run(ctx context.Context) error {
 	failedMu.Lock()
 	defer failedMu.Unlock()
 	return failure
+}
+
+func isPanic(err error) bool {
+	var pe *panics.Error
+	return errors.As(err, &pe)
 }

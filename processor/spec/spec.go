@@ -254,6 +254,9 @@ type Sink struct {
 	Retries int `yaml:"retries"`
 	// Backoff is the first retry delay. Default 100ms.
 	Backoff Duration `yaml:"backoff"`
+	// WriteTimeout bounds each write: a bulk write attempt (retried when
+	// it runs out), an offset commit, a dead letter. Default 30s.
+	WriteTimeout Duration `yaml:"write_timeout"`
 }
 
 // Projection lists fields to keep (Allow) or drop (Block).
