@@ -517,6 +517,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
+		defer recoverCommitter(failed, inflight, cancelRun, cancelWork)
 		for b := range inflight {
 			b.wg.Wait()
 			err := b.err()
@@ -795,6 +796,7 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 	b.recs, b.origins = s.recSlices.get(n), make([]origin, n)
 	ok, errs := make([]bool, n), make([]error, n)
 	encode := func(i int) {
+		defer recoverEvent(events[i], &errs[i])
 		ok[i], errs[i] = s.record(ctx, events[i], arena[offs[i]:offs[i]:offs[i+1]], &b.recs[i], &b.origins[i])
 	}
 	// Workers encode chunks of events; this goroutine hands each chunk to
