@@ -255,3 +255,48 @@ func TestStuckPipeline(t *testing.T) {
 		}
 	}
 }
+
+// panickingStream is a change stream that panics when asked for events.
+type panickingStream struct{ lungo.IChangeStream }
+
+func (panickingStream) Next(context.Context) bool    { panic("stream bug") }
+func (panickingStream) TryNext(context.Context) bool { panic("stream bug") }
+
+type panickingWatch struct{ lungo.ICollection }
+
+func (c panickingWatch) Watch(ctx context.Context, pipeline any, opts ...*options.ChangeStreamOptions) (lungo.IChangeStream, error) {
+	cs, err := c.ICollection.Watch(ctx, pipeline, opts...)
+	return panickingStream{cs}, err
+}
+
+// A source's panic, in the goroutine the source election runs it in, is
+// recovered like a sink's: logged, counted as class panic, and the source
+// restarts (on_failure restart) while the daemon goes on.
+func TestSourcePanic(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.provide(t, "lungo:panics", func(c lungo.ICollection) lungo.ICollection { return panickingWatch{c} })
+	logs := &logBuffer{}
+	d, err := New(context.Background(), e.specs(t, header+`
+  - name: src
+    restart: {backoff: 10ms, max_backoff: 40ms}
+    mongodb: {uri: "lungo:panics", collection: orders}
+    source: {topic: panics.orders}
+`), Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Connections: e.conns, ShutdownTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := testenv.Start(d.Run)
+	testenv.WaitFor(t, "restarts after the panic", func() bool { return d.Status()[0].Restarts >= 2 })
+	line := logs.find(map[string]any{"msg": "pipeline panicked", "pipeline": "src"})
+	if line == nil || line["panic"] != "stream bug" || !strings.Contains(line["stack"].(string), "panickingStream") {
+		t.Errorf("the panic's log line: %v", line)
+	}
+	_, metrics := get(t, d, "/metrics")
+	if !strings.Contains(metrics, `schemaflow_errors_total{pipeline="src",class="panic"}`) {
+		t.Errorf("metrics lack the panic:\n%s", metrics)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
