@@ -368,3 +368,28 @@ func TestProtoNamesRandomProtoc(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestProtoTooManyFields: a document message with more fields than protoc
+// accepts is refused with an error that names the limit.
+func TestProtoTooManyFields(t *testing.T) {
+	t.Parallel()
+	d := make(bson.D, 0, protobuf.MaxFields+1)
+	for i := range protobuf.MaxFields + 1 {
+		d = append(d, bson.E{Key: fmt.Sprintf("f%d", i), Value: int32(i)})
+	}
+	in := infer.New()
+	if err := in.Add(marshal(t, d)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Proto(infer.Options{Name: "Doc"}); err == nil || !strings.Contains(err.Error(), "protoc accepts at most 65535") {
+		t.Fatalf("got %v, want an error about protoc's limit", err)
+	}
+	// One field fewer is accepted.
+	in = infer.New()
+	if err := in.Add(marshal(t, d[:protobuf.MaxFields])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Proto(infer.Options{Name: "Doc"}); err != nil {
+		t.Fatal(err)
+	}
+}
