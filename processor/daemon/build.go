@@ -43,6 +43,9 @@ type Snapshot struct {
 	// Skipped counts a source's change events published as nothing, by
 	// reason.
 	Skipped map[string]int64
+	// Formats counts a sink's records by topic, part and the format they
+	// were read in.
+	Formats []decode.FormatCount
 	// Registrations counts schema versions registered (sources).
 	Registrations int64
 	// CacheHits and CacheMisses count schema lookups served from the
@@ -91,7 +94,7 @@ type sinkRunner struct {
 func (r sinkRunner) snapshot() Snapshot {
 	s, d := r.Stats(), r.dec.Stats()
 	return Snapshot{In: s.Written + s.DeadLetter, Out: s.Written, Dead: s.DeadLetter, Bytes: s.Bytes, Lag: float64(s.Lag), DeadByClass: s.DeadByClass,
-		CacheHits: d.Hits, CacheMisses: d.Misses}
+		CacheHits: d.Hits, CacheMisses: d.Misses, Formats: d.Formats}
 }
 func (r sinkRunner) ready() bool { return r.Connected() }
 
@@ -271,7 +274,9 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 	if reg != nil {
 		dreg = reg
 	}
-	dec := decode.New(decode.Options{Registry: dreg, PlainJSON: s.PlainJSON})
+	keyFormat, valueFormat := s.Formats()
+	dec := decode.New(decode.Options{Registry: dreg, KeyFormat: decode.Format(keyFormat), ValueFormat: decode.Format(valueFormat),
+		Logger: b.log.With("pipeline", p.Name)})
 	opts := sink.Options{
 		ID: sink.IDStrategy(s.IDStrategy), OverwriteID: s.OverwriteID, UUIDBinary: s.UUIDBinary,
 		PartialKey: projection(s.PartialKey), PartialValue: projection(s.PartialValue),

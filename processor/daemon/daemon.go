@@ -462,6 +462,10 @@ func (d *Daemon) collect(w *metrics.Writer) {
 		w.Counter("schemaflow_bytes_total", "Key and value bytes produced (sources) or consumed (sinks).", float64(s.Bytes), l...)
 		if p.kind == "sink" {
 			w.Gauge("schemaflow_consumer_lag_records", "Records behind the partitions' high watermarks.", s.Lag, "pipeline", p.name)
+			for _, f := range s.Formats {
+				w.Counter("schemaflow_sink_records_read_total", "Record keys and values read, by topic, part and the format they were read in (what auto chose).", float64(f.N),
+					"pipeline", p.name, "topic", f.Topic, "part", string(f.Part), "format", string(f.Format))
+			}
 		} else {
 			w.Gauge("schemaflow_source_lag_seconds", "Time from the last saved batch's cluster time to its save.", s.Lag, "pipeline", p.name)
 			w.Counter("schemaflow_schema_registrations_total", "Schema versions registered.", float64(s.Registrations), "pipeline", p.name)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -51,9 +52,15 @@ type Options struct {
 	// Registry resolves schema ids. Without one, framed records are
 	// undecodable.
 	Registry Registry
-	// PlainJSON accepts values that are not framed as (Extended) JSON
-	// objects. Default false: unframed bytes are undecodable.
+	// PlainJSON lets Decode accept unframed (Extended) JSON objects.
+	// Default false: unframed bytes are undecodable.
 	PlainJSON bool
+	// KeyFormat and ValueFormat say how Read reads keys and values.
+	// Default FormatAuto.
+	KeyFormat, ValueFormat Format
+	// Logger logs the format each topic's keys and values are first read
+	// in. Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Decoder decodes records. It caches one compiled schema per id and is
@@ -66,16 +73,22 @@ type Decoder struct {
 	// Schema cache counters: records whose schema was cached, and schemas
 	// fetched from the registry.
 	hits, misses atomic.Int64
+	formats      formatStats
+	log          *slog.Logger
 }
 
 // Stats counts a Decoder's schema cache use.
 type Stats struct {
 	Hits   int64 // framed records whose schema was cached
 	Misses int64 // schemas fetched from the registry
+	// Formats counts the records Read read, by topic, part and format.
+	Formats []FormatCount
 }
 
 // Stats returns the counters so far.
-func (d *Decoder) Stats() Stats { return Stats{Hits: d.hits.Load(), Misses: d.misses.Load()} }
+func (d *Decoder) Stats() Stats {
+	return Stats{Hits: d.hits.Load(), Misses: d.misses.Load(), Formats: d.formats.snapshot()}
+}
 
 type decoder struct {
 	serde *serde.Serde // nil for JSON Schema
@@ -83,7 +96,11 @@ type decoder struct {
 
 // New returns a Decoder.
 func New(opts Options) *Decoder {
-	return &Decoder{opts: opts, byID: map[uint32]*decoder{}}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Decoder{opts: opts, byID: map[uint32]*decoder{}, log: log}
 }
 
 // Decode decodes one key or value. Empty input is a nil document (a
@@ -92,36 +109,48 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (bson.D, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	var raw bson.Raw
-	if data[0] == wire.MagicByte && len(data) >= wire.HeaderSize {
-		id, payload, err := wire.ParseHeader(data)
-		if err != nil {
-			return nil, &DataError{Class: ClassUndecodable, Err: err}
-		}
-		dec, err := d.decoder(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if dec.serde == nil {
-			raw, err = extjson.Parse(payload)
-		} else {
-			raw, _, err = dec.serde.Decode(data)
-		}
-		if err != nil {
-			return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("schema id %d: %w", id, err)}
-		}
-	} else {
-		if !d.opts.PlainJSON {
-			return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("not a Confluent-framed record (first byte 0x%02x) and plain JSON is not enabled", data[0])}
-		}
-		var err error
-		if raw, err = extjson.Parse(data); err != nil {
-			return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("plain JSON: %w", err)}
-		}
+	if framed(data) {
+		return d.framed(ctx, data)
 	}
+	if !d.opts.PlainJSON {
+		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("not a Confluent-framed record (first byte 0x%02x) and plain JSON is not enabled", data[0])}
+	}
+	raw, err := extjson.Parse(data)
+	if err != nil {
+		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("plain JSON: %w", err)}
+	}
+	return unmarshal(raw)
+}
+
+// framed decodes a Confluent-framed record through its schema.
+func (d *Decoder) framed(ctx context.Context, data []byte) (bson.D, error) {
+	id, payload, err := wire.ParseHeader(data)
+	if err != nil {
+		return nil, &DataError{Class: ClassUndecodable, Err: err}
+	}
+	dec, err := d.decoder(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var raw bson.Raw
+	if dec.serde == nil {
+		raw, err = extjson.Parse(payload)
+	} else {
+		raw, _, err = dec.serde.Decode(data)
+	}
+	if err != nil {
+		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("schema id %d: %w", id, err)}
+	}
+	return unmarshal(raw)
+}
+
+func unmarshal(raw bson.Raw) (bson.D, error) {
 	var doc bson.D
 	if err := bson.Unmarshal(raw, &doc); err != nil {
 		return nil, &DataError{Class: ClassUndecodable, Err: err}
+	}
+	if doc == nil {
+		doc = bson.D{}
 	}
 	return doc, nil
 }

@@ -88,7 +88,8 @@ func wireScenario(t *testing.T, e *env, truncates bool) {
 		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "new", 1)},
 		&kgo.Record{Topic: "orders", Key: key(2), Value: e.order(t, 2, "new", 1)},
 		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "paid", 2)},
-		&kgo.Record{Topic: "orders", Key: key(3), Value: []byte("poison")},
+		// A frame whose payload does not decode: poison in every format.
+		&kgo.Record{Topic: "orders", Key: key(3), Value: append(e.order(t, 9, "x", 1)[:5], 0xff)},
 	)
 	cfg := e.config(t)
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "dlq"

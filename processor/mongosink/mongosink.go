@@ -541,15 +541,16 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 // class is the record's; one without is the pipeline's, a panic included.
 func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _ mongo.WriteModel, _ string, err error) {
 	defer panics.Recover(&err, recordArgs(rec)...)
-	key, err := p.decode(ctx, rec.Key)
+	key, err := p.decode(ctx, rec.Topic, decode.PartKey, rec.Key)
 	if err != nil {
 		return Namespace{}, nil, classOf(err), fmt.Errorf("key: %w", err)
 	}
-	value, err := p.decode(ctx, rec.Value)
+	value, err := p.decode(ctx, rec.Topic, decode.PartValue, rec.Value)
 	if err != nil {
 		return Namespace{}, nil, classOf(err), fmt.Errorf("value: %w", err)
 	}
-	r := sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp, Key: key, Value: value}
+	r := sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
+		Key: key.Doc, KeyScalar: key.Scalar, Value: value.Document()}
 	ns, err := p.namespace(r)
 	if err != nil {
 		return Namespace{}, nil, ClassInvalidRecord, err
@@ -566,16 +567,17 @@ func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _
 	return ns, model, "", nil
 }
 
-// decode decodes bytes, retrying failures that are not the record's.
-func (p *Pipeline) decode(ctx context.Context, b []byte) (bson.D, error) {
-	var doc bson.D
+// decode reads a key or value in the decoder's format for that part,
+// retrying failures that are not the record's.
+func (p *Pipeline) decode(ctx context.Context, topic string, part decode.Part, b []byte) (decode.Value, error) {
+	var v decode.Value
 	err := p.retry(ctx, "registry", func() (bool, error) {
 		var err error
-		doc, err = p.cfg.Decoder.Decode(ctx, b)
+		v, err = p.cfg.Decoder.Read(ctx, topic, part, b)
 		var de *decode.DataError
 		return err != nil && !errors.As(err, &de), err
 	})
-	return doc, err
+	return v, err
 }
 
 func classOf(err error) string {

@@ -83,7 +83,7 @@ func (e *env) config(testing.TB) Config {
 		Brokers:  e.brokers,
 		Group:    "sink",
 		Topics:   []string{"orders"},
-		Decoder:  decode.New(decode.Options{Registry: e.reg, PlainJSON: true}),
+		Decoder:  decode.New(decode.Options{Registry: e.reg, Logger: e.quiet}),
 		Target:   e.target,
 		Database: e.db(),
 		MaxBatch: 50,
@@ -161,7 +161,8 @@ func start(t *testing.T, cfg Config) (*Pipeline, func() error) {
 func key(id int64) []byte { return []byte(fmt.Sprintf(`{"id": %d}`, id)) }
 
 // Poison records go to the dead-letter topic with Connect's headers, and
-// the good records around them are written.
+// the good records around them are written. Values are read as registry
+// records, so plain ones are poison too.
 func TestDeadLetters(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "orders", "orders-dlq")
@@ -172,25 +173,27 @@ func TestDeadLetters(t *testing.T) {
 		{[]byte{0, 0, 0, 0x03, 0xe7, 2, 4}, decode.ClassUnknownSchema},
 		{[]byte("not json"), decode.ClassUndecodable},
 		{append(e.order(t, 9, "x", 1)[:5], 0xff), decode.ClassUndecodable},
+		{[]byte(`{"_id": 2, "status": "plain", "version": 1}`), decode.ClassUndecodable},
 	}
 	recs := []*kgo.Record{{Topic: "orders", Key: key(1), Value: e.order(t, 1, "new", 1)}}
 	for _, p := range poison {
 		recs = append(recs, &kgo.Record{Topic: "orders", Key: key(5), Value: p.value})
 	}
 	recs = append(recs,
-		&kgo.Record{Topic: "orders", Key: key(2), Value: []byte(`{"_id": 2, "status": "plain", "version": 1}`)},
+		&kgo.Record{Topic: "orders", Key: key(2), Value: e.order(t, 2, "framed", 1)},
 		&kgo.Record{Topic: "orders", Key: key(1), Value: e.order(t, 1, "paid", 2)},
 	)
 	e.produce(t, recs...)
 
 	cfg := e.config(t)
+	cfg.Decoder = decode.New(decode.Options{Registry: e.reg, ValueFormat: decode.FormatRegistry, Logger: e.quiet})
 	cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "orders-dlq"
 	p, stop := start(t, cfg)
 	testenv.WaitFor(t, "all records", func() bool { s := p.Stats(); return s.Written+s.DeadLetter == int64(len(recs)) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"docs":[{"_id":{"$numberLong":"1"},"status":"paid","version":{"$numberLong":"2"}},{"_id":{"$numberInt":"2"},"status":"plain","version":{"$numberInt":"1"}}]}`
+	want := `{"docs":[{"_id":{"$numberLong":"1"},"status":"paid","version":{"$numberLong":"2"}},{"_id":{"$numberLong":"2"},"status":"framed","version":{"$numberLong":"1"}}]}`
 	if got := e.state(t, "shop", "orders"); got != want {
 		t.Fatalf("state:\n got %s\nwant %s", got, want)
 	}
@@ -227,7 +230,9 @@ func TestToleranceNoneStops(t *testing.T) {
 	e := newEnv(t, "orders")
 	e.produce(t,
 		&kgo.Record{Topic: "orders", Key: key(1), Partition: 0, Value: e.order(t, 1, "new", 1)},
-		&kgo.Record{Topic: "orders", Key: key(1), Partition: 0, Value: []byte("garbage")},
+		// A frame whose schema resolves but whose payload does not decode:
+		// undecodable in every format (auto, the default, included).
+		&kgo.Record{Topic: "orders", Key: key(1), Partition: 0, Value: append(e.order(t, 9, "x", 1)[:5], 0xff)},
 	)
 	for run := range 2 {
 		p, err := New(e.config(t))
@@ -407,5 +412,94 @@ func TestConfigValidate(t *testing.T) {
 		Target: func(string, string) Collection { return nil }, Database: "d", Tolerance: ToleranceAll})
 	if err == nil || !strings.Contains(err.Error(), "dead-letter topic") {
 		t.Fatalf("err = %v, want the missing dead-letter topic", err)
+	}
+}
+
+// Keys and values in the formats producers use, read through the
+// pipeline on kfake into lungo. Under auto (the default) a topic mixing
+// framed and plain records is read whole, and a scalar key becomes the
+// _id as it is under id_strategy key; forcing a format sends what does
+// not fit it to the dead-letter topic.
+func TestRecordFormats(t *testing.T) {
+	t.Parallel()
+	type rec struct{ key, value []byte }
+	tests := []struct {
+		name       string
+		key, value decode.Format
+		id         sink.IDStrategy
+		recs       []rec
+		want       string // the collection
+		dead       int64
+	}{{
+		name: "auto: plain string, number, bytes and JSON keys; framed and plain values",
+		id:   sink.IDKey,
+		recs: []rec{
+			{[]byte("order-17"), []byte(`{"status": "new"}`)}, // kcat -K: string key, JSON value
+			{[]byte("42"), nil},                                                 // franz-go: a number as text; a tombstone of nothing yet
+			{[]byte("42"), []byte(`{"status": "json"}`)},                        // then its value
+			{[]byte{0xca, 0xfe}, []byte("plain text")},                          // raw bytes key, a string value
+			{[]byte(`"quoted"`), nil},                                           // a JSON string key, tombstone: nothing to delete
+			{[]byte(`{"_id": 8}`), []byte(`{"_id": 8, "status": "plain doc"}`)}, // a document key
+		},
+		want: `{"docs":[{"_id":{"$numberInt":"8"},"status":"plain doc"},{"_id":{"$numberInt":"42"},"status":"json"},{"_id":"order-17","status":"new"},{"_id":{"$binary":{"base64":"yv4=","subType":"00"}},"value":"plain text"}]}`,
+	}, {
+		name: "ignore the key, id from the value",
+		key:  decode.FormatIgnore, id: sink.IDValue,
+		recs: []rec{{[]byte{0, 0, 0, 0, 1, 2}, []byte(`{"_id": "a", "n": 1}`)}, {[]byte("x"), []byte(`{"_id": "b", "n": 2}`)}},
+		want: `{"docs":[{"_id":"a","n":{"$numberInt":"1"}},{"_id":"b","n":{"$numberInt":"2"}}]}`,
+	}, {
+		name: "string values and keys taken as they are",
+		key:  decode.FormatString, value: decode.FormatString, id: sink.IDKey,
+		recs: []rec{{[]byte("k1"), []byte(`{"looks": "like json"}`)}},
+		want: `{"docs":[{"_id":"k1","value":"{\"looks\": \"like json\"}"}]}`,
+	}, {
+		name: "bytes values",
+		key:  decode.FormatString, value: decode.FormatBytes, id: sink.IDKey,
+		recs: []rec{{[]byte("k1"), []byte("ab")}},
+		want: `{"docs":[{"_id":"k1","value":{"$binary":{"base64":"YWI=","subType":"00"}}}]}`,
+	}, {
+		name:  "registry values refuse the plain ones",
+		value: decode.FormatRegistry, id: sink.IDKey,
+		recs: []rec{{[]byte("k1"), []byte(`{"status": "plain"}`)}, {[]byte("k2"), []byte("text")}},
+		want: `{"docs":null}`, dead: 2,
+	}, {
+		name: "partial-key needs a document key",
+		id:   sink.IDPartialKey,
+		recs: []rec{{[]byte("k1"), []byte(`{"status": "x"}`)}},
+		want: `{"docs":null}`, dead: 1,
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "orders", "orders-dlq")
+			var recs []*kgo.Record
+			for _, r := range tt.recs {
+				recs = append(recs, &kgo.Record{Topic: "orders", Key: r.key, Value: r.value})
+			}
+			if strings.HasPrefix(tt.name, "auto") {
+				// A framed value with a JSON key on the same topic.
+				recs = append(recs, &kgo.Record{Topic: "orders", Key: []byte(`{"_id": 7}`), Value: e.order(t, 7, "framed", 1)})
+				tt.want = strings.Replace(tt.want, `{"docs":[`, `{"docs":[{"_id":{"$numberLong":"7"},"status":"framed","version":{"$numberLong":"1"}},`, 1)
+			}
+			e.produce(t, recs...)
+			cfg := e.config(t)
+			cfg.Decoder = decode.New(decode.Options{Registry: e.reg, KeyFormat: tt.key, ValueFormat: tt.value, Logger: e.quiet})
+			cfg.Sink = sink.Options{ID: tt.id, DeleteOnTombstone: true, PartialKey: sink.Projection{Allow: true, Paths: []string{"a"}}}
+			cfg.Tolerance, cfg.DeadLetterTopic = ToleranceAll, "orders-dlq"
+			p, stop := start(t, cfg)
+			testenv.WaitFor(t, "every record", func() bool {
+				s := p.Stats()
+				return s.Written+s.DeadLetter == int64(len(recs))
+			})
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if s := p.Stats(); s.DeadLetter != tt.dead {
+				t.Fatalf("dead letters %d, want %d", s.DeadLetter, tt.dead)
+			}
+			if got := e.state(t, "shop", "orders"); got != tt.want {
+				t.Fatalf("state:\n got %s\nwant %s", got, tt.want)
+			}
+		})
 	}
 }

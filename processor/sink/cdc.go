@@ -228,6 +228,9 @@ func debeziumRDBMS(r Record) (mongo.WriteModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.KeyScalar != nil {
+		return nil, dataErr(r, "a Debezium relational event needs a document key (the primary-key columns), and this key is %s", r.keyKind())
+	}
 	keyed := len(r.Key) > 0
 	var id any
 	if keyed {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 )
 
 // Record is a decoded Kafka record.
@@ -22,10 +23,32 @@ type Record struct {
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
-	// Key is the decoded key document, or nil when the record has none.
+	// Key is the decoded key document, or nil when the record has none or
+	// its key is not a document.
 	Key bson.D
+	// KeyScalar is the key when it is not a document: a string, a number,
+	// binary data (keys read as json, string or bytes). Nil otherwise.
+	KeyScalar any
 	// Value is the decoded value document, or nil for a tombstone.
 	Value bson.D
+}
+
+// hasKey reports whether the record has a key of any kind.
+func (r Record) hasKey() bool { return r.Key != nil || r.KeyScalar != nil }
+
+// keyKind names a scalar key's type for messages.
+func (r Record) keyKind() string {
+	switch r.KeyScalar.(type) {
+	case string:
+		return "a string"
+	case primitive.Binary:
+		return "binary data"
+	case bson.A:
+		return "an array"
+	case int32, int64, float64, primitive.Decimal128:
+		return "a number"
+	}
+	return fmt.Sprintf("a %T", r.KeyScalar)
 }
 
 // Where names a record for messages: topic/partition/offset.

@@ -92,7 +92,7 @@ func Model(r Record, o Options) (mongo.WriteModel, error) {
 		o.Now = time.Now
 	}
 	if r.Value == nil {
-		if r.Key == nil {
+		if !r.hasKey() {
 			return nil, nil // nothing at all
 		}
 		if !o.DeleteOnTombstone {
@@ -192,16 +192,26 @@ func newID(r Record, value bson.D, o Options) (any, error) {
 func keyID(r Record, o Options) (any, error) {
 	switch o.ID {
 	case IDFullKey:
+		if r.KeyScalar != nil {
+			return r.KeyScalar, nil
+		}
 		if r.Key == nil {
 			return bson.D{}, nil
 		}
 		return r.Key, nil
 	case IDPartialKey:
+		if r.KeyScalar != nil {
+			return nil, dataErr(r, "the partial-key id strategy picks fields of a document key, and this key is %s: use id_strategy key or full-key to take it as the _id", r.keyKind())
+		}
 		if r.Key == nil {
 			return nil, dataErr(r, "the record has no key for the partial-key id strategy")
 		}
 		return o.PartialKey.Apply(r.Key), nil
 	case IDKey:
+		// A key that is not a document is the _id as it is.
+		if r.KeyScalar != nil {
+			return r.KeyScalar, nil
+		}
 		id, ok := get(r.Key, "_id")
 		if !ok || id == nil {
 			return nil, dataErr(r, "the key has no _id")

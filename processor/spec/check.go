@@ -245,7 +245,11 @@ func (pc *pipelineChecker) check() {
 		pc.source(pl.Source)
 	default:
 		pc.sink(pl.Sink)
-		needRegistry = !pl.Sink.PlainJSON
+		// auto needs the registry to tell a frame, unless plain_json
+		// said frames are not expected.
+		key, value := pl.Sink.Formats()
+		plain := pl.Sink.PlainJSON != nil && *pl.Sink.PlainJSON
+		needRegistry = key == "registry" || value == "registry" || (!plain && (key == "auto" || value == "auto"))
 	}
 	if pl.Registry.URL == "" && needRegistry {
 		pc.bad(p("registry", "url"), "required (here or in the file's registry block)")
@@ -323,6 +327,12 @@ func (pc *pipelineChecker) source(s *Source) {
 
 func (pc *pipelineChecker) sink(s *Sink) {
 	pl := pc.p
+	pc.oneOf(p("sink", "key", "format"), s.Key.Format, "auto", "registry", "json", "string", "bytes", "ignore")
+	if s.Value.Format == "ignore" {
+		pc.bad(p("sink", "value", "format"), "\"ignore\" is for keys only: a value is what gets written")
+	} else {
+		pc.oneOf(p("sink", "value", "format"), s.Value.Format, "auto", "registry", "json", "string", "bytes")
+	}
 	if len(s.Topics) == 0 {
 		pc.bad(p("sink", "topics"), "at least one topic is required")
 	}

@@ -222,8 +222,12 @@ type Sink struct {
 	// CDC reads values as change events: mongodb, debezium-rdbms,
 	// debezium-mongodb or debezium-mongodb-oplog.
 	CDC string `yaml:"cdc"`
-	// PlainJSON accepts records that are plain (Extended) JSON.
-	PlainJSON bool `yaml:"plain_json"`
+	// Key and Value say how record keys and values are read.
+	Key   RecordFormat `yaml:"key"`
+	Value RecordFormat `yaml:"value"`
+	// PlainJSON is the older switch: true reads keys and values as auto,
+	// false as registry (framed records only). Unset: Key and Value.
+	PlainJSON *bool `yaml:"plain_json"`
 	// IDStrategy is objectid (default), uuid, full-key, partial-key,
 	// partial-value, key, value or kafka.
 	IDStrategy string `yaml:"id_strategy"`
@@ -257,6 +261,37 @@ type Sink struct {
 	// WriteTimeout bounds each write: a bulk write attempt (retried when
 	// it runs out), an offset commit, a dead letter. Default 30s.
 	WriteTimeout Duration `yaml:"write_timeout"`
+}
+
+// RecordFormat is how a sink reads a record's key or value: auto
+// (default), registry, json, string, bytes, or ignore (keys only).
+type RecordFormat struct {
+	Format string `yaml:"format"`
+}
+
+// Formats returns the key and value formats a sink reads, with
+// plain_json applied where no format is set.
+func (s *Sink) Formats() (key, value string) {
+	key, value = s.Key.Format, s.Value.Format
+	if s.PlainJSON != nil {
+		alias := "auto"
+		if !*s.PlainJSON {
+			alias = "registry"
+		}
+		if key == "" {
+			key = alias
+		}
+		if value == "" {
+			value = alias
+		}
+	}
+	if key == "" {
+		key = "auto"
+	}
+	if value == "" {
+		value = "auto"
+	}
+	return key, value
 }
 
 // Projection lists fields to keep (Allow) or drop (Block).

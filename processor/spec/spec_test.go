@@ -116,7 +116,7 @@ func TestEnvTyped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := f.Pipelines[0].Sink; s.MaxBatch != 42 || !s.PlainJSON || s.Group != "$literal" {
+	if s := f.Pipelines[0].Sink; s.MaxBatch != 42 || s.PlainJSON == nil || !*s.PlainJSON || s.Group != "$literal" {
 		t.Fatalf("sink %+v", s)
 	}
 }
