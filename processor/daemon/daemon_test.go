@@ -163,7 +163,7 @@ func TestFailureIsolation(t *testing.T) {
   - name: stops
     on_failure: stop
     mongodb: {collection: b}
-    sink: {topics: [poison]}
+    sink: {topics: [poison], value: {format: registry}}
   - name: healthy
     mongodb: {collection: c}
     sink: {topics: [good], plain_json: true, id_strategy: value, max_wait: 5ms}
