@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -28,6 +29,17 @@ import (
 
 // ExitIncompatible is the exit code when findings were printed.
 const ExitIncompatible = 100
+
+func quoteRoots(roots []string) []string {
+	out := make([]string, len(roots))
+	for i, r := range roots {
+		if r == "" {
+			r = "."
+		}
+		out[i] = r
+	}
+	return out
+}
 
 // Finding is one problem, located in a local file.
 type Finding struct {
@@ -69,9 +81,14 @@ main-branch job; --dry-run says what it would register.`,
 			allowDeleted := fs.Bool("allow-deleted", false, "do not report deleted schema files")
 			user := fs.String("user", "", "registry basic auth `user` (default $SCHEMAFLOW_REGISTRY_USER)")
 			password := fs.String("password", "", "registry basic auth `password` (default $SCHEMAFLOW_REGISTRY_PASSWORD)")
+			verbose := fs.Bool("verbose", false, "list the files checked, moved and skipped (and why) on stderr")
+			explain := fs.String("explain", "", "print what `RULE` means, an example that breaks it and how to evolve safely, and exit")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("check takes no arguments; it checks the current directory")
+				}
+				if *explain != "" {
+					return explainRule(env.Stdout, *explain)
 				}
 				set := 0
 				for _, v := range []string{*againstRegistry, *againstDir, *againstGit} {
@@ -109,20 +126,34 @@ main-branch job; --dry-run says what it would register.`,
 						return err
 					}
 				}
-				files, err := walkFiles(root)
+				c := &checker{root: root, cfg: cfg, local: dirTree{root: root}}
+				if *verbose {
+					c.verbose = env.Stderr
+				}
+				cands, skips, err := scan(ctx, root, cfg.reaches)
 				if err != nil {
 					return err
 				}
-				local, err := resolve(cfg, files)
+				local, jsonSkips, err := resolve(cfg, cands, func(p string) ([]byte, error) { return readRoot(root, p) })
 				if err != nil {
 					return err
 				}
-				var other source
+				for _, s := range append(skips, jsonSkips...) {
+					c.logf("skipped %s: %s", s.path, s.reason)
+				}
+				if c.imports, err = findImportRoots(root, cfg); err != nil {
+					return err
+				}
+				if c.imports.from != "" {
+					c.logf("protobuf import paths from %s: %s", c.imports.from, strings.Join(append(quoteRoots(c.imports.inside), c.imports.outside...), ", "))
+				}
 				switch {
 				case *againstDir != "":
-					other = &dirSource{root: env.Path(*againstDir), name: *againstDir}
+					c.other = newDirSource(env.Path(*againstDir), *againstDir)
 				case *againstGit != "":
-					other = &gitSource{root: root, ref: *againstGit}
+					if c.other, err = newGitSource(ctx, root, *againstGit); err != nil {
+						return err
+					}
 				default:
 					pick := func(v, name string) string {
 						if v != "" {
@@ -134,12 +165,14 @@ main-branch job; --dry-run says what it would register.`,
 					if err != nil {
 						return err
 					}
-					other = &registrySource{c: rc}
+					c.other = &registrySource{c: rc}
 				}
-				c := &checker{root: root, cfg: cfg, other: other}
 				findings, err := c.run(ctx, local, *allowDeleted)
 				if err != nil {
 					return err
+				}
+				for _, sf := range local {
+					c.logf("checked %s as %s", sf.path, sf.subject)
 				}
 				if err := printFindings(env.Stdout, *errorFormat, local, findings); err != nil {
 					return err
@@ -156,54 +189,236 @@ main-branch job; --dry-run says what it would register.`,
 	}
 }
 
+// tree is a set of files: the working tree, a directory or a git ref.
+type tree interface {
+	// read returns a file's content; an error matching fs.ErrNotExist
+	// when it is not there.
+	read(ctx context.Context, p string) ([]byte, error)
+	// list returns the files that may hold schemas.
+	list(ctx context.Context, cfg *Config) ([]candidate, error)
+}
+
+// dirTree is a directory on disk.
+type dirTree struct{ root string }
+
+func (d dirTree) read(_ context.Context, p string) ([]byte, error) { return readRoot(d.root, p) }
+
+func (d dirTree) list(ctx context.Context, cfg *Config) ([]candidate, error) {
+	cands, _, err := scan(ctx, d.root, cfg.reaches)
+	return cands, err
+}
+
 // source is where the previous versions come from.
 type source interface {
 	// history returns the earlier versions of a subject, oldest first, and
 	// the level the source applies to it ("" when it has none); nil when
 	// the subject is new.
 	history(ctx context.Context, c *checker, sf schemaFile) ([]evolution.Schema, string, error)
-	// files lists the source's files, for finding deleted ones; nil when
-	// the source has no files (a registry).
-	files(ctx context.Context) ([]string, error)
+	// tree returns the source's files, for finding moved and deleted
+	// ones; nil when the source has no files (a registry).
+	tree() tree
 	// label names the earlier version of sf that an issue was found
 	// against, for messages.
 	label(sf schemaFile, against string) string
+	// refVersion returns the version a local file imported by another
+	// stands for, as a registry reference: the registered version with
+	// the same content, or in a tree 1 when unchanged and 2 when changed.
+	refVersion(ctx context.Context, c *checker, dep schemaFile) (int, error)
 }
 
 type checker struct {
-	root  string
-	cfg   *Config
-	other source
+	root    string
+	cfg     *Config
+	other   source
+	local   tree
+	imports importRoots
+	byPath  map[string]schemaFile // the local schema files
+	verbose io.Writer             // nil unless --verbose
 }
 
-// localSchema reads a local schema, with its references from local files.
-func (c *checker) localSchema(sf schemaFile) (evolution.Schema, []byte, error) {
-	text, err := readRoot(c.root, sf.path)
+// schemaIn reads a schema from a tree: the local one, or the other one for
+// its earlier version. Protobuf imports are read from the same tree; those
+// that are checked files themselves become references, the way the
+// registry stores them.
+func (c *checker) schemaIn(ctx context.Context, t tree, sf schemaFile, p string, refVersion func(dep schemaFile) (int, error)) (evolution.Schema, []byte, error) {
+	text, err := t.read(ctx, p)
 	if err != nil {
 		return evolution.Schema{}, nil, err
 	}
-	s := evolution.Schema{Format: sf.format, Text: text, Name: sf.path}
+	s := evolution.Schema{Format: sf.format, Text: text, Name: p}
 	if sf.format == schemas.Protobuf {
-		s.Name = path.Base(sf.path)
-		s.ImportPaths = []string{filepath.Join(c.root, filepath.FromSlash(path.Dir(sf.path))), c.root}
-	}
-	if len(sf.refs) > 0 {
-		s.Dependencies = map[string]string{}
-		for _, r := range sf.refs {
-			dep, err := readRoot(c.root, r.File)
-			if err != nil {
-				return s, nil, fmt.Errorf("%s: reference %q: %w", sf.path, r.Name, err)
+		roots, name := c.imports.forFile(p)
+		s.Name = name
+		s.ImportPaths = c.imports.outside
+		sources, paths, err := protoDeps(ctx, t, name, text, roots)
+		if err != nil {
+			return s, nil, fmt.Errorf("%s: %w", p, err)
+		}
+		if len(sources) > 0 {
+			s.Dependencies = sources
+		}
+		for imp, depPath := range paths {
+			dep, checked := c.byPath[depPath]
+			if !checked {
+				// In the other tree, the file may have moved since.
+				for _, x := range c.byPath {
+					if x.oldPath == depPath {
+						dep, checked = x, true
+					}
+				}
 			}
-			s.Dependencies[r.Name] = string(dep)
+			if !checked || refVersion == nil {
+				continue
+			}
+			v, err := refVersion(dep)
+			if err != nil {
+				return s, nil, fmt.Errorf("%s: import %q: %w", p, imp, err)
+			}
+			if s.References == nil {
+				s.References = map[string]evolution.Reference{}
+			}
+			s.References[imp] = evolution.Reference{Subject: dep.subject, Version: v}
+		}
+	}
+	for _, r := range sf.refs {
+		dep, err := t.read(ctx, r.File)
+		if err != nil {
+			return s, nil, fmt.Errorf("%s: reference %q: %w", p, r.Name, err)
+		}
+		if s.Dependencies == nil {
+			s.Dependencies = map[string]string{}
+		}
+		s.Dependencies[r.Name] = string(dep)
+		if r.Subject != "" && r.Version > 0 {
+			if s.References == nil {
+				s.References = map[string]evolution.Reference{}
+			}
+			s.References[r.Name] = evolution.Reference{Subject: r.Subject, Version: r.Version}
 		}
 	}
 	return s, text, nil
 }
 
+// localSchema reads a local schema with its imports and references.
+func (c *checker) localSchema(ctx context.Context, sf schemaFile) (evolution.Schema, []byte, error) {
+	return c.schemaIn(ctx, c.local, sf, sf.path, func(dep schemaFile) (int, error) { return c.other.refVersion(ctx, c, dep) })
+}
+
+func (c *checker) logf(format string, args ...any) {
+	if c.verbose != nil {
+		fmt.Fprintf(c.verbose, format+"\n", args...)
+	}
+}
+
+// matchPrevious finds, in a source with files, where each local schema
+// was: at its path, at another path under the same subject, or moved
+// (same content, or a rename git detects) under another subject, which it
+// keeps. It returns the earlier schema files that are gone.
+func (c *checker) matchPrevious(ctx context.Context, local []schemaFile) ([]schemaFile, error) {
+	t := c.other.tree()
+	if t == nil {
+		return nil, nil
+	}
+	cands, err := t.list(ctx, c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	otherPaths := map[string]bool{}
+	localPaths := map[string]bool{}
+	for _, sf := range local {
+		localPaths[sf.path] = true
+	}
+	var rest []candidate
+	for _, cand := range cands {
+		otherPaths[cand.path] = true
+		if !localPaths[cand.path] {
+			rest = append(rest, cand)
+		}
+	}
+	gone, _, err := resolve(c.cfg, rest, func(p string) ([]byte, error) { return t.read(ctx, p) })
+	if err != nil {
+		return nil, fmt.Errorf("in the earlier files: %w", err)
+	}
+	goneBySubject := map[string]int{}
+	for i, g := range gone {
+		goneBySubject[g.subject] = i
+	}
+	localSubjects := map[string]bool{}
+	for _, sf := range local {
+		localSubjects[sf.subject] = true
+	}
+	used := make([]bool, len(gone))
+	var fresh []int // local files new at their path under a new subject
+	for i := range local {
+		sf := &local[i]
+		if otherPaths[sf.path] {
+			continue
+		}
+		if j, ok := goneBySubject[sf.subject]; ok && !used[j] {
+			sf.oldPath, used[j] = gone[j].path, true
+			c.logf("moved %s -> %s: subject %s", gone[j].path, sf.path, sf.subject)
+			continue
+		}
+		fresh = append(fresh, i)
+	}
+	renames := map[string]string{} // new path -> old path
+	if r, ok := c.other.(interface {
+		renames(context.Context) (map[string]string, error)
+	}); ok && len(fresh) > 0 {
+		if renames, err = r.renames(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, i := range fresh {
+		sf := &local[i]
+		var text []byte
+		for j, g := range gone {
+			if used[j] || localSubjects[g.subject] || g.format != sf.format {
+				continue
+			}
+			same := renames[sf.path] == g.path
+			if !same {
+				if text == nil {
+					if text, err = c.local.read(ctx, sf.path); err != nil {
+						return nil, err
+					}
+				}
+				before, err := t.read(ctx, g.path)
+				if err != nil {
+					return nil, err
+				}
+				same = bytes.Equal(before, text)
+			}
+			if same {
+				c.logf("moved %s -> %s: keeps subject %s (not %s)", g.path, sf.path, g.subject, sf.subject)
+				delete(localSubjects, sf.subject)
+				sf.subject, sf.oldPath, used[j] = g.subject, g.path, true
+				localSubjects[sf.subject] = true
+				break
+			}
+		}
+	}
+	var deleted []schemaFile
+	for j, g := range gone {
+		if !used[j] && !localSubjects[g.subject] {
+			deleted = append(deleted, g)
+		}
+	}
+	return deleted, nil
+}
+
 func (c *checker) run(ctx context.Context, local []schemaFile, allowDeleted bool) ([]Finding, error) {
 	var findings []Finding
+	deleted, err := c.matchPrevious(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	c.byPath = map[string]schemaFile{}
 	for _, sf := range local {
-		next, text, err := c.localSchema(sf)
+		c.byPath[sf.path] = sf
+	}
+	for _, sf := range local {
+		next, text, err := c.localSchema(ctx, sf)
 		if err != nil {
 			return nil, err
 		}
@@ -251,25 +466,9 @@ func (c *checker) run(ctx context.Context, local []schemaFile, allowDeleted bool
 		}
 	}
 	if !allowDeleted {
-		otherFiles, err := c.other.files(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if otherFiles != nil {
-			before, err := resolve(c.cfg, otherFiles)
-			if err != nil {
-				return nil, err
-			}
-			now := map[string]bool{}
-			for _, sf := range local {
-				now[sf.subject] = true
-			}
-			for _, sf := range before {
-				if !now[sf.subject] {
-					findings = append(findings, Finding{Path: sf.path, Line: 1, Column: 1, Subject: sf.subject, Rule: "SCHEMA_FILE_DELETED",
-						Message: fmt.Sprintf("previously present schema file %q was deleted", sf.path)})
-				}
-			}
+		for _, sf := range deleted {
+			findings = append(findings, Finding{Path: sf.path, Line: 1, Column: 1, Subject: sf.subject, Rule: RuleSchemaFileDeleted,
+				Message: fmt.Sprintf("previously present schema file %q was deleted", sf.path)})
 		}
 	}
 	sort.SliceStable(findings, func(i, j int) bool {
@@ -295,37 +494,66 @@ func (c *checker) run(ctx context.Context, local []schemaFile, allowDeleted bool
 	return out, nil
 }
 
+// RuleSchemaFileDeleted is the finding for a schema file that is gone.
+const RuleSchemaFileDeleted = "SCHEMA_FILE_DELETED"
+
 // --- sources ---
 
-type dirSource struct {
-	root, name string // name is the directory as given
+// treeSource is a directory or a git ref holding the earlier files.
+type treeSource struct {
+	t tree
+	// at labels a file in the tree: the directory joined, or @ref.
+	at func(p string) string
 }
 
-func (d *dirSource) history(_ context.Context, c *checker, sf schemaFile) ([]evolution.Schema, string, error) {
-	text, err := readRoot(d.root, sf.path)
-	if errors.Is(err, os.ErrNotExist) {
+func (s *treeSource) tree() tree { return s.t }
+
+func (s *treeSource) history(ctx context.Context, c *checker, sf schemaFile) ([]evolution.Schema, string, error) {
+	es, _, err := c.schemaIn(ctx, s.t, sf, sf.previousPath(), func(dep schemaFile) (int, error) { return 1, nil })
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", nil // a new subject
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	s := evolution.Schema{Format: sf.format, Text: text, Name: path.Join(d.name, sf.path)}
-	if sf.format == schemas.Protobuf {
-		s.Name = path.Base(sf.path)
-		s.ImportPaths = []string{filepath.Join(d.root, filepath.FromSlash(path.Dir(sf.path))), d.root}
+	if sf.format != schemas.Protobuf {
+		es.Name = s.at(sf.previousPath())
 	}
-	return []evolution.Schema{s}, "", nil
+	return []evolution.Schema{es}, "", nil
 }
 
-func (d *dirSource) files(context.Context) ([]string, error) { return walkFiles(d.root) }
+func (s *treeSource) label(sf schemaFile, _ string) string { return s.at(sf.previousPath()) }
 
-func (d *dirSource) label(sf schemaFile, _ string) string { return path.Join(d.name, sf.path) }
+func (s *treeSource) refVersion(ctx context.Context, c *checker, dep schemaFile) (int, error) {
+	before, err := s.t.read(ctx, dep.previousPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return 2, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	now, err := c.local.read(ctx, dep.path)
+	if err != nil {
+		return 0, err
+	}
+	if bytes.Equal(before, now) {
+		return 1, nil
+	}
+	return 2, nil
+}
 
-type gitSource struct {
+func newDirSource(root, name string) *treeSource {
+	return &treeSource{t: dirTree{root: root}, at: func(p string) string { return path.Join(name, p) }}
+}
+
+// gitTree is the files of a git ref, under the working directory's place
+// in the repository.
+type gitTree struct {
 	root, ref string
+	prefix    string // set by init
 }
 
-func (g *gitSource) git(ctx context.Context, args ...string) ([]byte, error) {
+func (g *gitTree) git(ctx context.Context, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = g.root
 	var stderr bytes.Buffer
@@ -337,52 +565,95 @@ func (g *gitSource) git(ctx context.Context, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// prefix is the path of the working directory inside the repository, so
-// that files are read at the same place in the ref.
-func (g *gitSource) prefix(ctx context.Context) (string, error) {
+// init checks the ref and finds the working directory's path inside the
+// repository, so that files are read at the same place in the ref.
+func (g *gitTree) init(ctx context.Context) error {
+	if _, err := g.git(ctx, "rev-parse", "--verify", "--quiet", g.ref+"^{commit}"); err != nil {
+		return fmt.Errorf("unknown git ref %q", g.ref)
+	}
 	out, err := g.git(ctx, "rev-parse", "--show-prefix")
-	return strings.TrimSpace(string(out)), err
+	g.prefix = strings.TrimSpace(string(out))
+	return err
 }
 
-func (g *gitSource) history(ctx context.Context, c *checker, sf schemaFile) ([]evolution.Schema, string, error) {
-	prefix, err := g.prefix(ctx)
+func (g *gitTree) read(ctx context.Context, p string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, "git", "cat-file", "blob", g.ref+":"+g.prefix+p)
+	cmd.Dir = g.root
+	out, err := cmd.Output()
 	if err != nil {
-		return nil, "", err
+		// Anything that is not a blob at the ref is absent there; the ref
+		// itself was checked by init.
+		return nil, fmt.Errorf("%s@%s: %w", p, g.ref, fs.ErrNotExist)
 	}
-	text, err := g.git(ctx, "show", g.ref+":"+prefix+sf.path)
-	if err != nil {
-		if _, lerr := g.git(ctx, "rev-parse", "--verify", "--quiet", g.ref+"^{commit}"); lerr != nil {
-			return nil, "", fmt.Errorf("unknown git ref %q", g.ref)
-		}
-		return nil, "", nil // the file is new since the ref
-	}
-	s := evolution.Schema{Format: sf.format, Text: text, Name: sf.path + "@" + g.ref}
-	if sf.format == schemas.Protobuf {
-		// Imports are resolved from the working tree.
-		s.Name = path.Base(sf.path)
-		s.ImportPaths = []string{filepath.Join(g.root, filepath.FromSlash(path.Dir(sf.path))), g.root}
-	}
-	return []evolution.Schema{s}, "", nil
+	return out, nil
 }
 
-func (g *gitSource) label(sf schemaFile, _ string) string { return sf.path + "@" + g.ref }
-
-func (g *gitSource) files(ctx context.Context) ([]string, error) {
-	prefix, err := g.prefix(ctx)
+func (g *gitTree) list(ctx context.Context, cfg *Config) ([]candidate, error) {
+	out, err := g.git(ctx, "ls-tree", "-r", "-z", "--name-only", "--full-tree", g.ref, "--", g.prefix)
 	if err != nil {
 		return nil, err
 	}
-	out, err := g.git(ctx, "ls-tree", "-r", "--name-only", g.ref, "--", ".")
+	var cands []candidate
+	for _, l := range strings.Split(string(out), "\x00") {
+		l = strings.TrimPrefix(l, g.prefix)
+		if l == "" {
+			continue
+		}
+		c := candidate{path: l}
+		parts := strings.Split(l, "/")
+		for i, part := range parts[:len(parts)-1] {
+			if strings.HasPrefix(part, ".") || excludedDirs[part] != "" {
+				c.excluded = strings.Join(parts[:i+1], "/")
+				break
+			}
+		}
+		if c.excluded != "" && !cfg.reaches(c.excluded) {
+			continue
+		}
+		cands = append(cands, c)
+	}
+	return cands, nil
+}
+
+// renames returns the files git sees renamed since the ref (new path to
+// old path), content changes included.
+func (g *gitTree) renames(ctx context.Context) (map[string]string, error) {
+	out, err := g.git(ctx, "diff", "--name-status", "-M", "-z", "--relative", g.ref, "--", ".")
 	if err != nil {
 		return nil, err
 	}
-	var files []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimPrefix(l, prefix); l != "" {
-			files = append(files, l)
+	fields := strings.Split(string(out), "\x00")
+	m := map[string]string{}
+	for i := 0; i < len(fields); {
+		status := fields[i]
+		switch {
+		case strings.HasPrefix(status, "R") && i+2 < len(fields):
+			m[fields[i+2]] = fields[i+1]
+			i += 3
+		case strings.HasPrefix(status, "C") && i+2 < len(fields):
+			i += 3
+		default:
+			i += 2
 		}
 	}
-	return files, nil
+	return m, nil
+}
+
+type gitSource struct {
+	treeSource
+	g *gitTree
+}
+
+func (g *gitSource) renames(ctx context.Context) (map[string]string, error) {
+	return g.g.renames(ctx)
+}
+
+func newGitSource(ctx context.Context, root, ref string) (*gitSource, error) {
+	g := &gitTree{root: root, ref: ref}
+	if err := g.init(ctx); err != nil {
+		return nil, err
+	}
+	return &gitSource{treeSource: treeSource{t: g, at: func(p string) string { return p + "@" + ref }}, g: g}, nil
 }
 
 type registrySource struct {
@@ -443,7 +714,7 @@ func (r *registrySource) history(ctx context.Context, c *checker, sf schemaFile)
 	return out, cfg.CompatibilityLevel, nil
 }
 
-func (r *registrySource) files(context.Context) ([]string, error) { return nil, nil }
+func (r *registrySource) tree() tree { return nil }
 
 func (r *registrySource) label(sf schemaFile, against string) string {
 	if strings.HasSuffix(against, ".proto") {
@@ -455,20 +726,111 @@ func (r *registrySource) label(sf schemaFile, against string) string {
 	return against
 }
 
-// register registers each local schema that the registry does not hold yet.
+// refVersion returns the registered version of dep's subject with dep's
+// content, or 0 when it is not registered (yet).
+func (r *registrySource) refVersion(ctx context.Context, c *checker, dep schemaFile) (int, error) {
+	req, err := c.registerRequest(ctx, dep)
+	if err != nil {
+		return 0, err
+	}
+	s, err := r.c.Lookup(ctx, dep.subject, req)
+	if isCode(err, registry.CodeSubjectNotFound) || isCode(err, registry.CodeSchemaNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return s.Version, nil
+}
+
+// importedChecked returns the direct imports of a local .proto that are
+// checked files themselves, by import name.
+func (c *checker) importedChecked(ctx context.Context, sf schemaFile, text []byte) (map[string]schemaFile, error) {
+	if sf.format != schemas.Protobuf {
+		return nil, nil
+	}
+	roots, name := c.imports.forFile(sf.path)
+	imports, err := protoImports(name, text)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sf.path, err)
+	}
+	out := map[string]schemaFile{}
+	for _, imp := range imports {
+		for _, root := range roots {
+			if dep, ok := c.byPath[path.Join(root, imp)]; ok {
+				out[imp] = dep
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// registerRequest builds the request that registers a local schema: its
+// text and type, and its references: those in the config and, for
+// Protobuf, the imports that are checked files, at the version registered
+// with their content.
+func (c *checker) registerRequest(ctx context.Context, sf schemaFile) (registry.RegisterRequest, error) {
+	text, err := readRoot(c.root, sf.path)
+	if err != nil {
+		return registry.RegisterRequest{}, err
+	}
+	req := registry.RegisterRequest{Schema: string(text), SchemaType: map[schemas.Format]string{schemas.Avro: registry.TypeAvro, schemas.Protobuf: registry.TypeProtobuf, schemas.JSON: registry.TypeJSON}[sf.format]}
+	named := map[string]bool{}
+	for _, r := range sf.refs {
+		if r.Subject == "" || r.Version <= 0 {
+			return req, fmt.Errorf("%s: reference %q needs subject and version to register", sf.path, r.Name)
+		}
+		named[r.Name] = true
+		req.References = append(req.References, registry.Reference{Name: r.Name, Subject: r.Subject, Version: r.Version})
+	}
+	deps, err := c.importedChecked(ctx, sf, text)
+	if err != nil {
+		return req, err
+	}
+	for _, imp := range sortedKeys(deps) {
+		if named[imp] {
+			continue
+		}
+		dep := deps[imp]
+		v, err := c.other.refVersion(ctx, c, dep)
+		if err != nil {
+			return req, fmt.Errorf("%s: import %q: %w", sf.path, imp, err)
+		}
+		if v <= 0 {
+			return req, fmt.Errorf("%s: import %q: %s is not registered under %s", sf.path, imp, dep.path, dep.subject)
+		}
+		req.References = append(req.References, registry.Reference{Name: imp, Subject: dep.subject, Version: v})
+	}
+	return req, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// register registers each local schema that the registry does not hold
+// yet, imported files before the files importing them.
 func (c *checker) register(ctx context.Context, env *cli.Env, local []schemaFile, dryRun bool) error {
 	rc := c.other.(*registrySource).c
-	for _, sf := range local {
-		text, err := readRoot(c.root, sf.path)
+	order, err := c.importOrder(ctx, local)
+	if err != nil {
+		return err
+	}
+	for _, sf := range order {
+		req, err := c.registerRequest(ctx, sf)
 		if err != nil {
-			return err
-		}
-		req := registry.RegisterRequest{Schema: string(text), SchemaType: map[schemas.Format]string{schemas.Avro: registry.TypeAvro, schemas.Protobuf: registry.TypeProtobuf, schemas.JSON: registry.TypeJSON}[sf.format]}
-		for _, r := range sf.refs {
-			if r.Subject == "" || r.Version <= 0 {
-				return fmt.Errorf("%s: reference %q needs subject and version to register", sf.path, r.Name)
+			if dryRun {
+				// An import registered by the same run is not there yet.
+				fmt.Fprintf(env.Stderr, "would register %s as a new version of %s\n", sf.path, sf.subject)
+				continue
 			}
-			req.References = append(req.References, registry.Reference{Name: r.Name, Subject: r.Subject, Version: r.Version})
+			return err
 		}
 		if _, err := rc.Lookup(ctx, sf.subject, req); err == nil {
 			continue // already registered
@@ -486,6 +848,45 @@ func (c *checker) register(ctx context.Context, env *cli.Env, local []schemaFile
 		fmt.Fprintf(env.Stderr, "registered %s as %s, id %d\n", sf.path, sf.subject, id)
 	}
 	return nil
+}
+
+// importOrder sorts the local schemas so that checked files a .proto
+// imports come before it; otherwise the order is kept.
+func (c *checker) importOrder(ctx context.Context, local []schemaFile) ([]schemaFile, error) {
+	var out []schemaFile
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(sf schemaFile) error
+	visit = func(sf schemaFile) error {
+		switch state[sf.path] {
+		case 1:
+			return fmt.Errorf("%s: import cycle", sf.path)
+		case 2:
+			return nil
+		}
+		state[sf.path] = 1
+		text, err := readRoot(c.root, sf.path)
+		if err != nil {
+			return err
+		}
+		deps, err := c.importedChecked(ctx, sf, text)
+		if err != nil {
+			return err
+		}
+		for _, imp := range sortedKeys(deps) {
+			if err := visit(deps[imp]); err != nil {
+				return err
+			}
+		}
+		state[sf.path] = 2
+		out = append(out, sf)
+		return nil
+	}
+	for _, sf := range local {
+		if err := visit(sf); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // --- output ---

@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/evolution"
@@ -27,7 +25,11 @@ type Config struct {
 	Version int `yaml:"version"`
 	// Default applies to every entry that does not say otherwise.
 	Default Defaults `yaml:"default"`
-	Schemas []Entry  `yaml:"schemas"`
+	// ImportPaths are the directories Protobuf imports are resolved
+	// against, relative to the config file (default: the roots in
+	// buf.work.yaml or buf.yaml, else each file's directory and the root).
+	ImportPaths []string `yaml:"import_paths"`
+	Schemas     []Entry  `yaml:"schemas"`
 }
 
 // Defaults are the settings entries inherit.
@@ -39,9 +41,12 @@ type Defaults struct {
 // Entry maps schema files to subjects.
 type Entry struct {
 	// Files is a glob, relative to the config file; ** matches any number
-	// of directories.
+	// of directories. Files under node_modules/, vendor/, third_party/,
+	// testdata/, hidden directories or ignored by git count only when the
+	// glob's literal directory names that place ("vendor/acme/*.avsc").
 	Files string `yaml:"files"`
-	// Type is avro, protobuf or json; default from the file extension.
+	// Type is avro, protobuf or json; default from the file extension,
+	// and then a .json file counts only when it looks like a JSON Schema.
 	Type string `yaml:"type"`
 	// Subject is a template: {name} is the file name without extension,
 	// {dir} its directory, {path} its path without extension.
@@ -90,14 +95,19 @@ func loadConfig(name string, data []byte) (*Config, error) {
 			add(lineOf("default", "level"), "%v", err)
 		}
 	}
+	for i, p := range cfg.ImportPaths {
+		if p == "" {
+			add(lineOf("import_paths", i), "import_paths[%d] is empty", i)
+		}
+	}
 	if len(cfg.Schemas) == 0 {
 		add(lineOf("schemas"), "schemas lists no entries")
 	}
 	for i, e := range cfg.Schemas {
 		if e.Files == "" {
 			add(lineOf("schemas", i), "schemas[%d]: files is required", i)
-		} else if _, err := globRegexp(e.Files); err != nil {
-			add(lineOf("schemas", i, "files"), "schemas[%d]: %v", i, err)
+		} else if !doublestar.ValidatePattern(e.Files) {
+			add(lineOf("schemas", i, "files"), "schemas[%d]: invalid glob %q", i, e.Files)
 		}
 		if e.Type != "" {
 			if _, err := schemas.ParseFormat(e.Type); err != nil {
@@ -129,32 +139,6 @@ func prefixAll(list []string, prefix string) []string {
 	return out
 }
 
-// globRegexp compiles a glob: * and ? match within a directory, ** any
-// number of directories.
-func globRegexp(glob string) (*regexp.Regexp, error) {
-	var b strings.Builder
-	b.WriteString("^")
-	for i := 0; i < len(glob); i++ {
-		c := glob[i]
-		switch {
-		case strings.HasPrefix(glob[i:], "**/"):
-			b.WriteString("(?:.*/)?")
-			i += 2
-		case strings.HasPrefix(glob[i:], "**"):
-			b.WriteString(".*")
-			i++
-		case c == '*':
-			b.WriteString("[^/]*")
-		case c == '?':
-			b.WriteString("[^/]")
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString("$")
-	return regexp.Compile(b.String())
-}
-
 // schemaFile is one local schema and its subject.
 type schemaFile struct {
 	path    string // slash-separated, relative to the root
@@ -162,6 +146,17 @@ type schemaFile struct {
 	format  schemas.Format
 	level   string // "" when neither the entry nor the default gives one
 	refs    []Ref
+	// oldPath is where the file is in the other tree when it moved there
+	// ("" when it is at path, or new).
+	oldPath string
+}
+
+// previousPath is the file's path in the other tree.
+func (sf schemaFile) previousPath() string {
+	if sf.oldPath != "" {
+		return sf.oldPath
+	}
+	return sf.path
 }
 
 func formatOfPath(p string) (schemas.Format, bool) {
@@ -181,11 +176,28 @@ func expandSubject(tmpl, p string) string {
 	return strings.NewReplacer("{name}", path.Base(noExt), "{dir}", path.Dir(p), "{path}", noExt).Replace(tmpl)
 }
 
-// resolve maps a list of files (slash-separated, relative to the root) to
-// schemas by the config, or with no config by the defaults: every .avsc,
-// .proto and .json file, subject <name>-value.
-func resolve(cfg *Config, files []string) ([]schemaFile, error) {
+// reaches tells whether a config entry may select files under an excluded
+// directory: one whose glob's literal directory names it.
+func (cfg *Config) reaches(dir string) bool {
+	if cfg == nil {
+		return false
+	}
+	for _, e := range cfg.Schemas {
+		if covers(globBase(e.Files), dir) {
+			return true
+		}
+	}
+	return false
+}
+
+// resolve maps candidate files to schemas by the config, or with no config
+// by the defaults: every .avsc and .proto file and every .json file that
+// looks like a JSON Schema, outside excluded directories, with subject
+// <name>-value. read returns a file's content, to tell JSON Schemas from
+// other JSON files. The files left out are returned with why.
+func resolve(cfg *Config, cands []candidate, read func(string) ([]byte, error)) ([]schemaFile, []skipped, error) {
 	var out []schemaFile
+	var skips []skipped
 	seen := map[string]string{} // subject -> path
 	addFile := func(sf schemaFile) error {
 		if other, dup := seen[sf.subject]; dup && other != sf.path {
@@ -197,31 +209,66 @@ func resolve(cfg *Config, files []string) ([]schemaFile, error) {
 		}
 		return nil
 	}
+	// isSchema classifies a .json file whose type the config does not give.
+	isSchema := func(p string) (bool, error) {
+		data, err := read(p)
+		if err != nil {
+			return false, err
+		}
+		ok, reason := looksLikeJSONSchema(data)
+		if !ok {
+			skips = append(skips, skipped{p, "not a JSON Schema: " + reason})
+		}
+		return ok, nil
+	}
 	if cfg == nil {
-		for _, f := range files {
-			format, ok := formatOfPath(f)
+		for _, c := range cands {
+			format, ok := formatOfPath(c.path)
 			if !ok {
 				continue
 			}
-			if err := addFile(schemaFile{path: f, subject: expandSubject("{name}-value", f), format: format}); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	for _, e := range cfg.Schemas {
-		re, _ := globRegexp(e.Files)
-		for _, f := range files {
-			if !re.MatchString(f) {
+			if c.excluded != "" {
+				skips = append(skips, skipped{c.path, "under excluded " + c.excluded})
 				continue
 			}
-			format, ok := formatOfPath(f)
+			if format == schemas.JSON {
+				if ok, err := isSchema(c.path); err != nil || !ok {
+					if err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
+			}
+			if err := addFile(schemaFile{path: c.path, subject: expandSubject("{name}-value", c.path), format: format}); err != nil {
+				return nil, nil, err
+			}
+		}
+		return out, skips, nil
+	}
+	for _, e := range cfg.Schemas {
+		base := globBase(e.Files)
+		for _, c := range cands {
+			if match, _ := doublestar.Match(e.Files, c.path); !match {
+				continue
+			}
+			if c.excluded != "" && !covers(base, c.excluded) {
+				skips = append(skips, skipped{c.path, "under excluded " + c.excluded + " (name it in the glob to include it)"})
+				continue
+			}
+			format, ok := formatOfPath(c.path)
 			if e.Type != "" {
 				format, _ = schemas.ParseFormat(e.Type)
 				ok = true
+			} else if format == schemas.JSON {
+				if ok, err := isSchema(c.path); err != nil || !ok {
+					if err != nil {
+						return nil, nil, err
+					}
+					continue
+				}
 			}
 			if !ok {
-				return nil, fmt.Errorf("%s: cannot tell the schema type; give type in the config", f)
+				return nil, nil, fmt.Errorf("%s: cannot tell the schema type; give type in the config", c.path)
 			}
 			tmpl := e.Subject
 			if tmpl == "" {
@@ -234,38 +281,25 @@ func resolve(cfg *Config, files []string) ([]schemaFile, error) {
 			if level == "" {
 				level = cfg.Default.Level
 			}
-			if err := addFile(schemaFile{path: f, subject: expandSubject(tmpl, f), format: format, level: level, refs: e.References}); err != nil {
-				return nil, err
+			if err := addFile(schemaFile{path: c.path, subject: expandSubject(tmpl, c.path), format: format, level: level, refs: e.References}); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
-	return out, nil
+	return out, dedupSkips(skips), nil
 }
 
-// walkFiles lists the files under root, slash-separated and relative,
-// skipping hidden directories, node_modules and vendor.
-func walkFiles(root string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+// dedupSkips keeps the first reason given for each path.
+func dedupSkips(list []skipped) []skipped {
+	seen := map[string]bool{}
+	out := list[:0]
+	for _, s := range list {
+		if !seen[s.path] {
+			seen[s.path] = true
+			out = append(out, s)
 		}
-		name := d.Name()
-		if d.IsDir() {
-			if p != root && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "vendor") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		out = append(out, filepath.ToSlash(rel))
-		return nil
-	})
-	sort.Strings(out)
-	return out, err
+	}
+	return out
 }
 
 func readRoot(root, rel string) ([]byte, error) {

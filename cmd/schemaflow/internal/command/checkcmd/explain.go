@@ -1,0 +1,278 @@
+package checkcmd
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/schemas"
+)
+
+// Explanation documents one rule for `check --explain`: what it means, a
+// change that breaks it (Before → Broken, checked BACKWARD) and a safe way
+// to make the same kind of change (Before → Safe). The examples are
+// checked by the tests.
+type Explanation struct {
+	Rule   string
+	Format schemas.Format
+	// Means says what the rule protects.
+	Means string
+	// Before, Broken and Safe are schemas; empty for rules that are not
+	// about two versions of a schema.
+	Before, Broken, Safe string
+	// How says how to evolve safely instead.
+	How string
+}
+
+// Explanations are the rules check reports, by format. A rule name may
+// exist in two formats (ENUM_ADDED).
+var Explanations = []Explanation{
+	// Avro, as Apache Avro's SchemaCompatibility names them.
+	{
+		Rule: "TYPE_MISMATCH", Format: schemas.Avro,
+		Means:  "A field's new type cannot read values written with its old type: Avro only promotes int to long, float or double, long to float or double, float to double, and string and bytes to each other.",
+		Before: `{"type":"record","name":"Order","fields":[{"name":"qty","type":"long"}]}`,
+		Broken: `{"type":"record","name":"Order","fields":[{"name":"qty","type":"int"}]}`,
+		Safe:   `{"type":"record","name":"Order","fields":[{"name":"qty","type":"long"},{"name":"qty_small","type":["null","int"],"default":null}]}`,
+		How:    "Keep the old type, or widen it (int to long, float to double). To change a field's type, add a new optional field with a default next to it, write both for a while, then deprecate the old one.",
+	},
+	{
+		Rule: "READER_FIELD_MISSING_DEFAULT_VALUE", Format: schemas.Avro,
+		Means:  "The new schema has a field that old records do not have, and no default to fill it in, so old records cannot be read.",
+		Before: `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}`,
+		Broken: `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"},{"name":"channel","type":"string"}]}`,
+		Safe:   `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"},{"name":"channel","type":["null","string"],"default":null}]}`,
+		How:    "Give the new field a default: make it optional ([\"null\", T] with \"default\": null) or give a value of its type (\"default\": \"web\").",
+	},
+	{
+		Rule: "NAME_MISMATCH", Format: schemas.Avro,
+		Means:  "A named type (record, enum, fixed) was renamed, and Avro resolves named types by their full name.",
+		Before: `{"type":"record","name":"Order","fields":[{"name":"id","type":"string"}]}`,
+		Broken: `{"type":"record","name":"Purchase","fields":[{"name":"id","type":"string"}]}`,
+		Safe:   `{"type":"record","name":"Purchase","aliases":["Order"],"fields":[{"name":"id","type":"string"}]}`,
+		How:    "Keep the name, or list the old full name in \"aliases\" so that readers still match it.",
+	},
+	{
+		Rule: "FIXED_SIZE_MISMATCH", Format: schemas.Avro,
+		Means:  "A fixed type changed its size, so old values do not fit.",
+		Before: `{"type":"record","name":"Key","fields":[{"name":"hash","type":{"type":"fixed","name":"Hash","size":16}}]}`,
+		Broken: `{"type":"record","name":"Key","fields":[{"name":"hash","type":{"type":"fixed","name":"Hash","size":32}}]}`,
+		Safe:   `{"type":"record","name":"Key","fields":[{"name":"hash","type":{"type":"fixed","name":"Hash","size":16}},{"name":"hash256","type":["null",{"type":"fixed","name":"Hash256","size":32}],"default":null}]}`,
+		How:    "Keep the size; add a new optional field of a new fixed type with the new size instead.",
+	},
+	{
+		Rule: "MISSING_ENUM_SYMBOLS", Format: schemas.Avro,
+		Means:  "The new enum lacks symbols that old data may hold, and has no default symbol to read them as.",
+		Before: `{"type":"enum","name":"Status","symbols":["NEW","PAID","SHIPPED"]}`,
+		Broken: `{"type":"enum","name":"Status","symbols":["NEW","PAID"]}`,
+		Safe:   `{"type":"enum","name":"Status","symbols":["NEW","PAID","SHIPPED","UNKNOWN"],"default":"UNKNOWN"}`,
+		How:    "Do not remove symbols; add new ones at the end, and give the enum a \"default\" symbol so that readers can read symbols they do not know.",
+	},
+	{
+		Rule: "MISSING_UNION_BRANCH", Format: schemas.Avro,
+		Means:  "A union lost a branch that old data may use.",
+		Before: `{"type":"record","name":"Event","fields":[{"name":"v","type":["null","string","long"],"default":null}]}`,
+		Broken: `{"type":"record","name":"Event","fields":[{"name":"v","type":["null","string"],"default":null}]}`,
+		Safe:   `{"type":"record","name":"Event","fields":[{"name":"v","type":["null","string","long","double"],"default":null}]}`,
+		How:    "Keep every branch; add new branches at the end.",
+	},
+
+	// JSON Schema.
+	{
+		Rule: "TYPE_CHANGED", Format: schemas.JSON,
+		Means:  "A property's new type does not accept values of its old type (only integer to number widens).",
+		Before: `{"type":"object","properties":{"qty":{"type":"integer"}}}`,
+		Broken: `{"type":"object","properties":{"qty":{"type":"string"}}}`,
+		Safe:   `{"type":"object","properties":{"qty":{"type":"number"}}}`,
+		How:    "Widen types only (integer to number, or a list of types that includes the old one); for a new representation add a new property.",
+	},
+	{
+		Rule: "TYPE_NARROWED", Format: schemas.JSON,
+		Means:  "A schema that accepted any type now accepts only some, so old documents may be rejected.",
+		Before: `{"type":"object","properties":{"note":{}}}`,
+		Broken: `{"type":"object","properties":{"note":{"type":"string"}}}`,
+		Safe:   `{"type":"object","properties":{"note":{},"note_text":{"type":"string"}}}`,
+		How:    "Keep the open schema; constrain a new property instead.",
+	},
+	{
+		Rule: "REQUIRED_PROPERTY_ADDED", Format: schemas.JSON,
+		Means:  "The new schema requires a property that old documents need not have.",
+		Before: `{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]}`,
+		Broken: `{"type":"object","properties":{"id":{"type":"string"},"channel":{"type":"string"}},"required":["id","channel"]}`,
+		Safe:   `{"type":"object","properties":{"id":{"type":"string"},"channel":{"type":"string","default":"web"}},"required":["id"]}`,
+		How:    "Add the property as optional, with a \"default\" that readers apply.",
+	},
+	{
+		Rule: "ENUM_ADDED", Format: schemas.JSON,
+		Means:  "A property that accepted any value of its type is now restricted to an enum, so old values may be rejected.",
+		Before: `{"type":"object","properties":{"status":{"type":"string"}}}`,
+		Broken: `{"type":"object","properties":{"status":{"type":"string","enum":["NEW","PAID"]}}}`,
+		Safe:   `{"type":"object","properties":{"status":{"type":"string"},"status_code":{"type":"string","enum":["NEW","PAID"]}}}`,
+		How:    "Keep the old property open; add a new property with the enum, and move writers to it.",
+	},
+	{
+		Rule: "ENUM_VALUE_REMOVED", Format: schemas.JSON,
+		Means:  "An enum lost values that old documents may hold.",
+		Before: `{"type":"object","properties":{"status":{"enum":["NEW","PAID","SHIPPED"]}}}`,
+		Broken: `{"type":"object","properties":{"status":{"enum":["NEW","PAID"]}}}`,
+		Safe:   `{"type":"object","properties":{"status":{"enum":["NEW","PAID","SHIPPED","CANCELLED"]}}}`,
+		How:    "Never remove enum values; add new ones, and mark old ones deprecated in their description.",
+	},
+	{
+		Rule: "PROPERTY_REMOVED_FROM_CLOSED_CONTENT_MODEL", Format: schemas.JSON,
+		Means:  "A property was removed from a schema that allows no additional properties, so old documents that have it are rejected.",
+		Before: `{"type":"object","properties":{"id":{"type":"string"},"legacy":{"type":"string"}},"additionalProperties":false}`,
+		Broken: `{"type":"object","properties":{"id":{"type":"string"}},"additionalProperties":false}`,
+		Safe:   `{"type":"object","properties":{"id":{"type":"string"},"legacy":{"type":"string","deprecated":true}},"additionalProperties":false}`,
+		How:    "Deprecate the property (\"deprecated\": true) instead of removing it, or open the content model first.",
+	},
+
+	// Protobuf, as Confluent's SchemaDiff names the differences.
+	{
+		Rule: "FIELD_SCALAR_KIND_CHANGED", Format: schemas.Protobuf,
+		Means:  "A field's scalar type changed to one with another wire encoding (for example int64 to string), so old bytes decode wrongly.",
+		Before: "syntax = \"proto3\";\nmessage Payment {\n  int64 amount = 1;\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Payment {\n  string amount = 1;\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Payment {\n  int64 amount = 1 [deprecated = true];\n  string amount_text = 2;\n}\n",
+		How:    "Keep the field's type, or change it only within a wire-compatible group (int32, int64, uint32, uint64, bool). Add a new field with a new number, and deprecate the old one.",
+	},
+	{
+		Rule: "FIELD_KIND_CHANGED", Format: schemas.Protobuf,
+		Means:  "A field changed between scalar, message and map, which are encoded differently.",
+		Before: "syntax = \"proto3\";\nmessage Order {\n  string total = 1;\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Money { int64 units = 1; }\nmessage Order {\n  Money total = 1;\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Money { int64 units = 1; }\nmessage Order {\n  string total = 1 [deprecated = true];\n  Money total_money = 2;\n}\n",
+		How:    "Add a new field with a new number for the new kind, and deprecate the old one.",
+	},
+	{
+		Rule: "FIELD_NAMED_TYPE_CHANGED", Format: schemas.Protobuf,
+		Means:  "A message field now has another message type, or its type changed incompatibly.",
+		Before: "syntax = \"proto3\";\nmessage A { string x = 1; }\nmessage B { int64 y = 1; }\nmessage Order {\n  A item = 1;\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage A { string x = 1; }\nmessage B { int64 y = 1; }\nmessage Order {\n  B item = 1;\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage A { string x = 1; }\nmessage B { int64 y = 1; }\nmessage Order {\n  A item = 1 [deprecated = true];\n  B item_b = 2;\n}\n",
+		How:    "Keep the field's type; add a new field with a new number for the new type.",
+	},
+	{
+		Rule: "FIELD_NUMERIC_LABEL_CHANGED", Format: schemas.Protobuf,
+		Means:  "A numeric field with a label changed it (optional, required, repeated); packed repeated numbers do not read as one value.",
+		Before: "syntax = \"proto3\";\nmessage Order {\n  optional int64 qty = 1;\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Order {\n  repeated int64 qty = 1;\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Order {\n  optional int64 qty = 1;\n  repeated int64 quantities = 2;\n}\n",
+		How:    "Add a new repeated field with a new number.",
+	},
+	{
+		Rule: "MESSAGE_REMOVED", Format: schemas.Protobuf,
+		Means:  "A message was removed (or renamed), so types that refer to it are gone.",
+		Before: "syntax = \"proto3\";\nmessage Order { string id = 1; }\nmessage Refund { string id = 1; }\n",
+		Broken: "syntax = \"proto3\";\nmessage Order { string id = 1; }\n",
+		Safe:   "syntax = \"proto3\";\nmessage Order { string id = 1; }\nmessage Refund {\n  option deprecated = true;\n  string id = 1;\n}\n",
+		How:    "Keep the message and mark it deprecated; add new messages instead of renaming.",
+	},
+	{
+		Rule: "PACKAGE_CHANGED", Format: schemas.Protobuf,
+		Means:  "The package changed, so every type has a new full name.",
+		Before: "syntax = \"proto3\";\npackage shop.v1;\nmessage Order { string id = 1; }\n",
+		Broken: "syntax = \"proto3\";\npackage shop.v2;\nmessage Order { string id = 1; }\n",
+		Safe:   "syntax = \"proto3\";\npackage shop.v1;\nmessage Order {\n  string id = 1;\n  string note = 2;\n}\n",
+		How:    "Keep the package; put a new major version in a new file under a new subject.",
+	},
+	{
+		Rule: "REQUIRED_FIELD_ADDED", Format: schemas.Protobuf,
+		Means:  "A proto2 required field was added; old messages do not have it and fail to parse.",
+		Before: "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n}\n",
+		Broken: "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n  required string channel = 2;\n}\n",
+		Safe:   "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n  optional string channel = 2 [default = \"web\"];\n}\n",
+		How:    "Add the field as optional, with a default.",
+	},
+	{
+		Rule: "REQUIRED_FIELD_REMOVED", Format: schemas.Protobuf,
+		Means:  "A proto2 required field was removed; old readers require it.",
+		Before: "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n  required string channel = 2;\n}\n",
+		Broken: "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n}\n",
+		Safe:   "syntax = \"proto2\";\nmessage Order {\n  required string id = 1;\n  required string channel = 2 [deprecated = true];\n}\n",
+		How:    "Keep required fields; deprecate them and keep writing a value.",
+	},
+	{
+		Rule: "ONEOF_FIELD_REMOVED", Format: schemas.Protobuf,
+		Means:  "A field was removed from a oneof, so old messages that set it lose the whole choice.",
+		Before: "syntax = \"proto3\";\nmessage Pay {\n  oneof method {\n    string card = 1;\n    string iban = 2;\n  }\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Pay {\n  oneof method {\n    string card = 1;\n  }\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Pay {\n  oneof method {\n    string card = 1;\n    string iban = 2 [deprecated = true];\n  }\n}\n",
+		How:    "Keep the field in the oneof and mark it deprecated.",
+	},
+	{
+		Rule: "MULTIPLE_FIELDS_MOVED_TO_ONEOF", Format: schemas.Protobuf,
+		Means:  "Several existing fields were moved into a new oneof; old messages may set more than one of them.",
+		Before: "syntax = \"proto3\";\nmessage Pay {\n  string card = 1;\n  string iban = 2;\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Pay {\n  oneof method {\n    string card = 1;\n    string iban = 2;\n  }\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Pay {\n  string card = 1;\n  string iban = 2;\n  oneof method {\n    string card_token = 3;\n    string iban_token = 4;\n  }\n}\n",
+		How:    "Move at most one existing field into a new oneof; add new fields for the other choices.",
+	},
+	{
+		Rule: "FIELD_MOVED_TO_EXISTING_ONEOF", Format: schemas.Protobuf,
+		Means:  "An existing field was moved into a oneof that already exists; old messages may set it together with another choice.",
+		Before: "syntax = \"proto3\";\nmessage Pay {\n  string note = 3;\n  oneof method {\n    string card = 1;\n    string iban = 2;\n  }\n}\n",
+		Broken: "syntax = \"proto3\";\nmessage Pay {\n  oneof method {\n    string card = 1;\n    string iban = 2;\n    string note = 3;\n  }\n}\n",
+		Safe:   "syntax = \"proto3\";\nmessage Pay {\n  string note = 3;\n  oneof method {\n    string card = 1;\n    string iban = 2;\n    string voucher = 4;\n  }\n}\n",
+		How:    "Leave existing fields where they are; add new fields to the oneof.",
+	},
+
+	// The check itself.
+	{
+		Rule:  RuleSchemaFileDeleted,
+		Means: "A schema file that was checked in the other tree is gone, so its subject would get no new versions while producers may still use it. A file that moved (same content, or a rename git detects) keeps its subject and is not reported.",
+		How:   "Keep the file until no producer writes the subject; then delete it and pass --allow-deleted once. To move a file, move it without changing its content in the same commit.",
+	},
+}
+
+// explainRule prints the explanations of a rule.
+func explainRule(w io.Writer, rule string) error {
+	rule = strings.ToUpper(strings.TrimSpace(rule))
+	var b strings.Builder
+	found := false
+	for _, e := range Explanations {
+		if e.Rule != rule {
+			continue
+		}
+		if found {
+			b.WriteString("\n")
+		}
+		found = true
+		b.WriteString(e.Rule)
+		if e.Before != "" {
+			fmt.Fprintf(&b, " (%s)", e.Format)
+		}
+		fmt.Fprintf(&b, "\n\nWhat it means:\n%s\n", indent(e.Means))
+		if e.Before != "" {
+			fmt.Fprintf(&b, "\nExample that breaks it (checked BACKWARD):\n  before:\n%s\n  after:\n%s\n", indent(indent(e.Before)), indent(indent(e.Broken)))
+		}
+		fmt.Fprintf(&b, "\nHow to evolve safely:\n%s\n", indent(e.How))
+		if e.Safe != "" {
+			fmt.Fprintf(&b, "  for example:\n%s\n", indent(indent(e.Safe)))
+		}
+	}
+	if !found {
+		var names []string
+		seen := map[string]bool{}
+		for _, e := range Explanations {
+			if !seen[e.Rule] {
+				seen[e.Rule] = true
+				names = append(names, e.Rule)
+			}
+		}
+		sort.Strings(names)
+		return cli.Usagef("--explain: unknown rule %q; known rules: %s", rule, strings.Join(names, ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func indent(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}
