@@ -201,7 +201,7 @@ func TestFailureIsolation(t *testing.T) {
   - name: exits
     on_failure: exit
     mongodb: {collection: d}
-    sink: {topics: [poison]}
+    sink: {topics: [poison], value: {format: registry}}
 `), Options{Logger: testenv.Quiet(), Connections: e.conns})
 	if err != nil {
 		t.Fatal(err)
