@@ -589,7 +589,11 @@ func (g *gitTree) read(ctx context.Context, p string) ([]byte, error) {
 }
 
 func (g *gitTree) list(ctx context.Context, cfg *Config) ([]candidate, error) {
-	out, err := g.git(ctx, "ls-tree", "-r", "-z", "--name-only", "--full-tree", g.ref, "--", g.prefix)
+	args := []string{"ls-tree", "-r", "-z", "--name-only", "--full-tree", g.ref}
+	if g.prefix != "" {
+		args = append(args, "--", g.prefix)
+	}
+	out, err := g.git(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
