@@ -14,10 +14,11 @@ import (
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
-// Protobuf evolution merges the inferred file into the latest version and
-// renders the result. The latest version's messages, fields, numbers,
-// oneofs and enums are kept; comments and custom options are not carried
-// over (earlier versions in the registry keep them).
+// Protobuf evolution merges the inferred file into a model of the latest
+// version, then edits the latest version's text to match the model (see
+// protoedit.go): what the new version does not need to change (options,
+// comments, reserved ranges and names, services, imports, enums, layout)
+// is kept as written.
 
 type pmFile struct {
 	syntax   string
@@ -33,6 +34,10 @@ type pmMsg struct {
 	items  []*pmItem // fields and oneofs in declaration order
 	nested []*pmMsg
 	enums  []*pmEnum
+	// reservedNames are the field names the message reserves.
+	reservedNames []string
+	// old marks a message of the latest version, whose text is edited.
+	old bool
 }
 
 type pmItem struct {
@@ -43,6 +48,7 @@ type pmItem struct {
 type pmOneof struct {
 	name   string
 	fields []*pmField
+	old    bool // declared in the latest version
 }
 
 type pmField struct {
@@ -53,6 +59,12 @@ type pmField struct {
 	jsonName string // written when not empty
 	kind     schemas.Kind
 	elemKind schemas.Kind // the kind of one element, for repeated fields
+	// enum marks a field of an enum type (not NullValue), which the codec
+	// writes strings (value names) and int32s (numbers) into.
+	enum bool
+	// was is the field as the latest version declares it, nil for a new
+	// field; the text is edited where they differ.
+	was *pmField
 }
 
 type pmEnum struct {
@@ -150,6 +162,7 @@ func isTopLevel(md protoreflect.MessageDescriptor) bool {
 
 func modelField(fd protoreflect.FieldDescriptor) *pmField {
 	f := &pmField{label: label(fd), typ: typeString(fd), name: string(fd.Name()), number: int(fd.Number()), kind: bsonKindOf(fd), elemKind: elemKindOf(fd)}
+	f.enum = fd.Kind() == protoreflect.EnumKind && fd.Enum().FullName() != "google.protobuf.NullValue"
 	if fd.JSONName() != protobuf.DefaultJSONName(f.name) {
 		f.jsonName = fd.JSONName()
 	}
@@ -194,7 +207,37 @@ func modelMessage(md protoreflect.MessageDescriptor) *pmMsg {
 	for i := 0; i < md.Enums().Len(); i++ {
 		m.enums = append(m.enums, modelEnum(md.Enums().Get(i)))
 	}
+	for i := 0; i < md.ReservedNames().Len(); i++ {
+		m.reservedNames = append(m.reservedNames, string(md.ReservedNames().Get(i)))
+	}
 	return m
+}
+
+// markOld marks every message, oneof and field of a model as the latest
+// version's, remembering each field as declared.
+func (f *pmFile) markOld() {
+	var walk func(m *pmMsg)
+	walk = func(m *pmMsg) {
+		m.old = true
+		for _, it := range m.items {
+			if it.field != nil {
+				was := *it.field
+				it.field.was = &was
+				continue
+			}
+			it.oneof.old = true
+			for _, x := range it.oneof.fields {
+				was := *x
+				x.was = &was
+			}
+		}
+		for _, n := range m.nested {
+			walk(n)
+		}
+	}
+	for _, m := range f.messages {
+		walk(m)
+	}
 }
 
 func modelFile(fd protoreflect.FileDescriptor) *pmFile {
@@ -278,19 +321,36 @@ func (e *pmEnum) render(b *bytes.Buffer, indent string) {
 	fmt.Fprintf(b, "%s}\n", indent)
 }
 
-// maxNumbers records the highest field number each message ever used in
-// the history, so that numbers are never reused.
-func maxNumbers(history []Schema) (map[string]int, error) {
-	out := map[string]int{}
+// numberUse records, per message full name, the field numbers any version
+// of the history used or reserved, so that numbers are never reused.
+type numberUse struct {
+	max      map[string]int          // the highest used or reserved
+	taken    map[string]map[int]bool // every number used
+	reserved map[string][][2]int     // reserved ranges, inclusive
+}
+
+// maxFieldNumber is the highest field number Protobuf allows.
+const maxFieldNumber = 536870911
+
+func maxNumbers(history []Schema) (*numberUse, error) {
+	u := &numberUse{max: map[string]int{}, taken: map[string]map[int]bool{}, reserved: map[string][][2]int{}}
 	var walk func(md protoreflect.MessageDescriptor)
 	walk = func(md protoreflect.MessageDescriptor) {
+		full := string(md.FullName())
+		if u.taken[full] == nil {
+			u.taken[full] = map[int]bool{}
+		}
 		fields := md.Fields()
 		for i := 0; i < fields.Len(); i++ {
-			out[string(md.FullName())] = max(out[string(md.FullName())], int(fields.Get(i).Number()))
+			n := int(fields.Get(i).Number())
+			u.max[full] = max(u.max[full], n)
+			u.taken[full][n] = true
 		}
 		rr := md.ReservedRanges()
 		for i := 0; i < rr.Len(); i++ {
-			out[string(md.FullName())] = max(out[string(md.FullName())], int(rr.Get(i)[1])-1)
+			r := [2]int{int(rr.Get(i)[0]), min(int(rr.Get(i)[1])-1, maxFieldNumber)}
+			u.max[full] = max(u.max[full], r[1])
+			u.reserved[full] = append(u.reserved[full], r)
 		}
 		for i := 0; i < md.Messages().Len(); i++ {
 			walk(md.Messages().Get(i))
@@ -305,13 +365,49 @@ func maxNumbers(history []Schema) (map[string]int, error) {
 			walk(pf.fd.Messages().Get(i))
 		}
 	}
-	return out, nil
+	return u, nil
+}
+
+// free reports whether number n may be given to a new field of msg.
+func (u *numberUse) free(msg string, n int) bool {
+	if n < 1 || n > maxFieldNumber || n >= 19000 && n <= 19999 || u.taken[msg][n] {
+		return false
+	}
+	for _, r := range u.reserved[msg] {
+		if n >= r[0] && n <= r[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// next takes the number of a new field of msg: the one after the highest
+// used or reserved; when a reservation reaches the maximum, the lowest
+// number never used nor reserved.
+func (u *numberUse) next(msg string) int {
+	n := u.max[msg] + 1
+	if n >= 19000 && n <= 19999 { // reserved by Protobuf
+		n = 20000
+	}
+	if n > maxFieldNumber {
+		n = 1
+		for !u.free(msg, n) && n <= maxFieldNumber {
+			n++
+		}
+	} else {
+		u.max[msg] = n
+	}
+	if u.taken[msg] == nil {
+		u.taken[msg] = map[int]bool{}
+	}
+	u.taken[msg][n] = true
+	return n
 }
 
 type protoMerger struct {
 	level Level
 	widen bool
-	used  map[string]int // highest field number used, by message full name
+	used  *numberUse
 	file  *pmFile
 	nfile protoreflect.FileDescriptor
 	// rename maps the full name of a message of the new file to the full
@@ -391,14 +487,7 @@ func (m *protoMerger) refuseRule(rule, path, format string, args ...any) error {
 	return &EvolveError{Field: path, Rule: rule, Reason: fmt.Sprintf(format, args...), Level: m.level}
 }
 
-func (m *protoMerger) next(msg string) int {
-	n := m.used[msg] + 1
-	if n >= 19000 && n <= 19999 { // reserved by Protobuf
-		n = 20000
-	}
-	m.used[msg] = n
-	return n
-}
+func (m *protoMerger) next(msg string) int { return m.used.next(msg) }
 
 func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bool) ([]byte, bool, error) {
 	old, err := parseProto(history[len(history)-1])
@@ -417,6 +506,7 @@ func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bo
 		return nil, false, err
 	}
 	m := &protoMerger{level: level, widen: !level.Forward(), exactNumbers: exactNumbers, used: used, file: modelFile(old.fd), nfile: nw.fd, rename: map[string]string{}, copied: map[string]bool{}, reserved: map[*pmMsg][]string{}}
+	m.file.markOld()
 	if old.fd.Messages().Len() == 0 || nw.fd.Messages().Len() == 0 {
 		return nil, false, &EvolveError{Reason: "a schema declares no message", Level: level}
 	}
@@ -433,11 +523,19 @@ func evolveProto(level Level, history []Schema, inferred Schema, exactNumbers bo
 			m.file.imports = append(m.file.imports, imp)
 		}
 	}
-	text := m.file.render()
+	latest := history[len(history)-1]
+	text, err := editProto(latest.Text, m.file, importsOf(old.fd))
+	if err != nil {
+		return nil, false, err
+	}
 	// Never propose a version that protoc would reject.
-	next, err := parseProto(Schema{Format: schemas.Protobuf, Text: text, ImportPaths: inferred.ImportPaths, Dependencies: inferred.Dependencies})
+	next, err := parseProto(Schema{Format: schemas.Protobuf, Text: text, ImportPaths: latest.ImportPaths, Dependencies: latest.Dependencies, References: latest.References})
 	if err != nil {
 		return nil, false, fmt.Errorf("evolution produced an invalid schema: %w", err)
+	}
+	// The edited text must declare exactly the merged model.
+	if got, want := modelFile(next.fd).render(), m.file.render(); !bytes.Equal(got, want) {
+		return nil, false, fmt.Errorf("evolution: editing the latest version went wrong: %s", firstDifference(got, want))
 	}
 	if err := protobuf.CheckProtocNames(next.fd); err != nil {
 		return nil, false, &EvolveError{Rule: RuleUnsupported, Reason: fmt.Sprintf("the next version would break protoc's naming rules: %v", err), Level: level}
@@ -563,6 +661,11 @@ func (m *protoMerger) scope(om *pmMsg) *protobuf.NameScope {
 	}
 	for _, j := range m.reserved[om] {
 		s.TakeJSON(j)
+	}
+	// A reserved name is not a field's to take: a document field of that
+	// name gets another, and keeps its own in json_name.
+	for _, r := range om.reservedNames {
+		s.AddSymbol(r)
 	}
 	return s
 }
@@ -753,7 +856,11 @@ func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.
 				}
 			case ov.kind == schemas.KindInt64 && nk == schemas.KindInt32 && !m.exactNumbers:
 				found = true // an int32 fits an int64 field
-			case ov.kind == schemas.KindInt32 && nk == schemas.KindInt64 && ov.label == nlabel && !m.exactNumbers:
+			case ov.enum && (ov.label == "repeated") == (nlabel == "repeated") && (nk == schemas.KindString || nk == schemas.KindInt32):
+				// A hand-written enum field takes its value names and
+				// numbers; the codec refuses any other value by name.
+				found = true
+			case ov.kind == schemas.KindInt32 && nk == schemas.KindInt64 && (ov.label == "repeated") == (nlabel == "repeated") && !m.exactNumbers:
 				// int32 and int64 share the wire encoding: widen in place.
 				ov.typ, ov.kind = "int64", schemas.KindInt64
 				found, changed = true, true
@@ -1005,4 +1112,22 @@ func (m *protoMerger) bringFields(md protoreflect.MessageDescriptor) error {
 		return nil
 	}
 	return walk(md)
+}
+
+// firstDifference describes where two texts first differ, by line.
+func firstDifference(got, want []byte) string {
+	g, w := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+	for i := 0; i < max(len(g), len(w)); i++ {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return fmt.Sprintf("line %d declares %q, not %q", i+1, gl, wl)
+		}
+	}
+	return "no difference"
 }
