@@ -84,7 +84,7 @@ func (r sourceRunner) snapshot() Snapshot {
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
 
-func (r sourceRunner) busy() (string, time.Time) { return "", time.Time{} }
+func (r sourceRunner) busy() (string, time.Time) { return r.Busy() }
 
 type sinkRunner struct {
 	*mongosink.Pipeline

@@ -39,7 +39,9 @@ type Options struct {
 	// not hold the stop past it.
 	ShutdownTimeout time.Duration
 	// StuckAfter is how long one call of a pipeline — a sink's bulk write
-	// with its retries, an offset commit — may run before the pipeline is
+	// with its retries, an offset commit; a source's batch waiting for
+	// Kafka's acknowledgements, a registry call, a token save — may run
+	// before the pipeline is
 	// reported stuck in the logs and /readyz. Default the sink's write
 	// timeout (30s).
 	StuckAfter time.Duration

@@ -312,7 +312,10 @@ type Source struct {
 	heartbeats      atomic.Int64
 	bytes, lag      atomic.Int64
 	deadBy          counters.ByLabel
-	skipped         counters.ByLabel
+	// reading and committing are the calls the two sides of a run are
+	// in, for Busy.
+	reading, committing busySlot
+	skipped             counters.ByLabel
 
 	topicsMu sync.Mutex
 	topics   []string // topics produced to so far
@@ -471,7 +474,9 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	if s.cfg.Pipeline == nil {
 		pipeline = []bson.D{}
 	}
+	endWatch := s.reading.begin("opening the change stream")
 	stream, err := s.cfg.Watch(ctx, pipeline, opts)
+	endWatch()
 	if err != nil && token != nil && historyLost(err) {
 		return s.lost(fmt.Errorf("the saved resume point is no longer in the oplog: %w", err))
 	}
@@ -519,12 +524,17 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		defer close(committed)
 		defer recoverCommitter(failed, inflight, cancelRun, cancelWork)
 		for b := range inflight {
+			end := s.committing.beginAt(fmt.Sprintf("waiting for Kafka to acknowledge %d records", b.n), b.started)
 			b.wg.Wait()
+			end()
 			err := b.err()
 			if err == nil && len(b.dead) > 0 {
 				// A dead letter counts once Kafka has it; one it refused
 				// stops the source, and the batch's token is not saved.
-				if err = cl.ProduceSync(work, b.dead...).FirstErr(); err != nil {
+				end := s.committing.begin(fmt.Sprintf("producing %d dead letters to %s", len(b.dead), s.cfg.DeadLetterTopic))
+				err = cl.ProduceSync(work, b.dead...).FirstErr()
+				end()
+				if err != nil {
 					err = fmt.Errorf("mongosource: %s: dead-letter topic %s: %w", s.cfg.Name, s.cfg.DeadLetterTopic, err)
 				} else {
 					s.dead.Add(int64(len(b.dead)))
@@ -551,7 +561,10 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				continue
 			}
 			if err == nil {
-				if err = offsets.save(work, b.token); err == nil {
+				end := s.committing.begin("saving the resume token")
+				err = offsets.save(work, b.token)
+				end()
+				if err == nil {
 					s.events.Add(int64(b.n))
 					s.batches.Add(1)
 					if b.clusterTime > 0 {
@@ -672,7 +685,10 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				break
 			}
 		}
-		if err := s.produce(work, cl, b, events); err != nil {
+		end := s.reading.begin(fmt.Sprintf("encoding and producing %d events", len(events)))
+		err := s.produce(work, cl, b, events)
+		end()
+		if err != nil {
 			return stop(err)
 		}
 		if len(events) > 0 {

@@ -814,16 +814,7 @@ func TestDeadLetterCountedOnlyWhenAcknowledged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	adm, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	details, err := kadm.NewClient(adm).ListTopics(context.Background(), "dlq")
-	adm.Close()
-	if err != nil || details["dlq"].Err != nil {
-		t.Fatalf("dlq metadata: %v %v", err, details["dlq"].Err)
-	}
-	dlqID := details["dlq"].ID
+	dlqID := topicID(t, cluster.ListenAddrs(), "dlq")
 	// Every produce to dlq is refused for good (newer produce requests
 	// name topics by ID).
 	cluster.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
@@ -885,5 +876,85 @@ func TestDeadLetterCountedOnlyWhenAcknowledged(t *testing.T) {
 	}
 	if st := s.Stats(); st.Dead != 0 || len(st.DeadByClass) != 0 {
 		t.Fatalf("stats %+v: a refused dead letter was counted", st)
+	}
+}
+
+// topicID returns a kfake topic's ID: newer produce requests name topics
+// by ID.
+func topicID(t *testing.T, brokers []string, topic string) [16]byte {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	details, err := kadm.NewClient(cl).ListTopics(context.Background(), topic)
+	if err != nil || details[topic].Err != nil {
+		t.Fatalf("%s metadata: %v %v", topic, err, details[topic].Err)
+	}
+	return details[topic].ID
+}
+
+// While Kafka holds a batch's acknowledgements, Busy names the wait and
+// when it began, so the daemon can report a stuck source; once Kafka
+// answers, the source is busy with nothing and the batch is counted.
+func TestBusyNamesTheCall(t *testing.T) {
+	t.Parallel()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "offsets"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	ordersID := topicID(t, cluster.ListenAddrs(), "orders")
+	release := make(chan struct{})
+	cluster.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+		for _, tp := range kr.(*kmsg.ProduceRequest).Topics {
+			if tp.Topic == "orders" || tp.TopicID == ordersID {
+				cluster.SleepControl(func() { <-release })
+				return nil, nil, false // then handled as usual
+			}
+		}
+		cluster.KeepControl()
+		return nil, nil, false
+	})
+	reg, _ := testenv.Registry(t, registry.ClientOptions{})
+	ev, err := bson.Marshal(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: "1"}}}, {Key: "operationType", Value: "insert"},
+		{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "orders"}}},
+		{Key: "documentKey", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "fullDocument", Value: bson.D{{Key: "_id", Value: 1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{
+		Name: "orders-source",
+		Watch: func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) {
+			return &events{list: [][]byte{ev}}, nil
+		},
+		Brokers: cluster.ListenAddrs(), Topics: TopicNames{Topic: "orders"}, OffsetsTopic: "offsets",
+		Registry: reg, Logger: testenv.Quiet(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := testenv.Start(s.Run)
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	began := time.Now()
+	testenv.WaitFor(t, "the wait for acknowledgements", func() bool {
+		what, _ := s.Busy()
+		return what == "waiting for Kafka to acknowledge 1 records"
+	})
+	if _, since := s.Busy(); since.Before(began.Add(-time.Second)) || since.After(time.Now()) {
+		t.Fatalf("busy since %v, want after %v", since, began)
+	}
+	close(release)
+	released = true
+	testenv.WaitFor(t, "the batch saved", func() bool { st := s.Stats(); return st.Events == 1 && st.Batches == 1 })
+	testenv.WaitFor(t, "nothing in progress", func() bool { what, _ := s.Busy(); return what == "" })
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

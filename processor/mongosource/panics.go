@@ -2,6 +2,8 @@ package mongosource
 
 import (
 	"context"
+	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
 
@@ -46,4 +48,41 @@ func recoverCommitter(failed chan<- error, inflight <-chan *inflightBatch, cance
 	cancelWork()
 	for range inflight {
 	}
+}
+
+// busySlot holds the call one goroutine of the source is in.
+type busySlot struct{ p atomic.Pointer[call] }
+
+// call is work a source is in, and when it began.
+type call struct {
+	what  string
+	since time.Time
+}
+
+// begin marks the slot busy with what until the returned func is called.
+func (b *busySlot) begin(what string) (end func()) { return b.beginAt(what, time.Now()) }
+
+// beginAt is begin for work that began at since.
+func (b *busySlot) beginAt(what string, since time.Time) (end func()) {
+	if since.IsZero() {
+		since = time.Now()
+	}
+	c := &call{what: what, since: since}
+	b.p.Store(c)
+	return func() { b.p.CompareAndSwap(c, nil) }
+}
+
+// Busy names the oldest call the running source is in — opening the
+// change stream, encoding and producing a batch (registry calls
+// included), waiting for Kafka's acknowledgements, producing dead
+// letters, saving the resume token — and when it began; "" while it waits
+// for change events. A call much older than the delivery timeout means
+// the source is stuck.
+func (s *Source) Busy() (what string, since time.Time) {
+	for _, slot := range []*busySlot{&s.reading, &s.committing} {
+		if c := slot.p.Load(); c != nil && (what == "" || c.since.Before(since)) {
+			what, since = c.what, c.since
+		}
+	}
+	return what, since
 }
