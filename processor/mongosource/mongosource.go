@@ -31,6 +31,7 @@ import (
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
+	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
@@ -442,7 +443,7 @@ func (e *resumeLostError) Is(target error) bool { return target == ErrResumeLost
 
 // run is one pass of Run: from the saved token, or, when restart is set
 // after a lost resume point, from now (latest) or a new copy.
-func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, restart LostResumePolicy) error {
+func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, restart LostResumePolicy) (runErr error) {
 	token, err := offsets.load(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -584,7 +585,9 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			return
 		}
 	}()
+	stopped := false
 	stop := func(err error) error {
+		stopped = true
 		close(inflight)
 		// After a stop or an invalidate, the records read are delivered;
 		// after a failure, they are dropped, to be read again.
@@ -606,6 +609,16 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		}
 		return err
 	}
+	// A panic of the reading side (ours or a library's) fails the run like
+	// any error: the committer is stopped too rather than left waiting.
+	defer func() {
+		if v := recover(); v != nil {
+			runErr = panics.New(v)
+			if !stopped {
+				stop(runErr)
+			}
+		}
+	}()
 
 	if copying {
 		if err := s.copyExisting(ctx, work, cl, inflight, failed); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/internal/testenv"
@@ -63,5 +64,42 @@ func TestCommitterPanic(t *testing.T) {
 	var pe *panics.Error
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "panic: hook bug") {
 		t.Fatalf("err = %v, want the committer's panic", err)
+	}
+}
+
+// panickyStream is a change stream whose Decode panics, as a library bug
+// would.
+type panickyStream struct{ events }
+
+func (*panickyStream) Decode(any) error { panic("decoder bug") }
+
+// A panic on the reading side (here in the stream's Decode) fails the run
+// with a *panics.Error, and Run returns only after the token-saving
+// goroutine has stopped, rather than leaving it waiting.
+func TestReaderPanic(t *testing.T) {
+	t.Parallel()
+	e := newKafkaRegistry(t)
+	ev, err := bson.Marshal(bson.D{{Key: "operationType", Value: "insert"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(e.sourceConfig(func(c *Config) {
+		c.Watch = func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) {
+			return &panickyStream{events{list: [][]byte{ev}}}, nil
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background()) }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the source did not stop after its reader panicked")
+	}
+	var pe *panics.Error
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "panic: decoder bug") {
+		t.Fatalf("err = %v, want the reader's panic", err)
 	}
 }
