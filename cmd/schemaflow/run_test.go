@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 		{"examples", []string{"validate", "-f", "examples/quickstart.yaml", "examples/postgres-to-mongodb.yaml", "examples/protobuf.yaml"}, 0,
 			[]string{"source orders-to-kafka", "sink orders-to-mongodb", "ok: "}, nil},
 		{"invalid", []string{"validate", "-f", "testdata/spec/invalid-keys.yaml"}, 1, nil,
-			[]string{"testdata/spec/invalid-keys.yaml:2: kafka: unknown key \"compresion\"", "testdata/spec/invalid-keys.yaml:15: pipelines[1]: unknown key \"error\"", "5 problems in the spec files\n"}},
+			[]string{"testdata/spec/invalid-keys.yaml:2: kafka: unknown key \"compresion\"", "testdata/spec/invalid-keys.yaml:15: pipelines[1] (b): unknown key \"error\"", "5 problems in the spec files\n"}},
 		{"two files, one name", []string{"validate", "-f", "examples/quickstart.yaml", "-f", "examples/quickstart.yaml"}, 1, nil,
 			[]string{`examples/quickstart.yaml:23: pipelines[0]: name "orders-to-kafka" is also used at `}},
 		{"no file", []string{"validate"}, 2, nil, []string{"name at least one spec file with -f"}},

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"os"
@@ -26,7 +27,11 @@ type Duration struct {
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil || v < 0 {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 500ms, 10s, 1m)", n.Line, n.Value)}}
+		hint := "write e.g. 500ms, 10s, 1m"
+		if _, isNumber := strconv.ParseFloat(n.Value, 64); isNumber == nil {
+			hint = "add a unit, such as " + n.Value + "ms"
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration: %s", n.Line, n.Value, hint)}}
 	}
 	d.Duration = v
 	return nil
@@ -407,6 +412,9 @@ func (pc *pipelineChecker) sink(s *Sink) {
 	}
 	if s.Retries < 0 {
 		pc.bad(p("sink", "retries"), "must not be negative")
+	}
+	if writeTimeout := cmp.Or(s.WriteTimeout.Duration, 30*time.Second); s.SlowWrite.Duration >= writeTimeout {
+		pc.bad(p("sink", "slow_write"), "%s is not shorter than write_timeout (%s): the warning would never come", s.SlowWrite.Duration, writeTimeout)
 	}
 }
 

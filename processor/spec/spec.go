@@ -261,6 +261,10 @@ type Sink struct {
 	// WriteTimeout bounds each write: a bulk write attempt (retried when
 	// it runs out), an offset commit, a dead letter. Default 30s.
 	WriteTimeout Duration `yaml:"write_timeout"`
+	// SlowWrite is how long a bulk write may run before a warning names
+	// it (its namespace, records and time so far), while it still runs.
+	// Default 5s.
+	SlowWrite Duration `yaml:"slow_write"`
 }
 
 // RecordFormat is how a sink reads a record's key or value: auto
@@ -407,22 +411,30 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, Problems{yamlProblem(name, err)}
+		return nil, Problems{syntaxProblem(name, data, err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, Problems{name + ":1: the file is empty"}
 	}
 	f := &File{Path: name, root: &root}
 	c := &checker{name: name, root: &root}
-	expand(&root, getenv, c)
-	c.unknownKeys(root.Content[0], reflect.TypeOf(*f), "")
+	expand(&root, getenv, c, "")
+	c.shape(root.Content[0], reflect.TypeOf(*f), "")
 	if err := root.Content[0].Decode(f); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
+			if len(c.typed) > 0 { // already reported with its field
+				sortProblems(c.problems)
+				return nil, Problems(c.problems)
+			}
 			return nil, Problems{yamlProblem(name, err)}
 		}
+		// Values of the wrong type were reported with their fields;
+		// anything else decoding found is reported as it says.
 		for _, m := range te.Errors {
-			c.problems = append(c.problems, yamlProblem(name, errors.New(friendlyType(m))))
+			if line := yamlLine.FindStringSubmatch(m); line == nil || !c.typed[atoi(line[1])] {
+				c.problems = append(c.problems, yamlProblem(name, errors.New(friendlyType(m))))
+			}
 		}
 	}
 	// The checks run even after decoding problems, so every problem is
@@ -469,6 +481,27 @@ func yamlProblem(name string, err error) string {
 	return fmt.Sprintf("%s:1: %s", name, strings.TrimPrefix(msg, "yaml: "))
 }
 
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+var lineKey = regexp.MustCompile(`^\s*(?:-\s+)?([A-Za-z_][A-Za-z0-9_.-]*):`)
+
+// syntaxProblem is yamlProblem naming the key written on the line of the
+// error, when there is one.
+func syntaxProblem(name string, data []byte, err error) string {
+	msg := yamlProblem(name, err)
+	lines := strings.Split(string(data), "\n")
+	if n := problemLine(msg); n >= 1 && n <= len(lines) {
+		if m := lineKey.FindStringSubmatch(lines[n-1]); m != nil {
+			at := fmt.Sprintf("%s:%d: ", name, n)
+			return at + m[1] + ": " + strings.TrimPrefix(msg, at)
+		}
+	}
+	return msg
+}
+
 // sortProblems orders problems by line, keeping the order of each line's.
 func sortProblems(p []string) {
 	sort.SliceStable(p, func(i, j int) bool { return problemLine(p[i]) < problemLine(p[j]) })
@@ -483,7 +516,7 @@ func problemLine(s string) int {
 	return n
 }
 
-var typeMismatch = regexp.MustCompile("cannot unmarshal !!(\\w+) `(.*)` into (\\S+)$")
+var typeMismatch = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 
 // friendlyType rewrites yaml.v3's "cannot unmarshal !!str `x` into int".
 func friendlyType(msg string) string {
@@ -504,11 +537,13 @@ func friendlyType(msg string) string {
 	case strings.HasPrefix(want, "map"), strings.HasPrefix(want, "spec."), strings.HasPrefix(want, "*spec."):
 		want = "a mapping"
 	}
-	got := msg[m[4]:m[5]]
+	var got string
 	if msg[m[2]:m[3]] == "seq" || msg[m[2]:m[3]] == "map" {
 		got = "a " + map[string]string{"seq": "list", "map": "mapping"}[msg[m[2]:m[3]]]
+	} else if m[4] >= 0 {
+		got = strconv.Quote(msg[m[4]:m[5]])
 	} else {
-		got = strconv.Quote(got)
+		return msg
 	}
 	return msg[:m[0]] + got + " is not " + want
 }
@@ -517,7 +552,8 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}|\$\$
 
 // expand replaces ${VAR} and ${VAR:-default} in scalar values ("$$" is a
 // literal "$"). Plain scalars are re-resolved, so "${PORT}" can be an int.
-func expand(n *yaml.Node, getenv func(string) string, c *checker) {
+// Problems name the field at path.
+func expand(n *yaml.Node, getenv func(string) string, c *checker, path string) {
 	if n.Kind == yaml.ScalarNode && strings.Contains(n.Value, "$") {
 		// A value that is one reference takes the type of what it expands
 		// to, quoted or not: max_batch: "${BATCH}" is a number.
@@ -532,7 +568,7 @@ func expand(n *yaml.Node, getenv func(string) string, c *checker) {
 				if m[2] != "" {
 					return m[3]
 				}
-				c.add(n.Line, "environment variable %s is not set (write ${%s:-default} for a default)", m[1], m[1])
+				c.add(n.Line, "%senvironment variable %s is not set (write ${%s:-default} for a default)", c.prefix(path), m[1], m[1])
 			}
 			return v
 		})
@@ -540,8 +576,15 @@ func expand(n *yaml.Node, getenv func(string) string, c *checker) {
 			n.Tag, n.Style = "", 0
 		}
 	}
-	for _, child := range n.Content {
-		expand(child, getenv, c)
+	for i, child := range n.Content {
+		switch {
+		case n.Kind == yaml.MappingNode && i%2 == 1:
+			expand(child, getenv, c, join(path, n.Content[i-1].Value))
+		case n.Kind == yaml.SequenceNode:
+			expand(child, getenv, c, fmt.Sprintf("%s[%d]", path, i))
+		default:
+			expand(child, getenv, c, path)
+		}
 	}
 }
 
@@ -550,6 +593,7 @@ type checker struct {
 	name     string
 	root     *yaml.Node
 	problems []string
+	typed    map[int]bool // lines whose values have the wrong type
 }
 
 // resolve makes a path in the spec relative to the spec's directory.
@@ -564,21 +608,37 @@ func (c *checker) add(line int, format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf("%s:%d: %s", c.name, line, fmt.Sprintf(format, args...)))
 }
 
-var nodeType = reflect.TypeOf(yaml.Node{})
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
 
-// unknownKeys reports mapping keys that name no field of t, with the keys
-// that are known.
-func (c *checker) unknownKeys(n *yaml.Node, t reflect.Type, path string) {
+// shape reports mapping keys that name no field of t, with the keys that
+// are known, and values of the wrong type (a word where a number goes, a
+// duration without a unit), each with the field it is in.
+func (c *checker) shape(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == nodeType {
+	if t == nodeType || n.Kind == yaml.AliasNode || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
 		return
+	}
+	// Types that read themselves (durations, renames) say what is wrong;
+	// their contents are checked below as well.
+	custom := reflect.PointerTo(t).Implements(unmarshalerType)
+	if custom {
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			c.typeProblem(n, path, typeMessage(err))
+			return
+		}
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			return // Decode reports the type
+			if !custom {
+				c.wrongType(n, path, "a mapping")
+			}
+			return
 		}
 		fields := map[string]reflect.Type{}
 		var names []string
@@ -594,31 +654,132 @@ func (c *checker) unknownKeys(n *yaml.Node, t reflect.Type, path string) {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				c.add(k.Line, "%sunknown key %q (known: %s)", prefix(path), k.Value, strings.Join(names, ", "))
+				c.add(k.Line, "%sunknown key %q (known: %s)", c.prefix(path), k.Value, strings.Join(names, ", "))
 				continue
 			}
-			c.unknownKeys(n.Content[i+1], ft, join(path, k.Value))
+			c.shape(n.Content[i+1], ft, join(path, k.Value))
 		}
 	case reflect.Slice:
-		if n.Kind == yaml.SequenceNode {
-			for i, e := range n.Content {
-				c.unknownKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		if n.Kind != yaml.SequenceNode {
+			if !custom {
+				c.wrongType(n, path, "a list")
 			}
+			return
+		}
+		for i, e := range n.Content {
+			c.shape(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	case reflect.Map:
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				c.unknownKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
-			}
+		if n.Kind != yaml.MappingNode {
+			c.wrongType(n, path, "a mapping")
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			c.shape(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value))
+		}
+	case reflect.Interface:
+	default:
+		if !custom && (n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil) {
+			c.wrongType(n, path, leafWant(t))
 		}
 	}
 }
 
-func prefix(path string) string {
+// leafWant says what a scalar field takes.
+func leafWant(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a whole number"
+}
+
+// wrongType reports a value of the wrong kind at path.
+func (c *checker) wrongType(n *yaml.Node, path, want string) {
+	got := map[yaml.Kind]string{yaml.SequenceNode: "a list", yaml.MappingNode: "a mapping"}[n.Kind]
+	if got == "" {
+		v := n.Value
+		if len(v) > 20 {
+			v = v[:17] + "..."
+		}
+		got = strconv.Quote(v)
+	}
+	c.typeProblem(n, path, got+" is not "+want)
+}
+
+// typeProblem reports msg at path, and remembers its line, so decoding
+// does not report the value again.
+func (c *checker) typeProblem(n *yaml.Node, path, msg string) {
+	if c.typed == nil {
+		c.typed = map[int]bool{}
+	}
+	c.typed[n.Line] = true
+	c.add(n.Line, "%s%s", c.prefix(path), msg)
+}
+
+// typeMessage is the message of a decoding error, without its line.
+func typeMessage(err error) string {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		msg = msg[len(m[0]):]
+	}
+	return friendlyType(msg)
+}
+
+var pipelinePath = regexp.MustCompile(`^pipelines\[(\d+)\]\.?`)
+
+// prefix is "path: ", a pipeline's part written as in the checks'
+// messages: "pipelines[0] (orders): sink.max_wait: ".
+func (c *checker) prefix(path string) string {
 	if path == "" {
 		return ""
 	}
-	return path + ": "
+	m := pipelinePath.FindStringSubmatch(path)
+	if m == nil {
+		return path + ": "
+	}
+	where := m[0]
+	where = strings.TrimSuffix(where, ".")
+	i, _ := strconv.Atoi(m[1])
+	if name := nameOf(c.root, i); name != "" && !strings.Contains(name, "${") {
+		where += " (" + name + ")"
+	}
+	if rest := path[len(m[0]):]; rest != "" {
+		where += ": " + rest
+	}
+	return where + ": "
+}
+
+// nameOf reads the name of pipeline i from the document, "" when it
+// has none.
+func nameOf(root *yaml.Node, i int) string {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for j := 0; j+1 < len(n.Content); j += 2 {
+		if n.Content[j].Value != "pipelines" || n.Content[j+1].Kind != yaml.SequenceNode || i >= len(n.Content[j+1].Content) {
+			continue
+		}
+		p := n.Content[j+1].Content[i]
+		for k := 0; p.Kind == yaml.MappingNode && k+1 < len(p.Content); k += 2 {
+			if p.Content[k].Value == "name" && p.Content[k+1].Kind == yaml.ScalarNode {
+				return p.Content[k+1].Value
+			}
+		}
+	}
+	return ""
 }
 
 func join(path, key string) string {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,5 +119,28 @@ func TestEnvTyped(t *testing.T) {
 	}
 	if s := f.Pipelines[0].Sink; s.MaxBatch != 42 || s.PlainJSON == nil || !*s.PlainJSON || s.Group != "$literal" {
 		t.Fatalf("sink %+v", s)
+	}
+}
+
+// Every problem in the golden files names the field it is about, after
+// its file:line — except an empty file's, which has none, and a syntax
+// error's, which names the key written on its line (the path is unknown
+// when the YAML does not parse).
+func TestProblemsNameTheirField(t *testing.T) {
+	paths, err := filepath.Glob("../../testdata/spec/invalid-*.golden")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no goldens: %v", err)
+	}
+	field := regexp.MustCompile(`^[^:]+\.yaml:\d+: (version|kafka|registry|mongodb|pipelines\[\d+\]( \([^)]*\))?)[:.\[ ]`)
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if !field.MatchString(line) && !strings.HasSuffix(line, ":1: the file is empty") && line != "invalid-syntax.yaml:4: sink: did not find expected node content" {
+				t.Errorf("%s: a problem without its field: %s", filepath.Base(path), line)
+			}
+		}
 	}
 }
