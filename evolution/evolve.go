@@ -235,7 +235,7 @@ func nullable(t *avro.Type) bool {
 // merge returns a type that carries the values of both o and n, built by
 // editing o; changed reports whether it differs from o.
 func (m *avroMerger) merge(o, n *avro.Type, path string) (*avro.Type, bool, error) {
-	if o.Kind != avro.Union && n.Kind != avro.Union && sameSlot(o, n) {
+	if o.Kind != avro.Union && n.Kind != avro.Union && (sameSlot(o, n) || documentSlot([]*avro.Type{o}, n) == 0) {
 		switch o.Kind {
 		case avro.Record:
 			changed, err := m.record(o, n, path)
@@ -288,10 +288,37 @@ func sameSlot(a, b *avro.Type) bool {
 	return a.Logical == b.Logical
 }
 
+// documentSlot returns the index of the branch a document record of
+// another name merges into: the one record of out that is not a bson
+// helper, when nb is a record that is not one either. Records are named
+// by whoever wrote them (Gift) or by inference (Order_gift): a document's
+// place, not its name, makes it the same. -1 when there is none.
+func documentSlot(out []*avro.Type, nb *avro.Type) int {
+	if nb.Kind != avro.Record || strings.HasPrefix(nb.Name, "bson.") {
+		return -1
+	}
+	slot := -1
+	for i, ob := range out {
+		if ob.Kind == avro.Record && !strings.HasPrefix(ob.Name, "bson.") {
+			if slot >= 0 {
+				return -1
+			}
+			slot = i
+		}
+	}
+	return slot
+}
+
 // carries reports whether a branch of kind o already takes the values of a
 // branch of kind n through the encoder's lossless coercions. With
 // exactNumbers the encoder makes none between numbers, so none carries.
+// An enum (not a bson helper) carries strings.
 func carries(o, n *avro.Type, exactNumbers bool) bool {
+	// A hand-written enum takes its symbols, written as strings; the
+	// encoder refuses any other string by name.
+	if o.Kind == avro.Enum && n.Kind == avro.String && n.Logical == "" && !strings.HasPrefix(o.Name, "bson.") {
+		return true
+	}
 	if o.Logical != "" || n.Logical != "" || exactNumbers {
 		return false
 	}
@@ -348,6 +375,9 @@ func (m *avroMerger) union(o, n *avro.Type, path string) (*avro.Type, bool, erro
 				slot = i
 				break
 			}
+		}
+		if slot < 0 {
+			slot = documentSlot(out, nb)
 		}
 		if slot >= 0 {
 			merged, c, err := m.merge(out[slot], nb, path)
