@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
+	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -105,6 +107,12 @@ type Config struct {
 	Sink sink.Options
 	// Handler, when set, reads values as change events of that format.
 	Handler sink.Handler
+	// Mapping, with Handler debezium-rdbms, maps tables to collections,
+	// embedded arrays and embedded documents instead of one collection
+	// per topic. Its collections are in Database.
+	Mapping *relmap.Mapper
+	// Find reads documents; required with Mapping.
+	Find Finder
 
 	// MaxBatch caps the records of one bulk write. Default 1000.
 	MaxBatch int
@@ -122,12 +130,19 @@ type Config struct {
 	Backoff time.Duration
 
 	// DrainTimeout bounds how long a stopped pipeline takes to write and
-	// commit the batch in hand. Default 10s.
+	// commit the batch in hand. Default 10s. When it runs out, the write
+	// in progress is given up and the batch is read again by the next run;
+	// the log line of the stop says which, with the offsets.
 	DrainTimeout time.Duration
 	// WriteTimeout bounds each write the pipeline makes: a bulk write
 	// attempt, an offset commit, a dead letter. A bulk write that runs out
-	// of it is retried like any transient failure. Default 30s.
+	// of it is retried like any transient failure; one whose target does
+	// not heed its context is left to finish on its own. Default 30s.
 	WriteTimeout time.Duration
+	// SlowWrite is how long a bulk write attempt may run before a warning
+	// names its namespace, record count and time so far, while it still
+	// runs. Default 5s.
+	SlowWrite time.Duration
 	// CloseTimeout bounds leaving the consumer group when the pipeline
 	// stops, after the drain. Default 5s.
 	CloseTimeout time.Duration
@@ -166,8 +181,8 @@ func (c *Config) Validate() error {
 	if c.Database == "" {
 		bad("database: required")
 	}
-	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 || c.WriteTimeout < 0 {
-		bad("maxBatch, maxWait, retries, backoff and writeTimeout must not be negative")
+	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 || c.WriteTimeout < 0 || c.SlowWrite < 0 {
+		bad("maxBatch, maxWait, retries, backoff, writeTimeout and slowWrite must not be negative")
 	}
 	switch c.Tolerance {
 	case "", ToleranceNone:
@@ -182,6 +197,9 @@ func (c *Config) Validate() error {
 	case "", sink.HandlerMongoDB, sink.HandlerDebeziumRDBMS, sink.HandlerDebeziumMongoDB, sink.HandlerDebeziumMongoDBOplog:
 	default:
 		bad("handler %q: want mongodb, debezium-rdbms, debezium-mongodb or debezium-mongodb-oplog", c.Handler)
+	}
+	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil) {
+		bad("a mapping needs handler debezium-rdbms and a finder")
 	}
 	for _, t := range c.Topics {
 		if t == c.DeadLetterTopic && t != "" {
@@ -241,10 +259,18 @@ type Pipeline struct {
 	lag   map[string]int64 // by "topic/partition"
 
 	busy atomic.Pointer[call] // the call in progress, nil while polling
+
+	// committed is, by "topic/partition", the next offset this run
+	// committed; committedRecords counts the records of those commits.
+	committed        map[string]int64
+	committedRecords int64
 }
 
-// DefaultWriteTimeout is Config.WriteTimeout's default.
-const DefaultWriteTimeout = 30 * time.Second
+// The defaults of Config's timeouts.
+const (
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultSlowWrite    = 5 * time.Second
+)
 
 // call is work the pipeline is in: a bulk write with its retries, a
 // commit, a dead letter, decoding a batch.
@@ -294,6 +320,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.SlowWrite <= 0 {
+		cfg.SlowWrite = DefaultSlowWrite
 	}
 	if cfg.CloseTimeout <= 0 {
 		cfg.CloseTimeout = 5 * time.Second
@@ -390,30 +419,40 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 	// what it polled.
 	work, cancelWork := graceful.Context(ctx, p.cfg.DrainTimeout)
 	defer cancelWork()
+	p.committed, p.committedRecords = map[string]int64{}, 0
 	for {
 		batch, err := p.poll(ctx)
 		if err != nil {
 			cl.AllowRebalance()
 			if ctx.Err() != nil {
+				p.logStop(nil, 0, nil)
 				return nil
 			}
 			return err
 		}
 		if len(batch) > 0 {
+			writtenBefore := p.written.Load()
 			if err := p.process(work, batch); err != nil {
 				cl.AllowRebalance()
 				if work.Err() != nil {
-					return nil // the drain timed out: the batch is read again
+					// The drain ran out: the batch is read again.
+					p.logStop(batch, p.written.Load()-writtenBefore, err)
+					return nil
 				}
 				return err
 			}
 			if err := p.commit(work, batch); err != nil {
 				cl.AllowRebalance()
 				if work.Err() != nil {
+					p.logStop(batch, p.written.Load()-writtenBefore, err)
 					return nil
 				}
 				return err
 			}
+			for _, r := range batch {
+				p.committed[r.Topic+"/"+strconv.Itoa(int(r.Partition))] = max(p.committed[r.Topic+"/"+strconv.Itoa(int(r.Partition))], r.Offset+1)
+			}
+			p.committedRecords += int64(len(batch))
 			p.batches.Add(1)
 			n := int64(0)
 			for _, r := range batch {
@@ -426,9 +465,61 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		}
 		cl.AllowRebalance()
 		if ctx.Err() != nil {
+			p.logStop(nil, 0, nil)
 			return nil
 		}
 	}
+}
+
+// logStop says, when a stopped pipeline returns, what it committed — the
+// next offset of each partition this run committed, and how many records
+// — and what the next run reads again: the batch in hand, when the drain
+// ran out before it was committed (lost is that batch, written how many
+// of its records were written, err what cut it short), from its first
+// offset in each partition.
+func (p *Pipeline) logStop(lost []*kgo.Record, written int64, err error) {
+	args := []any{"committed", offsetList(p.committed), "records_committed", p.committedRecords}
+	if len(lost) == 0 {
+		p.log.Info("mongosink: stopped; nothing uncommitted to read again", append(args, "read_again", "none")...)
+		return
+	}
+	from := map[string]int64{}
+	count := map[string]int{}
+	for _, r := range lost {
+		k := r.Topic + "/" + strconv.Itoa(int(r.Partition))
+		if o, ok := from[k]; !ok || r.Offset < o {
+			from[k] = r.Offset
+		}
+		count[k]++
+	}
+	again := make([]string, 0, len(from))
+	for _, k := range sortedKeys(from) {
+		again = append(again, fmt.Sprintf("%s from %d (%d records)", k, from[k], count[k]))
+	}
+	p.log.Warn("mongosink: stopped before the batch in hand was committed: the drain timeout ran out; it will be read again on the next start",
+		append(args, "read_again", strings.Join(again, ", "), "records", len(lost), "written_before_stop", written, "drain_timeout", p.cfg.DrainTimeout.String(), "err", err)...)
+}
+
+// offsetList writes offsets as "topic/partition=offset, ...", sorted;
+// "none" when empty.
+func offsetList(offsets map[string]int64) string {
+	if len(offsets) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(offsets))
+	for _, k := range sortedKeys(offsets) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, offsets[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // commit commits the offsets of a written batch, within WriteTimeout.
@@ -504,6 +595,9 @@ type item struct {
 // process writes a batch: each record becomes a write model, the models
 // are grouped by namespace in record order, and each group is written.
 func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
+	if p.cfg.Mapping != nil {
+		return p.processMapped(ctx, batch)
+	}
 	groups := map[Namespace][]item{}
 	var order []Namespace
 	decoded := p.begin(fmt.Sprintf("decoding %d records (registry lookups)", len(batch)))
@@ -647,11 +741,41 @@ func recordArgs(rec *kgo.Record) []any {
 
 // bulkWrite makes one bulk write attempt within WriteTimeout. A panic in
 // the client becomes a *panics.Error that names no record yet.
+//
+// A write still running after SlowWrite is logged as a warning then, and
+// again when it ends. A target that does not heed the context (an
+// embedded engine busy writing its file) is not waited for past it: the
+// attempt returns the context's error and the write finishes on its own.
 func (p *Pipeline) bulkWrite(ctx context.Context, ns Namespace, coll Collection, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (err error) {
-	defer panics.Recover(&err)
 	wctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 	defer cancel()
-	_, err = coll.BulkWrite(wctx, models, opts...)
+	began := time.Now()
+	var slow atomic.Bool
+	timer := time.AfterFunc(p.cfg.SlowWrite, func() {
+		slow.Store(true)
+		p.log.Warn("mongosink: slow write: a bulk write is still running", "namespace", ns.Database+"."+ns.Collection,
+			"records", len(models), "elapsed", time.Since(began).Round(time.Millisecond).String(), "slow_write", p.cfg.SlowWrite.String(), "write_timeout", p.cfg.WriteTimeout.String())
+	})
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		defer func() { done <- err }()
+		defer panics.Recover(&err)
+		_, err = coll.BulkWrite(wctx, models, opts...)
+	}()
+	select {
+	case err = <-done:
+	case <-wctx.Done():
+		select {
+		case err = <-done: // it heeded the context
+		case <-time.After(100 * time.Millisecond):
+			err = fmt.Errorf("the target did not stop writing: %w", wctx.Err())
+		}
+	}
+	if !timer.Stop() && slow.Load() {
+		p.log.Info("mongosink: slow write ended", "namespace", ns.Database+"."+ns.Collection, "records", len(models),
+			"took", time.Since(began).Round(time.Millisecond).String(), "err", err)
+	}
 	if err != nil && ctx.Err() == nil && wctx.Err() != nil {
 		// A timeout: transient (mongo.IsTimeout), so it is retried.
 		return fmt.Errorf("bulk write to %s.%s: no answer within %s: %w", ns.Database, ns.Collection, p.cfg.WriteTimeout, err)
