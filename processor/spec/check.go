@@ -360,6 +360,7 @@ func (pc *pipelineChecker) sink(s *Sink) {
 	pc.oneOf(p("sink", "cdc"), s.CDC, "mongodb", "debezium-rdbms", "debezium-mongodb", "debezium-mongodb-oplog")
 	pc.oneOf(p("sink", "id_strategy"), s.IDStrategy, "objectid", "uuid", "full-key", "partial-key", "partial-value", "key", "value", "kafka")
 	pc.oneOf(p("sink", "write_strategy"), s.WriteStrategy, "replace", "update", "insert", "update-timestamps", "replace-business-key", "update-business-key-timestamps")
+	pc.mapping(s)
 	if s.CDC != "" && (s.IDStrategy != "" || s.WriteStrategy != "" || len(s.PostProcessors) > 0) {
 		pc.bad(p("sink", "cdc"), "a CDC handler makes its own write models: id_strategy, write_strategy and post_processors are not used with it")
 	}

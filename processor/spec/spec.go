@@ -222,6 +222,9 @@ type Sink struct {
 	// CDC reads values as change events: mongodb, debezium-rdbms,
 	// debezium-mongodb or debezium-mongodb-oplog.
 	CDC string `yaml:"cdc"`
+	// Mapping, with cdc debezium-rdbms, maps tables to collections,
+	// embedded arrays and embedded documents.
+	Mapping *Mapping `yaml:"mapping"`
 	// Key and Value say how record keys and values are read.
 	Key   RecordFormat `yaml:"key"`
 	Value RecordFormat `yaml:"value"`

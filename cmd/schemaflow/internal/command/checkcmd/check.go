@@ -56,17 +56,24 @@ func New() *cli.Command {
 	return &cli.Command{
 		Name:    "check",
 		Summary: "check local schema files for compatibility, for CI",
-		Usage:   "[--config FILE] (--against-registry URL | --against DIR | --against-git REF) [--error-format text|json|github-actions|junit] [--register | --dry-run]",
+		Usage:   "[--config FILE] (--against-registry URL | --against DIR | --against-git REF) [--error-format text|json|github-actions|junit] [--verbose] [--register | --dry-run] | --explain RULE",
 		Help: `Checks each local schema against its subject's earlier versions: in a
 registry (under the subject's level there, transitive levels included), or
 in a directory or a git ref holding the same files (offline). Without a
-config file (` + DefaultConfigName + `), every .avsc, .proto and .json file under
-the current directory is checked, and its subject is <file name>-value.
+config file (` + DefaultConfigName + `), every .avsc and .proto file under the
+current directory is checked, and every .json file that looks like a JSON
+Schema; hidden directories, node_modules, vendor, third_party, testdata and
+files git ignores are left out (--verbose says what was skipped and why).
+The subject is <file name>-value. Protobuf imports resolve from the
+config's import_paths, buf.work.yaml or buf.yaml, else the file's
+directory and the root; well-known types always.
 
-Findings are printed as FILE:LINE:COL: SUBJECT: message [RULE]. A schema
-file that existed in the other tree and is gone is a finding too
-(SCHEMA_FILE_DELETED) unless --allow-deleted. Exit codes: 0 compatible,
-100 findings printed, 1 any other error.
+Findings are printed as FILE:LINE:COL: SUBJECT: message [RULE]; --explain
+RULE says what a rule means and how to evolve safely. A schema file that
+existed in the other tree and is gone is a finding too
+(SCHEMA_FILE_DELETED) unless --allow-deleted; a file that moved (same
+content, or a rename git detects) keeps its subject. Exit codes: 0
+compatible, 100 findings printed, 1 any other error.
 
 --register registers the new versions after a clean check, for a
 main-branch job; --dry-run says what it would register.`,

@@ -286,7 +286,18 @@ func resolve(cfg *Config, cands []candidate, read func(string) ([]byte, error)) 
 			}
 		}
 	}
-	return out, dedupSkips(skips), nil
+	// A file one entry skipped may be another's.
+	included := map[string]bool{}
+	for _, sf := range out {
+		included[sf.path] = true
+	}
+	var kept []skipped
+	for _, s := range dedupSkips(skips) {
+		if !included[s.path] {
+			kept = append(kept, s)
+		}
+	}
+	return out, kept, nil
 }
 
 // dedupSkips keeps the first reason given for each path.
