@@ -27,6 +27,7 @@ import (
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
+	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -106,6 +107,12 @@ type Config struct {
 	Sink sink.Options
 	// Handler, when set, reads values as change events of that format.
 	Handler sink.Handler
+	// Mapping, with Handler debezium-rdbms, maps tables to collections,
+	// embedded arrays and embedded documents instead of one collection
+	// per topic. Its collections are in Database.
+	Mapping *relmap.Mapper
+	// Find reads documents; required with Mapping.
+	Find Finder
 
 	// MaxBatch caps the records of one bulk write. Default 1000.
 	MaxBatch int
@@ -190,6 +197,9 @@ func (c *Config) Validate() error {
 	case "", sink.HandlerMongoDB, sink.HandlerDebeziumRDBMS, sink.HandlerDebeziumMongoDB, sink.HandlerDebeziumMongoDBOplog:
 	default:
 		bad("handler %q: want mongodb, debezium-rdbms, debezium-mongodb or debezium-mongodb-oplog", c.Handler)
+	}
+	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil) {
+		bad("a mapping needs handler debezium-rdbms and a finder")
 	}
 	for _, t := range c.Topics {
 		if t == c.DeadLetterTopic && t != "" {
@@ -585,6 +595,9 @@ type item struct {
 // process writes a batch: each record becomes a write model, the models
 // are grouped by namespace in record order, and each group is written.
 func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
+	if p.cfg.Mapping != nil {
+		return p.processMapped(ctx, batch)
+	}
 	groups := map[Namespace][]item{}
 	var order []Namespace
 	decoded := p.begin(fmt.Sprintf("decoding %d records (registry lookups)", len(batch)))
