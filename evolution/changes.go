@@ -233,3 +233,35 @@ func protoChanges(o, n protoreflect.MessageDescriptor, path string, out *[]Chang
 		}
 	}
 }
+
+// DocumentName returns the name and namespace of a schema's document
+// type: the top-level record's name and namespace (Avro), or the first
+// message's name and the file's package (Protobuf). Inferring the next
+// version under these names lets Evolve match it to a hand-written one.
+func DocumentName(s Schema) (name, namespace string, err error) {
+	switch s.Format {
+	case schemas.Avro:
+		p, err := avro.Parse(s.Text)
+		if err != nil {
+			return "", "", err
+		}
+		if p.Root.Kind != avro.Record {
+			return "", "", fmt.Errorf("evolution: the schema is a %s, not a record", p.Root.Kind)
+		}
+		full := p.Root.Name
+		if i := strings.LastIndexByte(full, '.'); i >= 0 {
+			return full[i+1:], full[:i], nil
+		}
+		return full, "", nil
+	case schemas.Protobuf:
+		pf, err := parseProto(s)
+		if err != nil {
+			return "", "", err
+		}
+		if pf.fd.Messages().Len() == 0 {
+			return "", "", fmt.Errorf("evolution: the schema declares no message")
+		}
+		return string(pf.fd.Messages().Get(0).Name()), string(pf.fd.Package()), nil
+	}
+	return "", "", fmt.Errorf("evolution: %s schemas have no document type", s.Format)
+}

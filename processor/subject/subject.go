@@ -76,6 +76,8 @@ type Encoder struct {
 	// lock shared between the goroutines encoding.
 	fast    atomic.Pointer[serde.Serde]
 	history []evolution.Schema // the subject's versions, oldest first
+	// latestVersion is the version number of the latest version loaded.
+	latestVersion int
 	// The counters are atomics: Encode's fast path takes no write lock.
 	encoded, registered, evolutions atomic.Int64
 }
@@ -149,7 +151,7 @@ func (e *Encoder) load(ctx context.Context) error {
 		}
 	}
 	e.mu.Lock()
-	e.history, e.current = history, current
+	e.history, e.current, e.latestVersion = history, current, latest.Version
 	e.fast.Store(current)
 	e.mu.Unlock()
 	return nil
@@ -213,22 +215,6 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 	e.evolutions.Add(1)
 	e.evolving.Lock()
 	defer e.evolving.Unlock()
-	in := infer.NewWith(infer.Config{Numbers: e.opts.Numbers})
-	if err := in.Add(doc); err != nil {
-		return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
-	}
-	var text []byte
-	var err error
-	if e.opts.Format == schemas.Protobuf {
-		text, err = in.Proto(e.opts.Infer)
-	} else {
-		text, err = in.Avro(e.opts.Infer)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("subject %s: infer: %w", e.opts.Subject, err)
-	}
-	inferred := evolution.Schema{Format: e.opts.Format, Text: text, Name: "inferred"}
-
 	for attempt := 0; ; attempt++ {
 		e.mu.Lock()
 		if e.current != seen && e.current != nil {
@@ -242,11 +228,10 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 			e.mu.Lock()
 		}
 		seen = e.current
-		history := e.history
-		next, changed, err := evolution.EvolveWith(e.opts.Level, history, inferred, evolution.EvolveOptions{Numbers: e.opts.Numbers})
+		next, changed, err := e.next(e.history, []bson.Raw{doc})
 		if err != nil {
 			e.mu.Unlock()
-			return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+			return nil, err
 		}
 		if !changed {
 			// The latest version should have fit; the codec says why not.
@@ -264,11 +249,7 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 		}
 		e.mu.Unlock()
 
-		req := registry.RegisterRequest{Schema: string(next.Text)}
-		if next.Format == schemas.Protobuf {
-			req.SchemaType = registry.TypeProtobuf
-		}
-		id, err := e.opts.Registry.Register(ctx, e.opts.Subject, req, false)
+		id, err := e.opts.Registry.Register(ctx, e.opts.Subject, registerRequest(next), false)
 		var re *registry.Error
 		if errors.As(err, &re) && re.Code == registry.CodeIncompatible && attempt == 0 {
 			if err := e.load(ctx); err != nil {
@@ -297,4 +278,168 @@ func (e *Encoder) evolve(ctx context.Context, dst []byte, doc bson.Raw, seen *se
 		e.mu.Unlock()
 		return out, nil
 	}
+}
+
+// next is the one step the source path and Plan share: it infers a schema
+// from docs, under the names of the subject's latest version (so that it
+// matches a hand-written one) or else the configured ones, and evolves
+// the history with it at the subject's level.
+func (e *Encoder) next(history []evolution.Schema, docs []bson.Raw) (evolution.Schema, bool, error) {
+	in := infer.NewWith(infer.Config{Numbers: e.opts.Numbers})
+	for _, doc := range docs {
+		if err := in.Add(doc); err != nil {
+			return evolution.Schema{}, false, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+		}
+	}
+	names := e.opts.Infer
+	if len(history) > 0 {
+		name, namespace, err := evolution.DocumentName(history[len(history)-1])
+		if err != nil {
+			return evolution.Schema{}, false, fmt.Errorf("subject %s: latest version: %w", e.opts.Subject, err)
+		}
+		names = infer.Options{Name: name, Namespace: namespace}
+	}
+	var text []byte
+	var err error
+	if e.opts.Format == schemas.Protobuf {
+		text, err = in.Proto(names)
+	} else {
+		text, err = in.Avro(names)
+	}
+	if err != nil {
+		return evolution.Schema{}, false, fmt.Errorf("subject %s: infer: %w", e.opts.Subject, err)
+	}
+	inferred := evolution.Schema{Format: e.opts.Format, Text: text, Name: "inferred"}
+	next, changed, err := evolution.EvolveWith(e.opts.Level, history, inferred, evolution.EvolveOptions{Numbers: e.opts.Numbers})
+	if err != nil {
+		return evolution.Schema{}, false, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+	}
+	return next, changed, nil
+}
+
+// registerRequest is the request that registers a version.
+func registerRequest(s evolution.Schema) registry.RegisterRequest {
+	req := registry.RegisterRequest{Schema: string(s.Text)}
+	if s.Format == schemas.Protobuf {
+		req.SchemaType = registry.TypeProtobuf
+	}
+	return req
+}
+
+// Plan is what documents would make of a subject, worked out as the
+// source path does it but without registering anything.
+type Plan struct {
+	Subject string
+	Level   evolution.Level
+	Format  schemas.Format
+	// LatestVersion and LatestID identify the subject's latest version; 0
+	// when the subject has none.
+	LatestVersion, LatestID int
+	// Latest is the latest version's schema; empty Text when none.
+	Latest evolution.Schema
+	// Next is the schema the documents need: the latest version when
+	// Changed is false, version 1 when the subject has none.
+	Next    evolution.Schema
+	Changed bool
+	// Changes lists the field-level changes from Latest to Next (none for
+	// a first version).
+	Changes []evolution.Change
+	// Fitting counts the documents the latest version already carries.
+	Fitting int
+}
+
+// UnfitError reports a document that no version makes fit: the latest
+// version cannot encode it, and evolution found nothing to change (a
+// hand-written enum lacks its string, say).
+type UnfitError struct {
+	Index int // the document's index in the Plan call
+	Err   error
+}
+
+// Error implements error.
+func (e *UnfitError) Error() string {
+	return fmt.Sprintf("document %d does not fit the planned version: %v", e.Index+1, e.Err)
+}
+
+// Unwrap returns the codec's error.
+func (e *UnfitError) Unwrap() error { return e.Err }
+
+// Plan works out the version docs would make the source register: the
+// documents the current version encodes need nothing; the others are
+// inferred together and evolved against the subject's history at its
+// level, by the step the source path takes for each such document. A
+// document no version the level allows can carry is an
+// *evolution.EvolveError (wrapped); one the planned version still cannot
+// encode, an *UnfitError. Nothing is registered: see Apply.
+func (e *Encoder) Plan(ctx context.Context, docs []bson.Raw) (*Plan, error) {
+	e.evolving.Lock()
+	defer e.evolving.Unlock()
+	e.mu.RLock()
+	cur, history := e.current, e.history
+	e.mu.RUnlock()
+	p := &Plan{Subject: e.opts.Subject, Level: e.opts.Level, Format: e.opts.Format}
+	if len(history) > 0 {
+		p.Latest = history[len(history)-1]
+		p.LatestID = int(cur.ID())
+		p.LatestVersion = e.latestVersion
+		p.Format = p.Latest.Format
+	}
+	var misfits []bson.Raw
+	var index []int
+	for i, doc := range docs {
+		if cur != nil {
+			if _, err := cur.Encode(nil, doc); err == nil {
+				p.Fitting++
+				continue
+			}
+		}
+		misfits = append(misfits, doc)
+		index = append(index, i)
+	}
+	p.Next = p.Latest
+	if len(misfits) == 0 {
+		if cur == nil {
+			return nil, fmt.Errorf("subject %s: no version and no documents", e.opts.Subject)
+		}
+		return p, nil
+	}
+	next, changed, err := e.next(history, misfits)
+	if err != nil {
+		return nil, err
+	}
+	p.Next, p.Changed = next, changed
+	if changed && len(history) > 0 {
+		if p.Changes, err = evolution.Changes(p.Latest, next); err != nil {
+			return nil, fmt.Errorf("subject %s: %w", e.opts.Subject, err)
+		}
+	}
+	sd, err := e.compile(next, p.LatestID)
+	if err != nil {
+		return nil, fmt.Errorf("subject %s: planned version: %w", e.opts.Subject, err)
+	}
+	for i, doc := range misfits {
+		if _, err := sd.Encode(nil, doc); err != nil {
+			return nil, &UnfitError{Index: index[i], Err: err}
+		}
+	}
+	return p, nil
+}
+
+// Apply registers a plan's next version, as the source path would, and
+// returns its id and version. A plan without a change registers nothing
+// and returns the latest version's.
+func (e *Encoder) Apply(ctx context.Context, p *Plan) (id, version int, err error) {
+	if !p.Changed {
+		return p.LatestID, p.LatestVersion, nil
+	}
+	id, err = e.opts.Registry.Register(ctx, e.opts.Subject, registerRequest(p.Next), false)
+	if err != nil {
+		return 0, 0, fmt.Errorf("subject %s: register: %w", e.opts.Subject, err)
+	}
+	if err := e.load(ctx); err != nil {
+		return id, 0, err
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return id, e.latestVersion, nil
 }
