@@ -21,6 +21,7 @@ import (
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
+	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/mongosource"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/processor/spec"
@@ -313,6 +314,24 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 			cfg.TopicNamespaces = map[string]mongosink.Namespace{}
 		}
 		cfg.TopicNamespaces[topic] = mongosink.Namespace{Database: db, Collection: coll}
+	}
+	if s.Mapping != nil {
+		mcfg, err := s.Mapping.Config()
+		if err != nil {
+			return nil, fmt.Errorf("sink.mapping: %w", err)
+		}
+		if cfg.Mapping, err = relmap.New(mcfg, s.Topics); err != nil {
+			return nil, err
+		}
+		cfg.Find = func(ctx context.Context, ns mongosink.Namespace, filter bson.D) ([]bson.D, error) {
+			cur, err := client.Database(ns.Database).Collection(ns.Collection).Find(ctx, filter)
+			if err != nil {
+				return nil, err
+			}
+			var docs []bson.D
+			err = cur.All(ctx, &docs)
+			return docs, err
+		}
 	}
 	pl, err := mongosink.New(cfg)
 	if err != nil {

@@ -43,8 +43,8 @@ type Mapper struct {
 type table struct {
 	name string
 	Table
-	arrays []*table  // child tables whose rows are arrays in this table's documents
-	docs   []*table  // tables copied into this table's documents
+	arrays []*table // child tables whose rows are arrays in this table's documents
+	docs   []*table // tables copied into this table's documents
 	embeds []string // the fields of both
 }
 
