@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/registry/store"
@@ -139,6 +140,7 @@ type state struct {
 	modeAll   string
 	modes     map[string]string
 	refersTos map[int]map[int]bool // id -> ids of schemas that reference it
+	uses      map[int]int          // id -> versions (deleted ones too) that name it
 }
 
 func newState() *state {
@@ -151,7 +153,50 @@ func newState() *state {
 		modeAll:   registry.ModeReadWrite,
 		modes:     map[string]string{},
 		refersTos: map[int]map[int]bool{},
+		uses:      map[int]int{},
 	}
+}
+
+// admit applies the log's rules to a schema record, so that whatever
+// several writers race to append, the log order decides: the first record
+// wins, and a later one that contradicts it is refused, on every instance
+// and on every replay. A record is refused when
+//   - its id already names another schema,
+//   - its schema already has another id that some version still uses,
+//   - its subject and version already hold another id, or
+//   - it would bring a soft-deleted version back (Confluent never does).
+//
+// A record that restates what the log holds (a soft delete, a rollback, the
+// same registration written twice) is admitted.
+func (st *state) admit(v schemaValue) error {
+	print := fingerprint(v.SchemaType, v.Schema, v.References)
+	var old *version
+	if sub := st.subjects[v.Subject]; sub != nil {
+		old = sub.versions[v.Version]
+	}
+	// Ids are per context in Confluent; contexts are not kept apart here
+	// yet, so the id rules hold only in the default context.
+	defaultContext := !strings.HasPrefix(v.Subject, ":.")
+	var reason string
+	switch existing, other := st.schemas[v.ID], st.byPrint[print]; {
+	case defaultContext && existing != nil && fingerprint(existing.schemaType, existing.text, existing.refs) != print:
+		reason = fmt.Sprintf("id %d already names another schema", v.ID)
+	case defaultContext && other != 0 && other != v.ID && st.uses[other] > 0:
+		reason = fmt.Sprintf("the schema already has id %d", other)
+	case old != nil && old.id != v.ID:
+		reason = fmt.Sprintf("subject %q version %d already holds id %d", v.Subject, v.Version, old.id)
+	case old != nil && old.deleted && !v.Deleted:
+		reason = fmt.Sprintf("subject %q version %d was deleted", v.Subject, v.Version)
+	default:
+		return nil
+	}
+	rj := &store.Rejected{Reason: reason}
+	if old != nil {
+		sc := st.schemas[old.id]
+		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: old.deleted})
+		rj.Rollback = &rec
+	}
+	return rj
 }
 
 // apply replays one record.
@@ -172,6 +217,9 @@ func (st *state) apply(r store.Record) error {
 		sub := st.subjects[*kt.Subject]
 		if r.Value == nil {
 			if sub != nil {
+				if old := sub.versions[kt.Version]; old != nil {
+					st.uses[old.id]--
+				}
 				delete(sub.versions, kt.Version)
 				if len(sub.versions) == 0 {
 					delete(st.subjects, *kt.Subject)
@@ -186,9 +234,12 @@ func (st *state) apply(r store.Record) error {
 		if v.SchemaType == "" {
 			v.SchemaType = registry.TypeAvro
 		}
+		if err := st.admit(v); err != nil {
+			return err
+		}
+		print := fingerprint(v.SchemaType, v.Schema, v.References)
 		if st.schemas[v.ID] == nil {
 			st.schemas[v.ID] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References}
-			st.byPrint[fingerprint(v.SchemaType, v.Schema, v.References)] = v.ID
 			for _, ref := range v.References {
 				if rs := st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
 					target := rs.versions[ref.Version].id
@@ -199,10 +250,14 @@ func (st *state) apply(r store.Record) error {
 				}
 			}
 		}
+		st.byPrint[print] = v.ID
 		st.maxID = max(st.maxID, v.ID)
 		if sub == nil {
 			sub = &subject{versions: map[int]*version{}}
 			st.subjects[v.Subject] = sub
+		}
+		if sub.versions[v.Version] == nil {
+			st.uses[v.ID]++
 		}
 		sub.versions[v.Version] = &version{id: v.ID, deleted: v.Deleted}
 	case "CONFIG":

@@ -37,15 +37,33 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives errors of the store. Default: discarded.
 	Logger *slog.Logger
+	// StoreTimeout bounds each write: waiting for the writes before it,
+	// finding the leader, catching up with a shared log, appending and
+	// seeing the append applied. A write past it answers 50002 (operation
+	// timed out); reads never wait for the store. Default
+	// DefaultStoreTimeout.
+	StoreTimeout time.Duration
 }
+
+// DefaultStoreTimeout is the StoreTimeout used when none is given.
+const DefaultStoreTimeout = 10 * time.Second
+
+// CodeOperationTimedOut is Confluent's error code for a store operation
+// that did not finish in time.
+const CodeOperationTimedOut = 50002
 
 // Server serves the registry API. It is safe for concurrent use.
 type Server struct {
 	opts  Options
 	store store.Store
-	mu    sync.RWMutex
+	mu    sync.RWMutex // guards st; never held across a store call
 	st    *state
 	mux   *http.ServeMux
+
+	// writes lets one write at a time build and append its records, so
+	// that each is built on the state the previous one left. Reads do not
+	// take it.
+	writes chan struct{}
 
 	// answers caches encoded lookup answers by subject, query and request
 	// body digest. Serializers look the same schema up again and again;
@@ -59,9 +77,14 @@ type Server struct {
 
 // Shared is a store that several servers share: they follow what the
 // others write, and one of them, the leader, writes.
+//
+// A shared store's Append returns only once the records it wrote were
+// applied through Follow's apply, and returns the *store.Rejected that
+// apply gave for any of them.
 type Shared interface {
-	// Follow calls apply with every record other servers write.
-	Follow(apply func(store.Record)) error
+	// Follow calls apply with every record of the log after those Load
+	// read, in log order, this server's own included.
+	Follow(apply func(store.Record) error) error
 	// CatchUp waits until every record written so far was delivered.
 	CatchUp(ctx context.Context) error
 	// Leader reports whether this server writes, and the leader's URL.
@@ -82,21 +105,35 @@ func New(s store.Store, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	srv := &Server{opts: opts, store: s, st: newState(), answers: map[string][]byte{}}
-	if err := s.Load(srv.st.apply); err != nil {
+	if opts.StoreTimeout <= 0 {
+		opts.StoreTimeout = DefaultStoreTimeout
+	}
+	srv := &Server{opts: opts, store: s, st: newState(), answers: map[string][]byte{}, writes: make(chan struct{}, 1)}
+	err := s.Load(func(r store.Record) error {
+		err := srv.st.apply(r)
+		var rj *store.Rejected
+		if errors.As(err, &rj) {
+			srv.opts.Logger.Warn("a record of the log was refused", "key", string(r.Key), "reason", rj.Reason)
+		}
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if sh, ok := s.(Shared); ok {
 		srv.shared = sh
-		err := sh.Follow(func(r store.Record) {
+		err := sh.Follow(func(r store.Record) error {
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
+			err := srv.st.apply(r)
 			srv.answersMu.Lock()
 			clear(srv.answers)
 			srv.answersMu.Unlock()
-			if err := srv.st.apply(r); err != nil {
-				srv.opts.Logger.Error("applying a record from the shared log", "err", err)
+			var rj *store.Rejected
+			if errors.As(err, &rj) {
+				srv.opts.Logger.Warn("a record of the shared log was refused", "key", string(r.Key), "reason", rj.Reason)
 			}
+			return err
 		})
 		if err != nil {
 			return nil, err
@@ -131,20 +168,24 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	// During a rebalance no member holds the log's partition for a moment.
-	self, leader, err := s.shared.Leader(r.Context())
-	for deadline := time.Now().Add(10 * time.Second); err != nil && time.Now().Before(deadline) && r.Context().Err() == nil; {
-		time.Sleep(50 * time.Millisecond)
-		self, leader, err = s.shared.Leader(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	self, leader, err := s.shared.Leader(ctx)
+	for err != nil && ctx.Err() == nil {
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		self, leader, err = s.shared.Leader(ctx)
 	}
 	if err != nil {
 		writeError(w, registry.Errorf(50004, "Unknown leader: %v", err))
 		return true
 	}
 	if self {
-		if err := s.shared.CatchUp(r.Context()); err != nil {
-			writeError(w, registry.Errorf(50002, "Operation timed out: %v", err))
-			return true
-		}
+		// The write itself catches up with the log (see write).
 		return false
 	}
 	if r.Header.Get(forwardedHeader) != "" {
@@ -161,7 +202,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request) bool {
 	// catches up with the log, so that what the client reads from it next
 	// (srclient reads the id it just registered) is there.
 	proxy.ModifyResponse = func(*http.Response) error {
-		return s.shared.CatchUp(r.Context())
+		ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+		defer cancel()
+		return s.shared.CatchUp(ctx)
 	}
 	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
 		writeError(w, registry.Errorf(50003, "Error while forwarding the request to the leader: %v", err))
@@ -669,16 +712,19 @@ func (s *Server) register(r *http.Request) (any, error) {
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return s.write(r, func() ([]store.Record, any, error) { return s.registerLocked(r, name, req) })
+}
+
+// registerLocked builds a registration's record. Callers hold the read lock.
+func (s *Server) registerLocked(r *http.Request, name string, req registry.RegisterRequest) ([]store.Record, any, error) {
 	mode := s.modeLocked(name)
 	switch {
 	case mode == registry.ModeReadOnly:
-		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+		return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
 	case req.ID > 0 && mode != registry.ModeImport:
-		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is not in import mode", name)
+		return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is not in import mode", name)
 	case req.ID <= 0 && mode == registry.ModeImport:
-		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in import mode; a schema id is required", name)
+		return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in import mode; a schema id is required", name)
 	}
 	normalize := boolParam(r, "normalize")
 	if cfg, ok := s.st.configs[name]; ok && cfg.Normalize || !ok && s.st.global.Normalize {
@@ -686,7 +732,7 @@ func (s *Server) register(r *http.Request) (any, error) {
 	}
 	p, err := s.canonical(req, normalize)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	print := fingerprint(p.schemaType, p.text, p.refs)
 	id, known := s.st.byPrint[print]
@@ -694,20 +740,20 @@ func (s *Server) register(r *http.Request) (any, error) {
 	if known && sub != nil && req.Version == 0 {
 		for _, v := range sub.sortedVersions(false) {
 			if sub.versions[v].id == id {
-				return registry.RegisterResponse{ID: id}, nil
+				return nil, registry.RegisterResponse{ID: id}, nil
 			}
 		}
 	}
 	if err := s.validate(&p); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if mode != registry.ModeImport && !boolParam(r, "force") {
 		res, err := evolution.Check(s.levelLocked(name), p.schema, s.history(name))
 		if err != nil {
-			return nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema, details: %v", err)
+			return nil, nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema, details: %v", err)
 		}
 		if !res.Compatible {
-			return nil, registry.Errorf(registry.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", name, strings.Join(issuesText(res), ", "))
+			return nil, nil, registry.Errorf(registry.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", name, strings.Join(issuesText(res), ", "))
 		}
 	}
 	next := 1
@@ -718,47 +764,102 @@ func (s *Server) register(r *http.Request) (any, error) {
 	}
 	if req.Version > 0 {
 		if mode != registry.ModeImport && req.Version != next {
-			return nil, registry.Errorf(registry.CodeInvalidSchema, "Version is not one more than previous version")
+			return nil, nil, registry.Errorf(registry.CodeInvalidSchema, "Version is not one more than previous version")
 		}
 		if sub != nil && sub.versions[req.Version] != nil {
-			return nil, registry.Errorf(registry.CodeInvalidSchema, "Version %d already exists in subject %s", req.Version, name)
+			return nil, nil, registry.Errorf(registry.CodeInvalidSchema, "Version %d already exists in subject %s", req.Version, name)
 		}
 		next = req.Version
 	}
 	switch {
 	case req.ID > 0:
 		if existing := s.st.schemas[req.ID]; existing != nil && fingerprint(existing.schemaType, existing.text, existing.refs) != print {
-			return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context . is not permitted.", req.ID)
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context . is not permitted.", req.ID)
 		}
 		if known && id != req.ID {
-			return nil, registry.Errorf(registry.CodeImportIDMismatch, "The ID of an imported schema does not match the existing ID %d", id)
+			return nil, nil, registry.Errorf(registry.CodeImportIDMismatch, "The ID of an imported schema does not match the existing ID %d", id)
 		}
 		id = req.ID
 	case !known:
 		id = s.st.maxID + 1
 	}
 	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs})
-	if err := s.appendLocked(rec); err != nil {
-		return nil, err
-	}
-	return registry.RegisterResponse{ID: id}, nil
+	return []store.Record{rec}, registry.RegisterResponse{ID: id}, nil
 }
 
-// appendLocked makes records durable, then applies them. Callers hold the
-// write lock.
-func (s *Server) appendLocked(recs ...store.Record) error {
+// maxRaces bounds how many times a write is built again after losing a
+// race for the shared log to another writer.
+const maxRaces = 8
+
+// write runs one change: build computes its records and its answer from
+// the current state under the read lock; the records are then appended
+// with no lock held, and applied. On a shared log the write first catches
+// up with it, and a write that lost a race (the log refused its record:
+// another writer got there first) is built again on the state the log now
+// holds. Everything is bounded by StoreTimeout.
+func (s *Server) write(r *http.Request, build func() ([]store.Record, any, error)) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.opts.StoreTimeout)
+	defer cancel()
+	select {
+	case s.writes <- struct{}{}:
+	case <-ctx.Done():
+		return nil, storeError("waiting for the writes before this one", ctx.Err())
+	}
+	defer func() { <-s.writes }()
+	for race := 0; ; race++ {
+		if s.shared != nil {
+			if err := s.shared.CatchUp(ctx); err != nil {
+				return nil, storeError("catching up with the log", err)
+			}
+		}
+		s.mu.RLock()
+		recs, resp, err := build()
+		s.mu.RUnlock()
+		if err != nil || len(recs) == 0 {
+			return resp, err
+		}
+		err = s.store.Append(ctx, recs...)
+		var rj *store.Rejected
+		switch {
+		case errors.As(err, &rj) && s.shared != nil && race < maxRaces:
+			s.opts.Logger.Info("a write lost a race for the shared log; building it again", "reason", rj.Reason)
+			continue
+		case err != nil:
+			return nil, storeError("storing the change", err)
+		}
+		if s.shared == nil {
+			// A shared store applied the records through Follow already.
+			if err := s.applyOwn(recs); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
+	}
+}
+
+// applyOwn applies records this server appended to a store it alone
+// writes.
+func (s *Server) applyOwn(recs []store.Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.answersMu.Lock()
 	clear(s.answers)
 	s.answersMu.Unlock()
-	if err := s.store.Append(recs...); err != nil {
-		return registry.Errorf(registry.CodeStoreError, "Error while storing the schema: %v", err)
-	}
 	for _, rec := range recs {
 		if err := s.st.apply(rec); err != nil {
 			return registry.Errorf(registry.CodeStoreError, "Error while applying a record: %v", err)
 		}
 	}
 	return nil
+}
+
+// storeError is the answer to a failed store call: 50002 when it timed
+// out, 50001 otherwise.
+func storeError(what string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return registry.Errorf(CodeOperationTimedOut, "Operation timed out while %s: %v", what, err)
+	}
+	return registry.Errorf(registry.CodeStoreError, "Error while %s: %v", what, err)
 }
 
 func (s *Server) lookup(r *http.Request) (any, error) {
@@ -917,49 +1018,43 @@ func plain(l evolution.Level) evolution.Level {
 func (s *Server) deleteSubject(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
 	permanent := boolParam(r, "permanent")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.modeLocked(name) == registry.ModeReadOnly {
-		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
-	}
-	sub, err := s.subjectLocked(name)
-	if err != nil {
-		return nil, err
-	}
-	all := sub.sortedVersions(true)
-	for _, v := range all {
-		if refs := s.liveReferrers(sub.versions[v].id); len(refs) > 0 {
-			return nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, v)
+	return s.write(r, func() ([]store.Record, any, error) {
+		if s.modeLocked(name) == registry.ModeReadOnly {
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
 		}
-	}
-	if permanent {
-		if sub.live() {
-			return nil, registry.Errorf(registry.CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", name)
+		sub, err := s.subjectLocked(name)
+		if err != nil {
+			return nil, nil, err
 		}
-		var recs []store.Record
-		for i := len(all) - 1; i >= 0; i-- {
-			recs = append(recs, schemaTombstone(name, all[i]))
+		all := sub.sortedVersions(true)
+		for _, v := range all {
+			if refs := s.liveReferrers(sub.versions[v].id); len(refs) > 0 {
+				return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, v)
+			}
 		}
-		if _, ok := s.st.configs[name]; ok {
-			recs = append(recs, store.Record{Key: subjectRecordKey("CONFIG", strptr(name))})
+		if permanent {
+			if sub.live() {
+				return nil, nil, registry.Errorf(registry.CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", name)
+			}
+			var recs []store.Record
+			for i := len(all) - 1; i >= 0; i-- {
+				recs = append(recs, schemaTombstone(name, all[i]))
+			}
+			if _, ok := s.st.configs[name]; ok {
+				recs = append(recs, store.Record{Key: subjectRecordKey("CONFIG", strptr(name))})
+			}
+			if _, ok := s.st.modes[name]; ok {
+				recs = append(recs, store.Record{Key: subjectRecordKey("MODE", strptr(name))})
+			}
+			return recs, all, nil
 		}
-		if _, ok := s.st.modes[name]; ok {
-			recs = append(recs, store.Record{Key: subjectRecordKey("MODE", strptr(name))})
+		live := sub.sortedVersions(false)
+		if len(live) == 0 {
+			return nil, nil, registry.Errorf(registry.CodeSubjectSoftDeleted, "Subject '%s' was soft deleted.Set permanent=true to delete permanently", name)
 		}
-		if err := s.appendLocked(recs...); err != nil {
-			return nil, err
-		}
-		return all, nil
-	}
-	live := sub.sortedVersions(false)
-	if len(live) == 0 {
-		return nil, registry.Errorf(registry.CodeSubjectSoftDeleted, "Subject '%s' was soft deleted.Set permanent=true to delete permanently", name)
-	}
-	rec := store.Record{Key: subjectRecordKey("DELETE_SUBJECT", strptr(name)), Value: mustJSON(deleteSubjectValue{Subject: name, Version: all[len(all)-1]})}
-	if err := s.appendLocked(rec); err != nil {
-		return nil, err
-	}
-	return live, nil
+		rec := store.Record{Key: subjectRecordKey("DELETE_SUBJECT", strptr(name)), Value: mustJSON(deleteSubjectValue{Subject: name, Version: all[len(all)-1]})}
+		return []store.Record{rec}, live, nil
+	})
 }
 
 // liveReferrers returns the ids of live schemas that reference schema id.
@@ -980,36 +1075,33 @@ func (s *Server) deleteVersion(r *http.Request) (any, error) {
 		return nil, err
 	}
 	permanent := boolParam(r, "permanent")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.modeLocked(name) == registry.ModeReadOnly {
-		return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
-	}
-	// "latest" is the latest live version; a numbered one is found even
-	// when soft-deleted, so that deleting it again says so.
-	n, ver, err := s.resolveVersion(name, v, v != -1)
-	if err != nil {
-		return nil, err
-	}
-	if refs := s.liveReferrers(ver.id); len(refs) > 0 {
-		return nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, n)
-	}
-	var rec store.Record
-	switch {
-	case permanent && !ver.deleted:
-		return nil, registry.Errorf(registry.CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", name, n)
-	case permanent:
-		rec = schemaTombstone(name, n)
-	case ver.deleted:
-		return nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
-	default:
-		sc := s.st.schemas[ver.id]
-		rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: true})
-	}
-	if err := s.appendLocked(rec); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return s.write(r, func() ([]store.Record, any, error) {
+		if s.modeLocked(name) == registry.ModeReadOnly {
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+		}
+		// "latest" is the latest live version; a numbered one is found even
+		// when soft-deleted, so that deleting it again says so.
+		n, ver, err := s.resolveVersion(name, v, v != -1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if refs := s.liveReferrers(ver.id); len(refs) > 0 {
+			return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, n)
+		}
+		var rec store.Record
+		switch {
+		case permanent && !ver.deleted:
+			return nil, nil, registry.Errorf(registry.CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", name, n)
+		case permanent:
+			rec = schemaTombstone(name, n)
+		case ver.deleted:
+			return nil, nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
+		default:
+			sc := s.st.schemas[ver.id]
+			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: true})
+		}
+		return []store.Record{rec}, n, nil
+	})
 }
 
 // --- config and mode ---
@@ -1041,40 +1133,34 @@ func (s *Server) putConfig(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, registry.Errorf(registry.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v := configValue{CompatibilityLevel: level.String()}
-	if req.Normalize != nil {
-		v.Normalize = *req.Normalize
-	}
-	var subj *string
-	if name != "" {
-		subj = strptr(name)
-		v.Subject = subj
-	}
-	if err := s.appendLocked(store.Record{Key: subjectRecordKey("CONFIG", subj), Value: mustJSON(v)}); err != nil {
-		return nil, err
-	}
-	return registry.ConfigUpdate{Compatibility: level.String(), Normalize: req.Normalize}, nil
+	return s.write(r, func() ([]store.Record, any, error) {
+		v := configValue{CompatibilityLevel: level.String()}
+		if req.Normalize != nil {
+			v.Normalize = *req.Normalize
+		}
+		var subj *string
+		if name != "" {
+			subj = strptr(name)
+			v.Subject = subj
+		}
+		return []store.Record{store.Record{Key: subjectRecordKey("CONFIG", subj), Value: mustJSON(v)}}, registry.ConfigUpdate{Compatibility: level.String(), Normalize: req.Normalize}, nil
+	})
 }
 
 func (s *Server) deleteConfig(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.st.global
-	var subj *string
-	if name != "" {
-		cfg, ok := s.st.configs[name]
-		if !ok {
-			return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	return s.write(r, func() ([]store.Record, any, error) {
+		old := s.st.global
+		var subj *string
+		if name != "" {
+			cfg, ok := s.st.configs[name]
+			if !ok {
+				return nil, nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+			}
+			old, subj = cfg, strptr(name)
 		}
-		old, subj = cfg, strptr(name)
-	}
-	if err := s.appendLocked(store.Record{Key: subjectRecordKey("CONFIG", subj)}); err != nil {
-		return nil, err
-	}
-	return registry.Config{CompatibilityLevel: old.CompatibilityLevel, Normalize: old.Normalize}, nil
+		return []store.Record{store.Record{Key: subjectRecordKey("CONFIG", subj)}}, registry.Config{CompatibilityLevel: old.CompatibilityLevel, Normalize: old.Normalize}, nil
+	})
 }
 
 func (s *Server) getMode(r *http.Request) (any, error) {
@@ -1104,40 +1190,34 @@ func (s *Server) putMode(r *http.Request) (any, error) {
 	if mode != registry.ModeReadWrite && mode != registry.ModeReadOnly && mode != registry.ModeImport {
 		return nil, registry.Errorf(registry.CodeInvalidMode, "Invalid mode. Valid values are READWRITE, READONLY, IMPORT and FORWARD.")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if mode == registry.ModeImport && !boolParam(r, "force") {
-		for sname, sub := range s.st.subjects {
-			if (name == "" || sname == name) && sub.live() {
-				return nil, registry.Errorf(registry.CodeOperationNotPermitted, "Cannot import since found existing subjects")
+	return s.write(r, func() ([]store.Record, any, error) {
+		if mode == registry.ModeImport && !boolParam(r, "force") {
+			for sname, sub := range s.st.subjects {
+				if (name == "" || sname == name) && sub.live() {
+					return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Cannot import since found existing subjects")
+				}
 			}
 		}
-	}
-	var subj *string
-	if name != "" {
-		subj = strptr(name)
-	}
-	if err := s.appendLocked(store.Record{Key: subjectRecordKey("MODE", subj), Value: mustJSON(modeValue{Subject: subj, Mode: mode})}); err != nil {
-		return nil, err
-	}
-	return registry.Mode{Mode: mode}, nil
+		var subj *string
+		if name != "" {
+			subj = strptr(name)
+		}
+		return []store.Record{store.Record{Key: subjectRecordKey("MODE", subj), Value: mustJSON(modeValue{Subject: subj, Mode: mode})}}, registry.Mode{Mode: mode}, nil
+	})
 }
 
 func (s *Server) deleteMode(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.st.modeAll
-	var subj *string
-	if name != "" {
-		m, ok := s.st.modes[name]
-		if !ok {
-			return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	return s.write(r, func() ([]store.Record, any, error) {
+		old := s.st.modeAll
+		var subj *string
+		if name != "" {
+			m, ok := s.st.modes[name]
+			if !ok {
+				return nil, nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+			}
+			old, subj = m, strptr(name)
 		}
-		old, subj = m, strptr(name)
-	}
-	if err := s.appendLocked(store.Record{Key: subjectRecordKey("MODE", subj)}); err != nil {
-		return nil, err
-	}
-	return registry.Mode{Mode: old}, nil
+		return []store.Record{store.Record{Key: subjectRecordKey("MODE", subj)}}, registry.Mode{Mode: old}, nil
+	})
 }

@@ -4,14 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// DefaultTimeout bounds each call a Kafka store makes to the brokers when
+// KafkaOptions.Timeout is zero.
+const DefaultTimeout = 10 * time.Second
 
 // KafkaOptions configure a Kafka store.
 type KafkaOptions struct {
@@ -25,6 +32,15 @@ type KafkaOptions struct {
 	// URL is where this instance serves the API; followers forward writes
 	// to the leader's. Required.
 	URL string
+	// Timeout bounds every call to the brokers that has no deadline of its
+	// own: reading the log at start (per step without progress), finding
+	// its end, and the store's own rollback writes. Default DefaultTimeout.
+	Timeout time.Duration
+	// ClientOptions are added to every Kafka client of the store: SASL,
+	// TLS, a client id. Default none.
+	ClientOptions []kgo.Opt
+	// Logger receives the store's background errors. Default: discarded.
+	Logger *slog.Logger
 }
 
 // Kafka is a Store kept in a Kafka topic, record for record as Confluent
@@ -33,6 +49,14 @@ type KafkaOptions struct {
 // topic assigns its one partition to a single member, the leader, which
 // writes; the others follow the topic and forward writes to the leader,
 // whose URL is its client id in the group.
+//
+// The log decides, not the writer: every instance applies every record in
+// log order, its own included, through the function given to Follow, which
+// may refuse a record (*Rejected). Append returns only once the tail has
+// applied the records it wrote, and reports a refusal, so two instances
+// that both believe they lead (a paused process, a slow rebalance) cannot
+// give one id to two schemas: the second record loses, and its writer
+// retries on the state the log now holds.
 type Kafka struct {
 	opts  KafkaOptions
 	prod  *kgo.Client
@@ -45,13 +69,14 @@ type Kafka struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	cond     *sync.Cond
-	own      map[int64]bool // offsets this instance wrote
-	position int64          // next offset the tail will deliver
+	position int64               // next offset the tail will deliver
+	advanced chan struct{}       // closed and replaced when position moves
+	rejected map[int64]*Rejected // refused records by offset, until their writer looks
 }
 
 // OpenKafka connects to the brokers, creates the topic when it is missing
-// (one partition, compacted) and checks it when it exists.
+// (one partition, compacted) and checks it when it exists. Any number of
+// instances may open one topic at once.
 func OpenKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	if opts.Topic == "" {
 		opts.Topic = "_schemas"
@@ -59,21 +84,31 @@ func OpenKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	if opts.Group == "" {
 		opts.Group = "schemaflow-registry"
 	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
 	if opts.URL == "" {
 		return nil, errors.New("store: a kafka store needs the URL this instance serves on")
 	}
-	prod, err := kgo.NewClient(kgo.SeedBrokers(opts.Brokers...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+	prod, err := kgo.NewClient(clientOpts(opts,
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+		// A record that cannot be delivered fails instead of being retried
+		// for ever; its writer answered long before.
+		kgo.RecordDeliveryTimeout(2*opts.Timeout))...)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	k := &Kafka{opts: opts, prod: prod, adm: kadm.NewClient(prod), own: map[int64]bool{}, done: make(chan struct{})}
-	k.cond = sync.NewCond(&k.mu)
+	k := &Kafka{opts: opts, prod: prod, adm: kadm.NewClient(prod), done: make(chan struct{}),
+		advanced: make(chan struct{}), rejected: map[int64]*Rejected{}}
 	if err := k.ensureTopic(ctx); err != nil {
 		prod.Close()
 		return nil, err
 	}
-	k.tail, err = kgo.NewClient(kgo.SeedBrokers(opts.Brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{opts.Topic: {0: kgo.NewOffset().AtStart()}}))
+	k.tail, err = kgo.NewClient(clientOpts(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{opts.Topic: {0: kgo.NewOffset().AtStart()}}))...)
 	if err != nil {
 		prod.Close()
 		return nil, fmt.Errorf("store: %w", err)
@@ -81,55 +116,96 @@ func OpenKafka(ctx context.Context, opts KafkaOptions) (*Kafka, error) {
 	return k, nil
 }
 
+// k0 returns a client's options: the brokers, the caller's options, then
+// the store's own.
+func clientOpts(opts KafkaOptions, own ...kgo.Opt) []kgo.Opt {
+	out := []kgo.Opt{kgo.SeedBrokers(opts.Brokers...)}
+	out = append(out, opts.ClientOptions...)
+	return append(out, own...)
+}
+
 func (k *Kafka) ensureTopic(ctx context.Context) error {
 	details, err := k.adm.ListTopics(ctx, k.opts.Topic)
 	if err != nil {
 		return fmt.Errorf("store: listing topics: %w", err)
 	}
-	if d, ok := details[k.opts.Topic]; ok && d.Err == nil {
-		if n := len(d.Partitions); n != 1 {
-			return fmt.Errorf("store: topic %s has %d partitions; the registry log needs exactly 1", k.opts.Topic, n)
-		}
-		cfgs, err := k.adm.DescribeTopicConfigs(ctx, k.opts.Topic)
+	if d, ok := details[k.opts.Topic]; !ok || d.Err != nil {
+		policy := "compact"
+		resp, err := k.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &policy}, k.opts.Topic)
 		if err == nil {
-			if rc, err := cfgs.On(k.opts.Topic, nil); err == nil {
-				for _, c := range rc.Configs {
-					if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
-						return fmt.Errorf("store: topic %s has cleanup.policy=%s; the registry log needs compact", k.opts.Topic, *c.Value)
-					}
+			err = resp.Err
+		}
+		switch {
+		case errors.Is(err, kerr.TopicAlreadyExists):
+			// Another instance created it first: check it like any other.
+		case err != nil:
+			return fmt.Errorf("store: creating topic %s: %w", k.opts.Topic, err)
+		default:
+			return nil
+		}
+	}
+	return k.checkTopic(ctx)
+}
+
+// checkTopic checks an existing topic: one partition, compacted. A topic
+// another instance just created may take a moment to show its partition.
+func (k *Kafka) checkTopic(ctx context.Context) error {
+	for {
+		details, err := k.adm.ListTopics(ctx, k.opts.Topic)
+		if err != nil {
+			return fmt.Errorf("store: listing topics: %w", err)
+		}
+		d, ok := details[k.opts.Topic]
+		if ok && d.Err == nil && len(d.Partitions) > 0 {
+			if n := len(d.Partitions); n != 1 {
+				return fmt.Errorf("store: topic %s has %d partitions; the registry log needs exactly 1", k.opts.Topic, n)
+			}
+			break
+		}
+		if err := pause(ctx, 20*time.Millisecond); err != nil {
+			return fmt.Errorf("store: topic %s did not appear: %w", k.opts.Topic, err)
+		}
+	}
+	cfgs, err := k.adm.DescribeTopicConfigs(ctx, k.opts.Topic)
+	if err == nil {
+		if rc, err := cfgs.On(k.opts.Topic, nil); err == nil {
+			for _, c := range rc.Configs {
+				if c.Key == "cleanup.policy" && c.Value != nil && !strings.Contains(*c.Value, "compact") {
+					return fmt.Errorf("store: topic %s has cleanup.policy=%s; the registry log needs compact", k.opts.Topic, *c.Value)
 				}
 			}
 		}
-		return nil
-	}
-	policy := "compact"
-	resp, err := k.adm.CreateTopic(ctx, 1, -1, map[string]*string{"cleanup.policy": &policy}, k.opts.Topic)
-	if err != nil {
-		return fmt.Errorf("store: creating topic %s: %w", k.opts.Topic, err)
-	}
-	if resp.Err != nil && !strings.Contains(resp.Err.Error(), "TOPIC_ALREADY_EXISTS") {
-		return fmt.Errorf("store: creating topic %s: %w", k.opts.Topic, resp.Err)
 	}
 	return nil
 }
 
+// pause waits d, or until ctx is done.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // endOffset returns the topic's end offset. A topic just created takes a
-// moment to be visible, so a missing partition is retried for a while.
+// moment to be visible, so a missing partition is retried until ctx ends.
 func (k *Kafka) endOffset(ctx context.Context) (int64, error) {
-	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ends, err := k.adm.ListEndOffsets(ctx, k.opts.Topic)
 		if err != nil {
-			return 0, fmt.Errorf("store: %w", err)
+			return 0, fmt.Errorf("store: finding the end of %s: %w", k.opts.Topic, err)
 		}
 		o, ok := ends.Lookup(k.opts.Topic, 0)
 		if ok && o.Err == nil {
 			return o.Offset, nil
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("store: no end offset for %s: %v", k.opts.Topic, o.Err)
+		if err := pause(ctx, 20*time.Millisecond); err != nil {
+			return 0, fmt.Errorf("store: no end offset for %s (%v): %w", k.opts.Topic, o.Err, err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -142,21 +218,31 @@ func toRecord(r *kgo.Record) Record {
 }
 
 // Load implements Store: it reads the topic from the start to its end.
+// Each step (finding the end, each fetch) must progress within the
+// timeout.
 func (k *Kafka) Load(fn func(Record) error) error {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
 	end, err := k.endOffset(ctx)
+	cancel()
 	if err != nil {
 		return err
 	}
 	for k.position < end {
+		ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
 		fetches := k.tail.PollFetches(ctx)
+		cancel()
 		if errs := fetches.Errors(); len(errs) > 0 {
-			return fmt.Errorf("store: reading %s: %w", k.opts.Topic, errs[0].Err)
+			return fmt.Errorf("store: reading %s at offset %d: %w", k.opts.Topic, k.position, errs[0].Err)
 		}
 		var ferr error
 		fetches.EachRecord(func(r *kgo.Record) {
-			if ferr == nil {
-				ferr = fn(toRecord(r))
+			if ferr != nil {
+				return
+			}
+			var rj *Rejected
+			if err := fn(toRecord(r)); err != nil && !errors.As(err, &rj) {
+				ferr = fmt.Errorf("store: %s offset %d: %w", k.opts.Topic, r.Offset, err)
+				return
 			}
 			k.position = r.Offset + 1
 		})
@@ -167,30 +253,84 @@ func (k *Kafka) Load(fn func(Record) error) error {
 	return nil
 }
 
-// Append implements Store. The records are written to the topic and
-// acknowledged by every in-sync replica before it returns.
-func (k *Kafka) Append(recs ...Record) error {
-	krecs := make([]*kgo.Record, len(recs))
-	for i, r := range recs {
-		krecs[i] = &kgo.Record{Topic: k.opts.Topic, Partition: 0, Key: r.Key, Value: r.Value}
+// Append implements Store. The records are written to the topic,
+// acknowledged by every in-sync replica, and applied by this instance's
+// tail through the function given to Follow, before it returns. When the
+// log refused one of them (another writer got there first), it returns the
+// *Rejected. When ctx ends first it returns ctx's error; the records may
+// still reach the log, and are then applied like any other.
+func (k *Kafka) Append(ctx context.Context, recs ...Record) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	results := k.prod.ProduceSync(context.Background(), krecs...)
+	type result struct {
+		offset int64
+		err    error
+	}
+	results := make(chan result, len(recs))
+	for _, r := range recs {
+		kr := &kgo.Record{Topic: k.opts.Topic, Partition: 0, Key: r.Key, Value: r.Value}
+		k.prod.Produce(ctx, kr, func(kr *kgo.Record, err error) { results <- result{kr.Offset, err} })
+	}
+	var offsets []int64
+	for range recs {
+		select {
+		case res := <-results:
+			if res.err != nil {
+				return fmt.Errorf("store: writing %s: %w", k.opts.Topic, res.err)
+			}
+			offsets = append(offsets, res.offset)
+		case <-ctx.Done():
+			return fmt.Errorf("store: writing %s: %w", k.opts.Topic, ctx.Err())
+		}
+	}
+	last := slices.Max(offsets)
+	if err := k.waitPosition(ctx, last+1); err != nil {
+		return fmt.Errorf("store: applying what was written to %s: %w", k.opts.Topic, err)
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	for _, res := range results {
-		if res.Err != nil {
-			return fmt.Errorf("store: writing %s: %w", k.opts.Topic, res.Err)
+	var first *Rejected
+	for _, o := range offsets {
+		if rj := k.rejected[o]; rj != nil && first == nil {
+			first = rj
 		}
-		k.own[res.Record.Offset] = true
+		delete(k.rejected, o)
+	}
+	if first != nil {
+		return first
 	}
 	return nil
 }
 
-// Follow delivers the records other instances write, in order, until
-// Close. Records this instance wrote were applied when written and are
-// skipped. It starts the consumer-group membership that elects the leader.
-func (k *Kafka) Follow(apply func(Record)) error {
-	group, err := kgo.NewClient(kgo.SeedBrokers(k.opts.Brokers...),
+// waitPosition waits until the tail delivered every offset below end.
+func (k *Kafka) waitPosition(ctx context.Context, end int64) error {
+	for {
+		k.mu.Lock()
+		pos, ch := k.position, k.advanced
+		k.mu.Unlock()
+		if pos >= end {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// keepRejected bounds the refusals kept for writers that never look (their
+// Append gave up).
+const keepRejected = 1024
+
+// Follow delivers every record after those Load read, in order, its own
+// included, until Close. It starts the consumer-group membership that
+// elects the leader. When apply refuses a record and this instance leads,
+// the refusal's rollback is written before the next record is delivered,
+// so that it lands ahead of any write that waits for that delivery.
+func (k *Kafka) Follow(apply func(Record) error) error {
+	group, err := kgo.NewClient(clientOpts(k.opts,
 		kgo.ConsumerGroup(k.opts.Group), kgo.ConsumeTopics(k.opts.Topic), kgo.ClientID(k.opts.URL),
 		kgo.DisableAutoCommit(),
 		// The leader is the member holding the log's one partition. The
@@ -211,7 +351,7 @@ func (k *Kafka) Follow(apply func(Record)) error {
 				k.leader.Store(false)
 			}
 		}),
-	)
+	)...)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -230,16 +370,25 @@ func (k *Kafka) Follow(apply func(Record)) error {
 		for ctx.Err() == nil {
 			fetches := k.tail.PollFetches(ctx)
 			fetches.EachRecord(func(r *kgo.Record) {
-				k.mu.Lock()
-				mine := k.own[r.Offset]
-				delete(k.own, r.Offset)
-				k.mu.Unlock()
-				if !mine {
-					apply(toRecord(r))
+				var rj *Rejected
+				if err := apply(toRecord(r)); err != nil && !errors.As(err, &rj) {
+					k.opts.Logger.Error("applying a record of the registry log", "topic", k.opts.Topic, "offset", r.Offset, "err", err)
+				}
+				if rj != nil && rj.Rollback != nil && k.leader.Load() {
+					k.rollback(*rj.Rollback)
 				}
 				k.mu.Lock()
+				if rj != nil {
+					k.rejected[r.Offset] = rj
+					for o := range k.rejected {
+						if o < r.Offset-keepRejected {
+							delete(k.rejected, o)
+						}
+					}
+				}
 				k.position = r.Offset + 1
-				k.cond.Broadcast()
+				close(k.advanced)
+				k.advanced = make(chan struct{})
 				k.mu.Unlock()
 			})
 		}
@@ -247,23 +396,28 @@ func (k *Kafka) Follow(apply func(Record)) error {
 	return nil
 }
 
+// rollback queues a record restating what the log holds for a refused
+// record's key. It does not wait: the producer keeps the order of what it
+// is given, so any later write lands after it.
+func (k *Kafka) rollback(r Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.Timeout)
+	k.prod.Produce(ctx, &kgo.Record{Topic: k.opts.Topic, Partition: 0, Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+		cancel()
+		if err != nil {
+			k.opts.Logger.Error("writing a rollback to the registry log", "topic", k.opts.Topic, "key", string(r.Key), "err", err)
+		}
+	})
+}
+
 // CatchUp waits until every record written before the call was delivered,
-// so that a new leader writes on a complete state.
+// so that a leader writes on a complete state. It ends with ctx.
 func (k *Kafka) CatchUp(ctx context.Context) error {
 	end, err := k.endOffset(ctx)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for k.position < end {
-		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("store: timed out catching up with %s", k.opts.Topic)
-		}
-		k.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-		k.mu.Lock()
+	if err := k.waitPosition(ctx, end); err != nil {
+		return fmt.Errorf("store: catching up with %s: %w", k.opts.Topic, err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ package store
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,13 +27,28 @@ type Record struct {
 // Store is a registry log.
 type Store interface {
 	// Load calls fn with every record, in order. It is called once, before
-	// any Append.
+	// any Append. A *Rejected error from fn skips the record; any other
+	// error stops the load.
 	Load(fn func(Record) error) error
-	// Append adds records and returns once they are durable.
-	Append(recs ...Record) error
+	// Append adds records and returns once they are durable, or with an
+	// error once ctx is done (the records may still be written then).
+	Append(ctx context.Context, recs ...Record) error
 	// Close releases the store.
 	Close() error
 }
+
+// Rejected is what a log reader answers for a record that the log's rules
+// refuse: one that would give an id to a second schema, a second id to a
+// schema, or a taken version to another schema. Such a record changes
+// nothing, whoever wrote it. Rollback, when set, is a record that restates
+// what the log held for the rejected record's key, so that compaction, which
+// keeps only the last record of a key, cannot bring the rejected one back.
+type Rejected struct {
+	Reason   string
+	Rollback *Record
+}
+
+func (e *Rejected) Error() string { return "store: record rejected: " + e.Reason }
 
 // Memory is a Store that lives in memory: what it holds is lost on exit.
 type Memory struct {
@@ -57,7 +73,7 @@ func (m *Memory) Load(fn func(Record) error) error {
 }
 
 // Append implements Store.
-func (m *Memory) Append(recs ...Record) error {
+func (m *Memory) Append(_ context.Context, recs ...Record) error {
 	m.mu.Lock()
 	m.recs = append(m.recs, recs...)
 	m.mu.Unlock()
@@ -73,12 +89,26 @@ const LogName = "registry.log"
 // File is a Store kept in a directory: an append-only log of JSON lines,
 // fsynced before Append returns. A crash can only leave a partial last
 // line, which was never acknowledged and which Load drops; nothing
-// acknowledged is lost. The directory is locked, so that two servers
-// cannot write one log.
+// acknowledged is lost. An Append that fails without a crash (a full disk,
+// a failed fsync) truncates the log back to the end of the last good
+// record before it returns its error; if even that fails, the store
+// refuses every later Append rather than write after a torn line. The
+// directory is locked, so that two servers cannot write one log.
 type File struct {
 	mu   sync.Mutex
 	f    *os.File
+	w    logFile // f, or a stand-in that fails in tests
 	lock *os.File
+	size int64 // end of the last good record
+	bad  error // set when a failed append could not be undone
+}
+
+// logFile is what Append needs of the log file.
+type logFile interface {
+	Write(b []byte) (int, error)
+	Sync() error
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
 }
 
 type line struct {
@@ -104,7 +134,7 @@ func OpenFile(dir string) (*File, error) {
 		lock.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	return &File{f: f, lock: lock}, nil
+	return &File{f: f, w: f, lock: lock}, nil
 }
 
 // Load implements Store. It truncates a partial last line left by a crash.
@@ -142,12 +172,14 @@ func (s *File) Load(fn func(Record) error) error {
 		}
 		good += int64(len(b))
 	}
-	_, err := s.f.Seek(0, io.SeekEnd)
+	end, err := s.f.Seek(0, io.SeekEnd)
+	s.size = end
 	return err
 }
 
-// Append implements Store.
-func (s *File) Append(recs ...Record) error {
+// Append implements Store. The context is not used: a local write is not
+// abandoned half way.
+func (s *File) Append(_ context.Context, recs ...Record) error {
 	var buf bytes.Buffer
 	for _, r := range recs {
 		value := r.Value
@@ -166,13 +198,37 @@ func (s *File) Append(recs ...Record) error {
 	if s.f == nil {
 		return errors.New("store: closed")
 	}
-	if _, err := s.f.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if s.bad != nil {
+		return s.bad
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("store: %w", err)
+	if _, err := s.w.Write(buf.Bytes()); err != nil {
+		return s.undo(fmt.Errorf("store: writing %s: %w", s.f.Name(), err))
 	}
+	if err := s.w.Sync(); err != nil {
+		return s.undo(fmt.Errorf("store: syncing %s: %w", s.f.Name(), err))
+	}
+	s.size += int64(buf.Len())
 	return nil
+}
+
+// undo truncates the log back to its last good record after a failed
+// append, and returns err. When the truncation fails too, the store is
+// marked bad so that nothing is written after a torn record.
+func (s *File) undo(err error) error {
+	terr := s.w.Truncate(s.size)
+	if terr == nil {
+		_, terr = s.w.Seek(s.size, io.SeekStart)
+	}
+	if terr == nil {
+		// Best effort: the file's content is whole either way, and a
+		// failed sync has just been reported.
+		_ = s.w.Sync()
+	}
+	if terr != nil {
+		s.bad = fmt.Errorf("store: %s may end in a torn record (%v) and could not be truncated back to byte %d (%v); restart to repair it", s.f.Name(), err, s.size, terr)
+		return s.bad
+	}
+	return err
 }
 
 // Close implements Store.

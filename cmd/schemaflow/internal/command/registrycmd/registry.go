@@ -58,7 +58,13 @@ a write. --store kafka:BROKERS (comma-separated) keeps it in the _schemas
 topic, record for record as Confluent writes it; several instances can
 serve one topic: a Kafka consumer group elects the writer, and the others
 forward writes to the URL it advertises (--advertise, default the listen
-address). --users enables HTTP basic auth from a file of user:bcrypt-hash
+address). Any number of instances may start at once. Every write has a
+deadline (--store-timeout, default 10s): past it the write answers 50002
+and holds nothing reads need; reads answer from memory while the brokers
+are away. The log decides between writers: two instances that both
+believe they lead cannot give one id to two schemas or two ids to one
+schema (the later record is refused on every instance and its writer
+retries). --users enables HTTP basic auth from a file of user:bcrypt-hash
 lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
 otherwise.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
@@ -68,6 +74,7 @@ otherwise.`,
 			advertise := fs.String("advertise", "", "`URL` other instances forward writes to (kafka store; default from --listen)")
 			cert := fs.String("tls-cert", "", "TLS certificate `file`")
 			key := fs.String("tls-key", "", "TLS key `file`")
+			storeTimeout := fs.Duration("store-timeout", store.DefaultTimeout, "`deadline` of each write to the store; a write past it answers 50002")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("serve takes no arguments")
@@ -87,13 +94,16 @@ otherwise.`,
 				if url == "" {
 					url = scheme + "://" + ln.Addr().String()
 				}
-				st, err := openStore(ctx, env, *storeSpec, url)
+				if *storeTimeout <= 0 {
+					return cli.Usagef("--store-timeout must be positive")
+				}
+				st, err := openStore(ctx, env, *storeSpec, url, *storeTimeout)
 				if err != nil {
 					ln.Close()
 					return err
 				}
 				defer st.Close()
-				srv, err := server.New(st, server.Options{})
+				srv, err := server.New(st, server.Options{StoreTimeout: *storeTimeout})
 				if err != nil {
 					ln.Close()
 					return err
@@ -138,7 +148,7 @@ otherwise.`,
 	}
 }
 
-func openStore(ctx context.Context, env *cli.Env, spec, url string) (store.Store, error) {
+func openStore(ctx context.Context, env *cli.Env, spec, url string, timeout time.Duration) (store.Store, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "memory":
@@ -154,7 +164,7 @@ func openStore(ctx context.Context, env *cli.Env, spec, url string) (store.Store
 		}
 		open, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return store.OpenKafka(open, store.KafkaOptions{Brokers: strings.Split(arg, ","), URL: url})
+		return store.OpenKafka(open, store.KafkaOptions{Brokers: strings.Split(arg, ","), URL: url, Timeout: timeout})
 	}
 	return nil, cli.Usagef("unknown --store %q (want memory, file:DIR or kafka:BROKERS)", spec)
 }
