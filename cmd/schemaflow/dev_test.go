@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -55,12 +56,15 @@ type devProcess struct {
 	cmd     *exec.Cmd
 	metrics string
 	out     *syncBuffer
+	// demoDone is set once the demo generator logged that it made all
+	// its writes.
+	demoDone atomic.Bool
 }
 
 func startDev(t *testing.T, data string, args ...string) *devProcess {
 	t.Helper()
 	metrics := freeAddr(t)
-	all := append([]string{"dev", "--data", data, "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0",
+	all := append([]string{"dev", "--data", data, "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--mongodb-addr", "127.0.0.1:0",
 		"--http-addr", metrics, "--progress", "0", "--log-format", "json"}, args...)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Dir = "../.."
@@ -74,15 +78,18 @@ func startDev(t *testing.T, data string, args ...string) *devProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &devProcess{cmd: cmd, metrics: "http://" + metrics + "/metrics", out: out}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), `"level":"ERROR"`) || strings.Contains(sc.Text(), `"level":"WARN"`) {
 				t.Log(sc.Text())
 			}
+			if strings.Contains(sc.Text(), `"msg":"demo generator finished"`) {
+				p.demoDone.Store(true)
+			}
 		}
 	}()
-	p := &devProcess{cmd: cmd, metrics: "http://" + metrics + "/metrics", out: out}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	return p
 }
@@ -120,14 +127,28 @@ func (p *devProcess) waitFor(t *testing.T, what string, ok func(map[string]int64
 	return nil
 }
 
-// quiet waits until the counts stop moving with the sink caught up.
+// ready reports whether every pipeline runs: the source elected and its
+// change stream open, the sink hearing from its brokers.
+func (p *devProcess) ready() bool {
+	resp, err := http.Get(strings.TrimSuffix(p.metrics, "/metrics") + "/readyz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// quiet waits until the counts stop moving with the sink caught up. The
+// quiet second counts only once every pipeline is ready: a restarted
+// source is still quiet while it waits for its election and opens its
+// stream, before it replays what the last run left.
 func (p *devProcess) quiet(t *testing.T) map[string]int64 {
 	t.Helper()
 	var last map[string]int64
 	var since time.Time
 	return p.waitFor(t, "the pipelines to go quiet", func(c map[string]int64) bool {
-		// Unchanged for a whole second, with the sink caught up.
-		if last == nil || fmt.Sprint(last) != fmt.Sprint(c) {
+		// Unchanged for a whole second while ready, with the sink caught up.
+		if last == nil || fmt.Sprint(last) != fmt.Sprint(c) || !p.ready() {
 			last, since = c, time.Now()
 			return false
 		}
@@ -269,6 +290,9 @@ func TestDevEndToEndAcrossSIGTERM(t *testing.T) {
 	if fetches.NumRecords() == 0 || len(fetches.Records()[0].Value) < 6 || fetches.Records()[0].Value[0] != 0 {
 		t.Errorf("no framed records read from %s: %v", brokers, fetches.Errors())
 	}
+	// The demo's writes take a while on the file store: quiet means
+	// nothing once they are all made.
+	first.waitFor(t, "the demo's 300 writes", func(map[string]int64) bool { return first.demoDone.Load() })
 	c = first.quiet(t)
 	first.term(t)
 	orders, copied := collections(t, data)
@@ -300,7 +324,7 @@ func TestDevWithoutQuickstart(t *testing.T) {
 	t.Parallel()
 	var out, errOut strings.Builder
 	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Dir: t.TempDir()}
-	code := cli.Main(context.Background(), Root(versioncmd.Info{}), []string{"dev", "--data", "d", "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0"}, env)
+	code := cli.Main(context.Background(), Root(versioncmd.Info{}), []string{"dev", "--data", "d", "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--mongodb-addr", "127.0.0.1:0"}, env)
 	if code != 1 || !strings.Contains(errOut.String(), "examples/quickstart.yaml not found") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
@@ -356,7 +380,7 @@ pipelines:
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Main(ctx, Root(versioncmd.Info{}), []string{"dev", "--data", filepath.Join(dir, "data"), "--kafka-addr", "127.0.0.1:0",
-			"--registry-addr", "127.0.0.1:0", "--http-addr", "", "--progress", "50ms", "-f", spec}, env)
+			"--registry-addr", "127.0.0.1:0", "--mongodb-addr", "127.0.0.1:0", "--http-addr", "", "--progress", "50ms", "-f", spec}, env)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "users-out running") && time.Now().Before(deadline) {

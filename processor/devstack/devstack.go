@@ -1,7 +1,8 @@
 // Package devstack starts the embedded development stack in one process:
 // a Kafka broker (kfake), the schema registry over HTTP, and a
-// file-backed MongoDB engine (lungo), all keeping their data in one
-// directory, so a second start continues where the first stopped.
+// file-backed MongoDB engine (lungo) served over the MongoDB wire protocol
+// (package mongowire), all keeping their data in one directory, so a
+// second start continues where the first stopped.
 package devstack
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/256dpi/lungo"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/schemaflow/schemaflow/processor/devstack/mongowire"
 	"github.com/schemaflow/schemaflow/registry/server"
 	"github.com/schemaflow/schemaflow/registry/store"
 )
@@ -28,6 +30,10 @@ type Options struct {
 	KafkaAddr string
 	// RegistryAddr is where the registry listens. Default 127.0.0.1:8081.
 	RegistryAddr string
+	// MongoDBAddr is where the engine is served over the MongoDB wire
+	// protocol. Default 127.0.0.1:27017; "-" serves it to this process
+	// only.
+	MongoDBAddr string
 	// DataDir holds kafka/, registry/ and mongodb.lungo. Default
 	// .schemaflow.
 	DataDir string
@@ -45,12 +51,18 @@ type Stack struct {
 	// is its client.
 	MongoURI string
 	Mongo    lungo.IClient
+	// MongoWireURI is the mongodb:// URI of the engine over the wire
+	// protocol (directConnection, replicaSet mongowire.DefaultReplicaSet);
+	// empty when MongoDBAddr is "-".
+	MongoWireURI string
 
 	kafka    *kfake.Cluster
 	http     *http.Server
 	served   chan error
 	regStore store.Store
 	engine   *lungo.Engine
+	wire     *mongowire.Server
+	wireDone chan error
 }
 
 // Start starts the stack. Close stops it.
@@ -60,6 +72,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	if opts.RegistryAddr == "" {
 		opts.RegistryAddr = "127.0.0.1:8081"
+	}
+	if opts.MongoDBAddr == "" {
+		opts.MongoDBAddr = "127.0.0.1:27017"
 	}
 	if opts.DataDir == "" {
 		opts.DataDir = ".schemaflow"
@@ -126,6 +141,16 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		return nil, fmt.Errorf("devstack: mongodb: %w", err)
 	}
 	s.MongoURI = "lungo:" + path
+	if opts.MongoDBAddr != "-" {
+		ln, err := net.Listen("tcp", opts.MongoDBAddr)
+		if err != nil {
+			return nil, fmt.Errorf("devstack: mongodb: %w (a MongoDB running? use --mongodb-addr)", err)
+		}
+		s.wire = mongowire.New(s.engine, mongowire.Options{Logger: opts.Logger})
+		s.wireDone = make(chan error, 1)
+		go func() { s.wireDone <- s.wire.Serve(ln) }()
+		s.MongoWireURI = mongowire.URI(ln.Addr().String(), mongowire.DefaultReplicaSet)
+	}
 	return s, nil
 }
 
@@ -139,6 +164,9 @@ func (s *Stack) Close(ctx context.Context) error {
 	}
 	if s.regStore != nil {
 		errs = append(errs, s.regStore.Close())
+	}
+	if s.wire != nil {
+		errs = append(errs, s.wire.Close(), <-s.wireDone)
 	}
 	if s.engine != nil {
 		s.engine.Close()

@@ -33,20 +33,24 @@ func New() *cli.Command {
 		Summary: "run the embedded stack and the quickstart pipelines",
 		Usage:   "[flags]",
 		Help: `Starts, in one process: a Kafka broker (kfake), the schema registry and
-an embedded MongoDB (lungo, file-backed), all keeping their data under
---data; then runs ` + Quickstart + ` on them, with a demo generator writing
+an embedded MongoDB (lungo, file-backed, served over the MongoDB wire
+protocol on --mongodb-addr for mongosh and any driver), all keeping their
+data under --data; then runs ` + Quickstart + ` on them, with a demo generator writing
 evolving orders into shop.orders. The source pipeline streams them to Kafka
 as Avro; the sink pipeline writes them into shop.orders_copy. A progress line
 shows records, schema versions and lag.
 
-Any Kafka client (kcat, kafkajs) and any registry client can use the printed
+Any Kafka client (kcat, kafkajs), any registry client and any MongoDB
+client (mongosh, pymongo, the Node and Go drivers) can use the printed
 endpoints while it runs. Run it again on the same --data and it continues
 where it stopped. -f runs your own specs instead (without the generator);
 in them, ${SCHEMAFLOW_KAFKA}, ${SCHEMAFLOW_REGISTRY} and ${SCHEMAFLOW_MONGODB}
-name the embedded endpoints.`,
+name the embedded endpoints; ${SCHEMAFLOW_MONGODB} is the mongodb:// URI,
+and pipelines given it use the engine in process.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			kafkaAddr := fs.String("kafka-addr", "127.0.0.1:9092", "`address` Kafka listens on")
 			registryAddr := fs.String("registry-addr", "127.0.0.1:8081", "`address` the registry listens on")
+			mongoAddr := fs.String("mongodb-addr", "127.0.0.1:27017", "`address` the embedded MongoDB is served on over the wire protocol; - for none")
 			data := fs.String("data", ".schemaflow", "`directory` for Kafka, registry and MongoDB data")
 			var files runcmd.Files
 			fs.Var(&files, "f", "spec `file` to run instead of the quickstart (repeatable)")
@@ -72,13 +76,17 @@ name the embedded endpoints.`,
 						return fmt.Errorf("%s not found: run schemaflow dev from the repository root, or give your own specs with -f", Quickstart)
 					}
 				}
-				stack, err := devstack.Start(ctx, devstack.Options{KafkaAddr: *kafkaAddr, RegistryAddr: *registryAddr, DataDir: env.Path(*data), Logger: log})
+				stack, err := devstack.Start(ctx, devstack.Options{KafkaAddr: *kafkaAddr, RegistryAddr: *registryAddr, MongoDBAddr: *mongoAddr, DataDir: env.Path(*data), Logger: log})
 				if err != nil {
 					return err
 				}
 				defer stack.Close(context.Background())
+				mongoURI := stack.MongoURI
+				if stack.MongoWireURI != "" {
+					mongoURI = stack.MongoWireURI
+				}
 				endpoints := map[string]string{
-					"SCHEMAFLOW_KAFKA": stack.Brokers, "SCHEMAFLOW_REGISTRY": stack.RegistryURL, "SCHEMAFLOW_MONGODB": stack.MongoURI,
+					"SCHEMAFLOW_KAFKA": stack.Brokers, "SCHEMAFLOW_REGISTRY": stack.RegistryURL, "SCHEMAFLOW_MONGODB": mongoURI,
 				}
 				getenv := func(k string) string {
 					if v, ok := endpoints[k]; ok {
@@ -90,8 +98,12 @@ name the embedded endpoints.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(env.Stdout, "schemaflow dev: data in %s\n  Kafka:    %s\n  Registry: %s\n  MongoDB:  %s (embedded)\n",
-					*data, stack.Brokers, stack.RegistryURL, stack.MongoURI)
+				mongoLine := stack.MongoURI + " (embedded)"
+				if stack.MongoWireURI != "" {
+					mongoLine = stack.MongoWireURI + " (embedded, " + stack.MongoURI + ")"
+				}
+				fmt.Fprintf(env.Stdout, "schemaflow dev: data in %s\n  Kafka:    %s\n  Registry: %s\n  MongoDB:  %s\n",
+					*data, stack.Brokers, stack.RegistryURL, mongoLine)
 				if *httpAddr != "" {
 					fmt.Fprintf(env.Stdout, "  Metrics:  http://%s/metrics\n", *httpAddr)
 				}
@@ -99,6 +111,10 @@ name the embedded endpoints.`,
 
 				conns := &daemon.Connections{}
 				conns.Provide(stack.MongoURI, stack.Mongo)
+				if stack.MongoWireURI != "" {
+					// Pipelines naming the wire URI use the engine in process.
+					conns.Provide(stack.MongoWireURI, stack.Mongo)
+				}
 				var wg sync.WaitGroup
 				defer wg.Wait()
 				runCtx, cancel := context.WithCancel(ctx)
@@ -121,6 +137,8 @@ name the embedded endpoints.`,
 								defer wg.Done()
 								if err := gen.Run(runCtx); err != nil {
 									log.Error("demo generator stopped", "err", err)
+								} else if runCtx.Err() == nil {
+									log.Info("demo generator finished", "writes", gen.Writes())
 								}
 							}()
 						}
