@@ -304,7 +304,7 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 		Sink: opts, Handler: sink.Handler(s.CDC),
 		MaxBatch: s.MaxBatch, MaxWait: s.MaxWait.Duration, Unordered: s.Ordered != nil && !*s.Ordered,
 		Retries: s.Retries, Backoff: s.Backoff.Duration,
-		WriteTimeout: s.WriteTimeout.Duration, DrainTimeout: b.drain, CloseTimeout: b.leave,
+		WriteTimeout: s.WriteTimeout.Duration, SlowWrite: s.SlowWrite.Duration, DrainTimeout: b.drain, CloseTimeout: b.leave,
 		Tolerance: mongosink.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic,
 		Logger: log, OnBatch: b.hooks(p.Name),
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/metrics"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
@@ -34,9 +33,11 @@ type Options struct {
 	Connections *Connections
 	// ShutdownTimeout bounds a graceful stop: pipelines finish the
 	// records in hand and save their positions within it. Default 30s.
-	// Pipelines get half of it (at most 10s) to drain and a quarter (at
-	// most 5s) to leave their consumer groups, so a call that hangs does
-	// not hold the stop past it.
+	// Leaving the consumer groups is given a quarter of it, at most 5s;
+	// the rest is the drain: sinks write and commit the batch in hand,
+	// sources deliver their records and save their resume tokens. A call
+	// that runs past the drain is given up (the sink's batch is read
+	// again), so the stop ends within the timeout.
 	ShutdownTimeout time.Duration
 	// StuckAfter is how long one call of a pipeline — a sink's bulk write
 	// with its retries, an offset commit; a source's batch waiting for
@@ -69,6 +70,10 @@ type Status struct {
 	// Stuck names the call a pipeline has been in for longer than
 	// Options.StuckAfter, and for how long; "" when it is not stuck.
 	Stuck string
+	// MongoDB is "mongodb unreachable: URI: error" (the URI without
+	// credentials) while the pipeline's deployment cannot be reached;
+	// "" otherwise.
+	MongoDB string
 	Snapshot
 }
 
@@ -114,17 +119,15 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 		d.opts.ShutdownTimeout = 30 * time.Second
 	}
 	if d.conns == nil {
-		d.conns, d.ownsConns = &Connections{}, true
+		d.conns, d.ownsConns = &Connections{Logger: d.log}, true
 	}
 	d.batches = d.metrics.Histogram("schemaflow_batch_duration_seconds",
 		"Time from a batch's first record to its commit (sink) or saved resume token (source).",
 		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "pipeline")
+	drain, leave := d.stopBudget()
 	b := &builder{conns: d.conns, log: d.log, hooks: func(name string) func(int, time.Duration) {
 		return func(_ int, took time.Duration) { d.batches.Observe(took.Seconds(), name) }
-	},
-		// A stop drains, then leaves the groups, within the shutdown
-		// timeout.
-		drain: min(graceful.DefaultDrain, d.opts.ShutdownTimeout/2), leave: min(5*time.Second, d.opts.ShutdownTimeout/4)}
+	}, drain: drain, leave: leave}
 	var errs []error
 	for _, f := range files {
 		for i := range f.Pipelines {
@@ -169,6 +172,14 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 	return d, nil
 }
 
+// stopBudget splits the shutdown timeout: leave is what leaving the
+// consumer groups may take after the drain (a quarter, at most 5s), drain
+// is the rest. Both start when the stop does, so they end within it.
+func (d *Daemon) stopBudget() (drain, leave time.Duration) {
+	leave = min(5*time.Second, d.opts.ShutdownTimeout/4)
+	return d.opts.ShutdownTimeout - leave, leave
+}
+
 // Run runs every pipeline until ctx is done, then stops them gracefully
 // within the shutdown timeout and returns nil. It returns an error when a
 // pipeline with on_failure exit fails, or the shutdown times out.
@@ -179,7 +190,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			// Closing waits for calls in flight; never past the shutdown
 			// timeout.
 			closed := make(chan struct{})
-			ctx, cancel := context.WithDeadline(context.Background(), later(stopDeadline, time.Now().Add(200*time.Millisecond)))
+			deadline := stopDeadline
+			if deadline.IsZero() { // never stopped: Run returned early
+				deadline = time.Now().Add(200 * time.Millisecond)
+			}
+			ctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
 			go func() { _ = d.conns.Close(ctx); close(closed) }()
 			select {
@@ -219,12 +234,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.stopping.Store(true)
 	stopDeadline = time.Now().Add(d.opts.ShutdownTimeout)
 	cancel()
-	d.log.Info("schemaflow: stopping", "timeout", d.opts.ShutdownTimeout.String())
+	drain, leave := d.stopBudget()
+	d.log.Info("schemaflow: stopping", "timeout", d.opts.ShutdownTimeout.String(), "drain", drain.String(), "leave_groups", leave.String())
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(d.opts.ShutdownTimeout):
+	case <-time.After(time.Until(stopDeadline)):
 		var names []string
 		for _, p := range d.pipelines {
 			if p.exited.Load() {
@@ -241,13 +257,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("schemaflow: stopped")
 	return failure
-}
-
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 func (p *pipeline) ensureTopics(ctx context.Context) error {
@@ -440,6 +449,7 @@ func (d *Daemon) Status() []Status {
 		st := Status{Name: p.name, Kind: p.kind, State: p.state, Restarts: p.restarts, LastErr: p.lastErr}
 		p.mu.Unlock()
 		st.Stuck = p.stuck()
+		st.MongoDB = d.conns.Unreachable(p.spec.MongoDB.URI)
 		st.Snapshot = p.run.snapshot()
 		out = append(out, st)
 	}
@@ -516,7 +526,8 @@ func (d *Daemon) collect(w *metrics.Writer) {
 }
 
 // Handler serves /metrics, /healthz (the process is alive) and /readyz
-// (every pipeline is running, and none is stuck in a call).
+// (every pipeline is running, none is stuck in a call, and every MongoDB
+// deployment answers).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", d.metrics)
@@ -526,6 +537,9 @@ func (d *Daemon) Handler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		var notReady []string
 		for _, s := range d.Status() {
+			if s.MongoDB != "" {
+				notReady = append(notReady, s.Name+": "+s.MongoDB)
+			}
 			switch {
 			case s.State != StateRunning:
 				line := s.Name + ": " + string(s.State)
