@@ -15,6 +15,7 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/consolecmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/devcmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/evolvecmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/registrycmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/runcmd"
@@ -39,6 +40,7 @@ func Root(info versioncmd.Info) *cli.Command {
 			consolecmd.NewConsume(),
 			consolecmd.NewProduce(),
 			infercmd.New(),
+			evolvecmd.New(),
 			codeccmd.NewEncode(),
 			codeccmd.NewDecode(),
 			compatcmd.New(),

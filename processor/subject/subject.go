@@ -332,11 +332,13 @@ type Plan struct {
 	Subject string
 	Level   evolution.Level
 	Format  schemas.Format
-	// LatestVersion and LatestID identify the subject's latest version; 0
-	// when the subject has none.
+	// LatestVersion and LatestID identify the subject's latest version as
+	// loaded from the registry; 0 when the subject has none.
 	LatestVersion, LatestID int
 	// Latest is the latest version's schema; empty Text when none.
 	Latest evolution.Schema
+	// History holds the subject's versions, oldest first, as loaded.
+	History []evolution.Schema
 	// Next is the schema the documents need: the latest version when
 	// Changed is false, version 1 when the subject has none.
 	Next    evolution.Schema
@@ -377,7 +379,7 @@ func (e *Encoder) Plan(ctx context.Context, docs []bson.Raw) (*Plan, error) {
 	e.mu.RLock()
 	cur, history := e.current, e.history
 	e.mu.RUnlock()
-	p := &Plan{Subject: e.opts.Subject, Level: e.opts.Level, Format: e.opts.Format}
+	p := &Plan{Subject: e.opts.Subject, Level: e.opts.Level, Format: e.opts.Format, History: history}
 	if len(history) > 0 {
 		p.Latest = history[len(history)-1]
 		p.LatestID = int(cur.ID())
