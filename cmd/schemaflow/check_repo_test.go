@@ -564,3 +564,152 @@ func TestGitLabSnippet(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMovedAgainstDir checks the fixture's after tree against its
+// before tree in a plain directory: the file moved with the same content
+// keeps its subject; without git, the one moved and changed is a deletion
+// and a new subject.
+func TestCheckMovedAgainstDir(t *testing.T) {
+	t.Parallel()
+	dir := fixtureRepo(t)
+	before := t.TempDir()
+	copyFixture(t, filepath.Join(repoData, "before"), before)
+	r := runIn(t, dir, "check", "--against", before, "--verbose")
+	if r.code != 100 {
+		t.Fatalf("%+v", r)
+	}
+	var deleted []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.HasSuffix(l, "[SCHEMA_FILE_DELETED]") {
+			deleted = append(deleted, l[:strings.Index(l, ":")])
+		}
+	}
+	if want := []string{"schemas/avro/legacy.avsc", "schemas/json/address.schema.json"}; !reflect.DeepEqual(deleted, want) {
+		t.Errorf("deleted %q, want %q:\n%s", deleted, want, r.stdout)
+	}
+	for _, want := range []string{
+		"moved schemas/avro/customer.avsc -> schemas/avro/client.avsc: keeps subject customer-value (not client-value)",
+		"checked schemas/json/postal-address.schema.json as postal-address.schema-value",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("missing %q in\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout, "postal-address") || !strings.Contains(r.stdout, "schemas/avro/order.avsc:8:34: order-value: /fields/2/type: reader type \"int\" cannot read writer type \"long\" (against "+before+"/schemas/avro/order.avsc) [TYPE_MISMATCH]") {
+		t.Errorf("findings:\n%s", r.stdout)
+	}
+}
+
+// TestCheckProtoReferences checks and registers .proto files that import
+// each other against a registry: the imported file is registered first and
+// referenced by subject and version, as the registry stores it.
+func TestCheckProtoReferences(t *testing.T) {
+	t.Parallel()
+	url := testRegistry(t)
+	ctx := context.Background()
+	c, _ := registry.NewClient(url, registry.ClientOptions{})
+	dir := t.TempDir()
+	money := "syntax = \"proto3\";\npackage shop;\nmessage Money {\n  int64 units = 1;\n}\n"
+	order := "syntax = \"proto3\";\npackage shop;\nimport \"shop/money.proto\";\nimport \"google/protobuf/timestamp.proto\";\nmessage Order {\n  Money total = 1;\n  google.protobuf.Timestamp at = 2;\n}\n"
+	writeFile(t, dir, "buf.work.yaml", "version: v1\ndirectories:\n  - api\n")
+	if err := os.MkdirAll(filepath.Join(dir, "api", "shop"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "api", "shop"), "money.proto", money)
+	// order sorts before money's subject, so the import order matters.
+	writeFile(t, filepath.Join(dir, "api", "shop"), "a_order.proto", order)
+	r := runIn(t, dir, "check", "--against-registry", url, "--register")
+	if r.code != 0 || !strings.Contains(r.stderr, "registered api/shop/money.proto as money-value, id 1\nregistered api/shop/a_order.proto as a_order-value, id 2\n") {
+		t.Fatalf("register: %+v", r)
+	}
+	v, err := c.Version(ctx, "a_order-value", 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []registry.Reference{{Name: "shop/money.proto", Subject: "money-value", Version: 1}}; !reflect.DeepEqual(v.References, want) {
+		t.Fatalf("references %+v, want %+v", v.References, want)
+	}
+	// A compatible change to the import: a new version of both subjects,
+	// the importing one referencing the new import.
+	writeFile(t, filepath.Join(dir, "api", "shop"), "money.proto", strings.Replace(money, "int64 units = 1;", "int64 units = 1;\n  int32 nanos = 2;", 1))
+	r = runIn(t, dir, "check", "--against-registry", url, "--register")
+	if r.code != 0 || !strings.Contains(r.stderr, "registered api/shop/money.proto as money-value") || !strings.Contains(r.stderr, "registered api/shop/a_order.proto as a_order-value") {
+		t.Fatalf("second register: %+v", r)
+	}
+	if v, err = c.Version(ctx, "a_order-value", 2, false); err != nil || v.References[0].Version != 2 {
+		t.Fatalf("a_order-value v2: %+v %v", v, err)
+	}
+	// Nothing changed: nothing to register, and the check passes.
+	if r := runIn(t, dir, "check", "--against-registry", url, "--register"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("third register: %+v", r)
+	}
+	// A breaking change in the import is reported where it is.
+	writeFile(t, filepath.Join(dir, "api", "shop"), "money.proto", strings.Replace(money, "int64 units = 1;", "string units = 1;\n  int32 nanos = 2;", 1))
+	r = runIn(t, dir, "check", "--against-registry", url)
+	want := "api/shop/a_order.proto:6:3: a_order-value: #/Order/1: the field's message type changed incompatibly (against version 2) [FIELD_NAMED_TYPE_CHANGED]\n" +
+		"api/shop/money.proto:4:3: money-value: #/Money/1: the field's scalar type changed to one that is not wire-compatible (against version 2) [FIELD_SCALAR_KIND_CHANGED]\n"
+	if r.code != 100 || r.stdout != want {
+		t.Fatalf("breaking import: %+v", r)
+	}
+}
+
+// TestCheckExplain prints a rule's explanation through the command line.
+func TestCheckExplain(t *testing.T) {
+	t.Parallel()
+	r := runIn(t, t.TempDir(), "check", "--explain", "FIELD_SCALAR_KIND_CHANGED")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "FIELD_SCALAR_KIND_CHANGED (protobuf)\n\nWhat it means:\n") || !strings.Contains(r.stdout, "How to evolve safely:\n  Keep the field's type") {
+		t.Fatalf("%+v", r)
+	}
+	if r := runIn(t, t.TempDir(), "check", "--explain", "NOPE"); r.code != 2 || !strings.Contains(r.stderr, `unknown rule "NOPE"`) {
+		t.Fatalf("unknown: %+v", r)
+	}
+}
+
+// TestCheckProtoImportsFromRef resolves imports through buf.work.yaml
+// from the tree being checked: the previous version of a .proto compiles
+// with the previous version of a vendored import, so a breaking change in
+// the import shows in the file that uses it. Import paths outside the
+// repository come from the config and are read from disk.
+func TestCheckProtoImportsFromRef(t *testing.T) {
+	t.Parallel()
+	requireGit(t)
+	base := t.TempDir()
+	dir := filepath.Join(base, "repo")
+	for _, d := range []string{"proto/shop", "third_party/proto/common", "../shared/ext"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, dir, "buf.work.yaml", "version: v1\ndirectories:\n  - proto\n  - third_party/proto\n")
+	money := "syntax = \"proto3\";\npackage common;\nmessage Money {\n  int64 units = 1;\n}\n"
+	writeFile(t, filepath.Join(dir, "third_party/proto/common"), "money.proto", money)
+	writeFile(t, filepath.Join(dir, "proto/shop"), "order.proto", "syntax = \"proto3\";\npackage shop;\n\nimport \"common/money.proto\";\nimport \"google/protobuf/duration.proto\";\n\nmessage Order {\n  common.Money total = 1;\n  google.protobuf.Duration ttl = 2;\n}\n")
+	git(t, dir, "init", "-q")
+	git(t, dir, "add", "-A")
+	git(t, dir, "commit", "-q", "-m", "v1")
+	if r := runIn(t, dir, "check", "--against-git", "HEAD"); r.code != 0 || r.stdout != "" {
+		t.Fatalf("unchanged: %+v", r)
+	}
+	writeFile(t, filepath.Join(dir, "third_party/proto/common"), "money.proto", strings.Replace(money, "int64 units", "string units", 1))
+	r := runIn(t, dir, "check", "--against-git", "HEAD", "--verbose")
+	want := "proto/shop/order.proto:1:1: order-value: #/Money/1: in import \"common/money.proto\": the field's scalar type changed to one that is not wire-compatible (against proto/shop/order.proto@HEAD) [FIELD_SCALAR_KIND_CHANGED]\n" +
+		"proto/shop/order.proto:8:3: order-value: #/Order/1: the field's message type changed incompatibly (against proto/shop/order.proto@HEAD) [FIELD_NAMED_TYPE_CHANGED]\n"
+	if r.code != 100 || r.stdout != want || !strings.Contains(r.stderr, "protobuf import paths from buf.work.yaml: proto, third_party/proto\n") || !strings.Contains(r.stderr, "skipped third_party/: vendored dependencies\n") {
+		t.Fatalf("%+v", r)
+	}
+	// An import path outside the repository, from the config.
+	writeFile(t, filepath.Join(base, "shared/ext"), "note.proto", "syntax = \"proto3\";\npackage ext;\nmessage Note { string text = 1; }\n")
+	writeFile(t, filepath.Join(dir, "proto/shop"), "note_holder.proto", "syntax = \"proto3\";\npackage shop;\nimport \"ext/note.proto\";\nmessage Holder { ext.Note note = 1; }\n")
+	writeFile(t, dir, "schemaflow-check.yaml", "version: 1\nimport_paths: [proto, ../shared]\nschemas:\n  - files: \"proto/**/*.proto\"\n")
+	r = runIn(t, dir, "check", "--against-git", "HEAD")
+	if r.code != 1 || !strings.Contains(r.stderr, `proto/shop/order.proto: shop/order.proto: protobuf schema: shop/order.proto:4:8: could not resolve path "common/money.proto"`) {
+		// The config's import paths replace buf.work.yaml's, so the
+		// vendored import is no longer found.
+		t.Fatalf("config without the vendored root: %+v", r)
+	}
+	writeFile(t, dir, "schemaflow-check.yaml", "version: 1\nimport_paths: [proto, third_party/proto, ../shared]\nschemas:\n  - files: \"proto/**/*.proto\"\n")
+	r = runIn(t, dir, "check", "--against-git", "HEAD")
+	if r.code != 100 || r.stdout != want {
+		t.Fatalf("config: %+v", r)
+	}
+}

@@ -446,6 +446,10 @@ func (c *checker) run(ctx context.Context, local []schemaFile, allowDeleted bool
 		}
 		res, err := evolution.Check(level, next, history)
 		if err != nil {
+			if next.Name != sf.path {
+				// Protobuf files are named by their import path.
+				return nil, fmt.Errorf("%s: %w", sf.path, err)
+			}
 			return nil, err
 		}
 		var ps *protobuf.Schema
@@ -454,6 +458,16 @@ func (c *checker) run(ctx context.Context, local []schemaFile, allowDeleted bool
 		}
 		for _, is := range res.Issues {
 			line, col := 1, 1
+			if ps != nil {
+				if imp := importDeclaring(ps, is.Path); imp != "" {
+					if _, checked := next.References[imp]; checked {
+						// Reported on the imported file itself; here the
+						// field using the type is.
+						continue
+					}
+					is.Message = fmt.Sprintf("in import %q: %s", imp, is.Message)
+				}
+			}
 			switch {
 			case ps != nil:
 				line, col = locateProto(ps, is.Path)

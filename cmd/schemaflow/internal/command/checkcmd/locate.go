@@ -196,3 +196,21 @@ func locateProto(ps *protobuf.Schema, diffPath string) (int, int) {
 	}
 	return loc.StartLine + 1, loc.StartColumn + 1
 }
+
+// importDeclaring returns the import that declares the message a Confluent
+// difference path ("#/Money/1") starts in, or "" when the file itself
+// declares it.
+func importDeclaring(ps *protobuf.Schema, diffPath string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(diffPath, "#/"), "/")
+	if first == "" || ps.File.Messages().ByName(protoreflect.Name(first)) != nil {
+		return ""
+	}
+	imports := ps.File.Imports()
+	for i := 0; i < imports.Len(); i++ {
+		imp := imports.Get(i)
+		if imp.Messages().ByName(protoreflect.Name(first)) != nil {
+			return imp.Path()
+		}
+	}
+	return ""
+}
