@@ -244,6 +244,15 @@ func (m *Mapper) upsert(ctx context.Context, st Store, t *table, e event, row bs
 		update = append(update, bson.E{Key: "$set", Value: set})
 	}
 	update = append(update, bson.E{Key: "$unset", Value: unset})
+	if len(t.arrays) > 0 {
+		// Every document of a parent table has each of its arrays, empty
+		// when it has no children.
+		empty := bson.D{}
+		for _, c := range t.arrays {
+			empty = append(empty, bson.E{Key: c.Array.Field, Value: bson.A{}})
+		}
+		update = append(update, bson.E{Key: "$setOnInsert", Value: empty})
+	}
 	return st.Write(ctx, t.Collection, mongo.NewUpdateOneModel().
 		SetFilter(bson.D{{Key: "_id", Value: idOf(e.key)}}).SetUpdate(update).SetUpsert(true))
 }
@@ -543,8 +552,16 @@ func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field s
 				return nil
 			}
 			arr, _ := change(nil)
+			created := bson.D{{Key: PendingField, Value: true}}
+			for _, c := range parent.arrays {
+				if c.Array.Field == field {
+					created = append(created, bson.E{Key: field, Value: arr})
+				} else {
+					created = append(created, bson.E{Key: c.Array.Field, Value: bson.A{}})
+				}
+			}
 			res, err := st.Exec(ctx, parent.Collection, mongo.NewUpdateOneModel().SetFilter(byID).SetUpsert(true).
-				SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: PendingField, Value: true}, {Key: field, Value: arr}}}}))
+				SetUpdate(bson.D{{Key: "$setOnInsert", Value: created}}))
 			if err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package relmap
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"testing"
 
@@ -109,5 +108,3 @@ func sortFields(v any) any {
 	}
 	return v
 }
-
-var _ = fmt.Sprint
