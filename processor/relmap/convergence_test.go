@@ -112,7 +112,7 @@ func newCodecs(t testing.TB) *codecs {
 		k, v := mt.schemas()
 		for _, s := range []struct {
 			subject, schema string
-			to          map[string]*serde.Serde
+			to              map[string]*serde.Serde
 		}{{"pg." + mt.name + "-key", k, c.keys}, {"pg." + mt.name + "-value", v, c.values}} {
 			id, err := client.Register(context.Background(), s.subject, registry.RegisterRequest{Schema: s.schema}, false)
 			if err != nil {
