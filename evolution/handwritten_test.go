@@ -269,3 +269,35 @@ func findMessageIn(fd protoreflect.FileDescriptor, full protoreflect.FullName) p
 	}
 	return walk(fd.Messages())
 }
+
+// TestEvolveProtobufNumbers: new field numbers continue after the highest
+// number any version used or reserved, skip Protobuf's own 19000-19999,
+// and when a reservation reaches the maximum, take the lowest number no
+// version used and nothing reserves.
+func TestEvolveProtobufNumbers(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		v1   string
+		want string
+	}{
+		{"after the highest reserved", "reserved 2, 40 to 42;\n  string a = 1;", "optional string b = 43;"},
+		{"after the highest used", "reserved 2;\n  string a = 30;", "optional string b = 31;"},
+		{"past Protobuf's range", "reserved 18990 to 18999;\n  string a = 1;", "optional string b = 20000;"},
+		{"reserved to max", "reserved 2 to 3, 5 to max;\n  string a = 1;", "optional string b = 4;"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			v1 := Schema{Format: schemas.Protobuf, Text: []byte("syntax = \"proto3\";\n\nmessage Doc {\n  " + c.v1 + "\n}\n")}
+			next, changed, err := Evolve(Backward, []Schema{v1}, inferred(t, schemas.Protobuf, docs(t, `{"a": "x", "b": "y"}`)...))
+			if err != nil || !changed {
+				t.Fatalf("Evolve: %v %v", changed, err)
+			}
+			if !strings.Contains(string(next.Text), "  "+c.want+"\n") {
+				t.Errorf("want %q in\n%s", c.want, next.Text)
+			}
+			checkReserved(t, v1, next)
+		})
+	}
+}
