@@ -51,7 +51,7 @@ func serve() *cli.Command {
 	return &cli.Command{
 		Name:    "serve",
 		Summary: "serve the Confluent Schema Registry REST API",
-		Usage:   "[--listen ADDR] [--store memory|file:DIR|kafka:BROKERS] [--advertise URL] [--users FILE] [--tls-cert FILE --tls-key FILE]",
+		Usage:   "[--listen ADDR] [--store memory|file:DIR|kafka[:BROKERS]] [--store-timeout D] [--kafka-config FILE] [--kafka-sasl-mechanism M --kafka-sasl-user U] [--kafka-tls] [--kafka-tls-ca F] [--advertise URL] [--users FILE] [--tls-cert FILE --tls-key FILE]",
 		Help: `Serves the registry until interrupted. --store file:DIR keeps the registry
 in DIR, durable across restarts and safe against a crash in the middle of
 a write. --store kafka:BROKERS (comma-separated) keeps it in the _schemas
@@ -64,7 +64,11 @@ and holds nothing reads need; reads answer from memory while the brokers
 are away. The log decides between writers: two instances that both
 believe they lead cannot give one id to two schemas or two ids to one
 schema (the later record is refused on every instance and its writer
-retries). --users enables HTTP basic auth from a file of user:bcrypt-hash
+retries). The store logs in to Kafka as pipelines do: --kafka-config FILE
+reads a pipeline spec's kafka block (brokers, client_id, sasl with PLAIN or
+SCRAM-SHA-256/512, tls with ca_file, cert_file, key_file, server_name),
+and the --kafka-sasl-* and --kafka-tls* flags set or override it; the
+password also comes from $SCHEMAFLOW_SASL_PASSWORD. --users enables HTTP basic auth from a file of user:bcrypt-hash
 lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
 otherwise.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
@@ -74,6 +78,7 @@ otherwise.`,
 			advertise := fs.String("advertise", "", "`URL` other instances forward writes to (kafka store; default from --listen)")
 			cert := fs.String("tls-cert", "", "TLS certificate `file`")
 			key := fs.String("tls-key", "", "TLS key `file`")
+			kafka := defineKafkaFlags(fs)
 			storeTimeout := fs.Duration("store-timeout", store.DefaultTimeout, "`deadline` of each write to the store; a write past it answers 50002")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
 				if len(args) > 0 {
@@ -97,7 +102,7 @@ otherwise.`,
 				if *storeTimeout <= 0 {
 					return cli.Usagef("--store-timeout must be positive")
 				}
-				st, err := openStore(ctx, env, *storeSpec, url, *storeTimeout)
+				st, err := openStore(ctx, env, *storeSpec, url, *storeTimeout, kafka)
 				if err != nil {
 					ln.Close()
 					return err
@@ -148,8 +153,11 @@ otherwise.`,
 	}
 }
 
-func openStore(ctx context.Context, env *cli.Env, spec, url string, timeout time.Duration) (store.Store, error) {
+func openStore(ctx context.Context, env *cli.Env, spec, url string, timeout time.Duration, kafka kafkaFlags) (store.Store, error) {
 	kind, arg, _ := strings.Cut(spec, ":")
+	if kind != "kafka" && kafka.used() {
+		return nil, cli.Usagef("the --kafka-* flags are for --store kafka")
+	}
 	switch kind {
 	case "memory":
 		return store.NewMemory(), nil
@@ -159,12 +167,19 @@ func openStore(ctx context.Context, env *cli.Env, spec, url string, timeout time
 		}
 		return store.OpenFile(env.Path(arg))
 	case "kafka":
-		if arg == "" {
-			return nil, cli.Usagef("--store kafka:BROKERS needs brokers (host:port,...)")
+		opts, brokers, err := kafka.options(env)
+		if err != nil {
+			return nil, err
+		}
+		if arg != "" {
+			brokers = strings.Split(arg, ",")
+		}
+		if len(brokers) == 0 {
+			return nil, cli.Usagef("--store kafka:BROKERS needs brokers (host:port,...), or --store kafka with brokers in --kafka-config")
 		}
 		open, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		return store.OpenKafka(open, store.KafkaOptions{Brokers: strings.Split(arg, ","), URL: url, Timeout: timeout})
+		return store.OpenKafka(open, store.KafkaOptions{Brokers: brokers, URL: url, Timeout: timeout, ClientOptions: opts})
 	}
 	return nil, cli.Usagef("unknown --store %q (want memory, file:DIR or kafka:BROKERS)", spec)
 }
