@@ -33,7 +33,8 @@ type Options struct {
 	Connections *Connections
 	// ShutdownTimeout bounds a graceful stop: pipelines finish the
 	// records in hand and save their positions within it. Default 30s.
-	// Leaving the consumer groups is given a quarter of it, at most 5s;
+	// Leaving the consumer groups is given a quarter of it, at most 5s,
+	// and the end (closing the MongoDB clients) a tenth, at most 500ms;
 	// the rest is the drain: sinks write and commit the batch in hand,
 	// sources deliver their records and save their resume tokens. A call
 	// that runs past the drain is given up (the sink's batch is read
@@ -124,7 +125,7 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 	d.batches = d.metrics.Histogram("schemaflow_batch_duration_seconds",
 		"Time from a batch's first record to its commit (sink) or saved resume token (source).",
 		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "pipeline")
-	drain, leave := d.stopBudget()
+	drain, leave, _ := d.stopBudget()
 	b := &builder{conns: d.conns, log: d.log, hooks: func(name string) func(int, time.Duration) {
 		return func(_ int, took time.Duration) { d.batches.Observe(took.Seconds(), name) }
 	}, drain: drain, leave: leave}
@@ -172,25 +173,29 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 	return d, nil
 }
 
-// stopBudget splits the shutdown timeout: leave is what leaving the
-// consumer groups may take after the drain (a quarter, at most 5s), drain
-// is the rest. Both start when the stop does, so they end within it.
-func (d *Daemon) stopBudget() (drain, leave time.Duration) {
-	leave = min(5*time.Second, d.opts.ShutdownTimeout/4)
-	return d.opts.ShutdownTimeout - leave, leave
+// stopBudget splits the shutdown timeout: closing is kept for the end —
+// the pipelines' last steps, closing the MongoDB clients, exiting (a
+// tenth, at most 500ms) —, leave for leaving the consumer groups after
+// the drain (a quarter, at most 5s), and drain is the rest. All start
+// when the stop does, so they end within it.
+func (d *Daemon) stopBudget() (drain, leave, closing time.Duration) {
+	t := d.opts.ShutdownTimeout
+	closing = min(500*time.Millisecond, t/10)
+	leave = min(5*time.Second, t/4)
+	return t - leave - closing, leave, closing
 }
 
 // Run runs every pipeline until ctx is done, then stops them gracefully
 // within the shutdown timeout and returns nil. It returns an error when a
 // pipeline with on_failure exit fails, or the shutdown times out.
 func (d *Daemon) Run(ctx context.Context) error {
-	var stopDeadline time.Time // once stopping
+	var stopDeadline, closeDeadline time.Time // once stopping
 	if d.ownsConns {
 		defer func() {
 			// Closing waits for calls in flight; never past the shutdown
 			// timeout.
 			closed := make(chan struct{})
-			deadline := stopDeadline
+			deadline := closeDeadline
 			if deadline.IsZero() { // never stopped: Run returned early
 				deadline = time.Now().Add(200 * time.Millisecond)
 			}
@@ -232,9 +237,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	case failure = <-exit:
 	}
 	d.stopping.Store(true)
-	stopDeadline = time.Now().Add(d.opts.ShutdownTimeout)
+	drain, leave, closing := d.stopBudget()
+	// Pipelines stop by stopDeadline, the clients close by closeDeadline,
+	// and a quarter of closing is left for the exit.
+	stopDeadline = time.Now().Add(d.opts.ShutdownTimeout - closing/2)
+	closeDeadline = stopDeadline.Add(closing / 4)
 	cancel()
-	drain, leave := d.stopBudget()
 	d.log.Info("schemaflow: stopping", "timeout", d.opts.ShutdownTimeout.String(), "drain", drain.String(), "leave_groups", leave.String())
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
