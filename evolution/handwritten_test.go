@@ -301,3 +301,39 @@ func TestEvolveProtobufNumbers(t *testing.T) {
 		})
 	}
 }
+
+// TestEvolveProtobufImports: an import the next version needs goes after
+// the last import, else after the package statement, else after syntax;
+// the rest of the file is unchanged.
+func TestEvolveProtobufImports(t *testing.T) {
+	t.Parallel()
+	bin := protoctest.Path(t)
+	cases := []struct{ name, v1, want string }{
+		{"after syntax", "syntax = \"proto3\"; // three\nmessage Doc {\n  string a = 1;\n}\n",
+			"syntax = \"proto3\"; // three\n\nimport \"google/protobuf/timestamp.proto\";\nmessage Doc {\n  string a = 1;\n  .google.protobuf.Timestamp d = 2;\n}\n"},
+		{"after package", "syntax = \"proto3\";\npackage p;\n\nmessage Doc {\n  string a = 1;\n}\n",
+			"syntax = \"proto3\";\npackage p;\n\nimport \"google/protobuf/timestamp.proto\";\n\nmessage Doc {\n  string a = 1;\n  .google.protobuf.Timestamp d = 2;\n}\n"},
+		{"after the last import", "syntax = \"proto3\";\nimport \"google/protobuf/struct.proto\";\nmessage Doc {\n  string a = 1;\n}\n",
+			"syntax = \"proto3\";\nimport \"google/protobuf/struct.proto\";\nimport \"google/protobuf/timestamp.proto\";\nmessage Doc {\n  string a = 1;\n  .google.protobuf.Timestamp d = 2;\n}\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			v1 := Schema{Format: schemas.Protobuf, Text: []byte(c.v1)}
+			in := inferred(t, schemas.Protobuf, docs(t, `{"a": "x", "d": {"$date": "2026-01-02T03:04:05Z"}}`)...)
+			if strings.Contains(c.v1, "package p;") {
+				in.Text = []byte(strings.Replace(string(in.Text), "syntax = \"proto3\";", "syntax = \"proto3\";\npackage p;", 1))
+			}
+			next, changed, err := Evolve(Backward, []Schema{v1}, in)
+			if err != nil || !changed {
+				t.Fatalf("Evolve: %v %v", changed, err)
+			}
+			if string(next.Text) != c.want {
+				t.Errorf("got\n%s\nwant\n%s", next.Text, c.want)
+			}
+			if err := protoctest.Compile(t, bin, map[string][]byte{"doc.proto": next.Text}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
