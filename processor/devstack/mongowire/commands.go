@@ -65,9 +65,10 @@ func commandList() string {
 }
 
 func (s *Server) hello(c *conn, a *args) (bson.D, error) {
-	if err := a.check([]string{"helloOk", "client", "compression", "saslSupportedMechs", "speculativeAuthenticate", "loadBalanced", "topologyVersion", "maxAwaitTimeMS"}); err != nil {
-		return nil, err
-	}
+	// Like MongoDB's, hello takes any field: drivers describe themselves
+	// with fields that servers of every version must accept (client,
+	// compression, backpressure ...). The server offers no compression
+	// and no authentication, so drivers use neither.
 	if lb, err := a.boolField("loadBalanced", false); err != nil {
 		return nil, err
 	} else if lb {
@@ -136,10 +137,7 @@ func (s *Server) getParameter(_ *conn, a *args) (bson.D, error) {
 	all := false
 	switch v := a.value.(type) {
 	case string:
-		if v != "*" {
-			return nil, cmdErr(codeBadValue, "getParameter takes 1, \"*\" or a document, not %q", v)
-		}
-		all = true
+		all = v == "*" // any other value names the parameters, as 1 does
 	case bson.D:
 		if err := checkDoc("getParameter", v, []string{"showDetails", "allParameters"}); err != nil {
 			return nil, err
