@@ -139,6 +139,8 @@ and pipelines given it use the engine in process.`,
 									log.Error("demo generator stopped", "err", err)
 								} else if runCtx.Err() == nil {
 									log.Info("demo generator finished", "writes", gen.Writes())
+								} else if runCtx.Err() == nil {
+									log.Info("demo generator finished", "writes", gen.Writes())
 								}
 							}()
 						}
