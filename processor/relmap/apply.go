@@ -244,15 +244,6 @@ func (m *Mapper) upsert(ctx context.Context, st Store, t *table, e event, row bs
 		update = append(update, bson.E{Key: "$set", Value: set})
 	}
 	update = append(update, bson.E{Key: "$unset", Value: unset})
-	if len(t.arrays) > 0 {
-		// Every document of a parent table has each of its arrays, empty
-		// when it has no children.
-		empty := bson.D{}
-		for _, c := range t.arrays {
-			empty = append(empty, bson.E{Key: c.Array.Field, Value: bson.A{}})
-		}
-		update = append(update, bson.E{Key: "$setOnInsert", Value: empty})
-	}
 	return st.Write(ctx, t.Collection, mongo.NewUpdateOneModel().
 		SetFilter(bson.D{{Key: "_id", Value: idOf(e.key)}}).SetUpdate(update).SetUpsert(true))
 }
@@ -444,7 +435,14 @@ func (m *Mapper) element(ctx context.Context, st Store, t *table, e event, row b
 			}
 		}
 	} else {
-		docs, err := st.Find(ctx, parent.Collection, bson.D{{Key: a.Field, Value: bson.D{{Key: "$elemMatch", Value: match}}}})
+		// Dotted paths rather than $elemMatch, which FerretDB v1 lacks:
+		// for a composite key they may find more parents, and the edit
+		// takes out only the element whose key matches.
+		where := bson.D{}
+		for _, k := range match {
+			where = append(where, bson.E{Key: a.Field + "." + k.Key, Value: k.Value})
+		}
+		docs, err := st.Find(ctx, parent.Collection, where)
 		if err != nil {
 			return fmt.Errorf("relmap: read %s: %w", parent.Collection, err)
 		}
@@ -552,16 +550,8 @@ func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field s
 				return nil
 			}
 			arr, _ := change(nil)
-			created := bson.D{{Key: PendingField, Value: true}}
-			for _, c := range parent.arrays {
-				if c.Array.Field == field {
-					created = append(created, bson.E{Key: field, Value: arr})
-				} else {
-					created = append(created, bson.E{Key: c.Array.Field, Value: bson.A{}})
-				}
-			}
 			res, err := st.Exec(ctx, parent.Collection, mongo.NewUpdateOneModel().SetFilter(byID).SetUpsert(true).
-				SetUpdate(bson.D{{Key: "$setOnInsert", Value: created}}))
+				SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: PendingField, Value: true}, {Key: field, Value: arr}}}}))
 			if err != nil {
 				return err
 			}
@@ -591,6 +581,10 @@ func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field s
 			}
 			filter = append(filter, bson.E{Key: PendingField, Value: true})
 			res, err = st.Exec(ctx, parent.Collection, mongo.NewDeleteOneModel().SetFilter(filter))
+		} else if len(next) == 0 {
+			// No children, no field: the same whatever the history.
+			res, err = st.Exec(ctx, parent.Collection, mongo.NewUpdateOneModel().SetFilter(filter).
+				SetUpdate(bson.D{{Key: "$unset", Value: bson.D{{Key: field, Value: ""}}}}))
 		} else {
 			res, err = st.Exec(ctx, parent.Collection, mongo.NewUpdateOneModel().SetFilter(filter).
 				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: next}}}}))
