@@ -2,6 +2,7 @@ package evolution
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/schemaflow/schemaflow/schemas"
@@ -470,8 +471,16 @@ func describeAvro(t *avro.Type) string {
 }
 
 // makeOptional turns a field into ["null", T] with a null default, which
-// every reader accepts for a field some documents lack.
+// every reader accepts for a field some documents lack. A field with a
+// default other than null keeps it: it becomes [T, "null"], its default's
+// type first.
 func makeOptional(f *avro.Field) {
+	if f.HasDefault && f.Default != nil {
+		if !nullable(f.Type) {
+			f.Type = &avro.Type{Kind: avro.Union, Branches: append(branches(f.Type), &avro.Type{Kind: avro.Null})}
+		}
+		return
+	}
 	if !nullable(f.Type) {
 		f.Type = &avro.Type{Kind: avro.Union, Branches: append([]*avro.Type{{Kind: avro.Null}}, branches(f.Type)...)}
 	} else if f.Type.Kind == avro.Union && f.Type.Branches[0].Kind != avro.Null {
@@ -485,6 +494,24 @@ func makeOptional(f *avro.Field) {
 		f.Type.Branches = append([]*avro.Type{{Kind: avro.Null}}, rest...)
 	}
 	f.Default, f.HasDefault = nil, true
+}
+
+// keepDefaultFirst moves the branch of a field's default (first, the
+// first branch before the merge, or the long it was promoted to) back to
+// the front of the union, where Avro wants the default's type.
+func keepDefaultFirst(f *avro.Field, first *avro.Type) {
+	if f.Type.Kind != avro.Union {
+		return
+	}
+	bs := f.Type.Branches
+	for i, b := range bs {
+		if b == first || sameSlot(b, first) || first.Kind == avro.Int && b.Kind == avro.Long && b.Logical == "" {
+			if i > 0 {
+				f.Type.Branches = append([]*avro.Type{b}, append(slices.Clone(bs[:i]), bs[i+1:]...)...)
+			}
+			return
+		}
+	}
 }
 
 func setProp(f *avro.Field, key string, v any) {
@@ -533,11 +560,15 @@ func (m *avroMerger) record(o, n *avro.Type, path string) (bool, error) {
 			changed = true
 			continue
 		}
+		first := branches(of.Type)[0]
 		t, c, err := m.merge(of.Type, nf.Type, fpath)
 		if err != nil {
 			return false, err
 		}
 		of.Type, changed = t, changed || c
+		if of.HasDefault && of.Default != nil {
+			keepDefaultFirst(of, first)
+		}
 		if nullable(nf.Type) && !(nullable(of.Type) && of.HasDefault) {
 			if !m.widen {
 				return false, m.refuse(fpath, "documents lack the field, and earlier readers require it")

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/schemaflow/schemaflow/schemas"
@@ -62,12 +61,29 @@ func avroPython(t testing.TB) string {
 // reader read data written with writer, and its messages otherwise.
 func apacheAvroReads(t testing.TB, python string, reader, writer []byte) (bool, string) {
 	t.Helper()
-	dir := t.TempDir()
-	rp, wp := filepath.Join(dir, "reader.avsc"), filepath.Join(dir, "writer.avsc")
-	if err := os.WriteFile(rp, reader, 0o644); err != nil {
+	res := apacheAvroReadsAll(t, python, [][2][]byte{{reader, writer}})
+	return res[0].ok, res[0].msg
+}
+
+type readsResult struct {
+	ok  bool
+	msg string
+}
+
+// apacheAvroReadsAll runs Apache Avro's reader/writer check on each pair
+// (reader, writer) in one Python process.
+func apacheAvroReadsAll(t testing.TB, python string, pairs [][2][]byte) []readsResult {
+	t.Helper()
+	var in []map[string]string
+	for _, p := range pairs {
+		in = append(in, map[string]string{"reader": string(p[0]), "writer": string(p[1])})
+	}
+	data, err := json.Marshal(in)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(wp, writer, 0o644); err != nil {
+	path := filepath.Join(t.TempDir(), "pairs.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Python Avro 1.11's schema_name_equals compares names as written, so
@@ -75,23 +91,39 @@ func apacheAvroReads(t testing.TB, python string, reader, writer []byte) (bool, 
 	// SchemaCompatibility, which Confluent runs, compares unqualified names.
 	// The script compares them as Java does.
 	const script = `
-import sys, avro.schema, avro.compatibility
+import sys, json, avro.schema, avro.compatibility
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 def schema_name_equals(reader, writer):
     aliases = reader.props.get("aliases")
     return reader.fullname.split(".")[-1] == writer.fullname.split(".")[-1] or (isinstance(aliases, list) and writer.fullname in aliases)
 avro.compatibility.schema_name_equals = schema_name_equals
-r = avro.schema.parse(open(sys.argv[1]).read())
-w = avro.schema.parse(open(sys.argv[2]).read())
-res = ReaderWriterCompatibilityChecker().get_compatibility(r, w)
-print(res.compatibility is SchemaCompatibilityType.compatible, sorted(res.messages))
+out = []
+for p in json.load(open(sys.argv[1])):
+    r = avro.schema.parse(p["reader"])
+    w = avro.schema.parse(p["writer"])
+    res = ReaderWriterCompatibilityChecker().get_compatibility(r, w)
+    out.append([res.compatibility is SchemaCompatibilityType.compatible, "; ".join(sorted(res.messages))])
+print(json.dumps(out))
 `
-	out, err := exec.Command(python, "-c", script, rp, wp).CombinedOutput()
+	out, err := exec.Command(python, "-c", script, path).Output()
 	if err != nil {
-		t.Fatalf("Apache Avro: %v\n%s", err, out)
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("Apache Avro: %v\n%s", err, stderr)
 	}
-	s := strings.TrimSpace(string(out))
-	return strings.HasPrefix(s, "True"), s
+	var got [][2]any
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(pairs) {
+		t.Fatalf("Apache Avro: %v: %s", err, out)
+	}
+	res := make([]readsResult, len(got))
+	for i, g := range got {
+		ok, _ := g[0].(bool)
+		msg, _ := g[1].(string)
+		res[i] = readsResult{ok, msg}
+	}
+	return res
 }
 
 // TestEvolveHandWrittenAvro evolves the hand-written v1 with documents
