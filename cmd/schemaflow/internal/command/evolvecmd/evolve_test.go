@@ -3,9 +3,14 @@ package evolvecmd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"encoding/pem"
 	"flag"
+	"io"
+	"log"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -342,5 +347,44 @@ func TestEvolveCredentials(t *testing.T) {
 	}
 	if r := run(t, dir, nil, "--registry", ts.URL, "--user", "alice", "--password", "wrong", "--subject", "s", "docs.json"); r.code != 1 || !strings.Contains(r.stderr, "401") {
 		t.Errorf("wrong password: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestEvolveTLSAndApplyText: an https registry is verified against
+// --tls-ca (and refused without it), and --apply in text output registers
+// the first version and says which.
+func TestEvolveTLSAndApplyText(t *testing.T) {
+	t.Parallel()
+	srv, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	dir := writeDocs(t, `{"_id": "o1", "total": 5}`)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(filepath.Join(dir, "ca.pem"), ca, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, dir, nil, "--registry", ts.URL, "--subject", "orders-value", "docs.json"); r.code != 1 || !strings.Contains(r.stderr, "certificate") {
+		t.Errorf("without --tls-ca: exit %d: %s", r.code, r.stderr)
+	}
+	r := run(t, dir, nil, "--registry", ts.URL, "--tls-ca", "ca.pem", "--subject", "orders-value", "--apply", "docs.json")
+	if r.code != 0 || !strings.Contains(r.stdout, "registered orders-value version 1, id 1\n") {
+		t.Fatalf("--apply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	c, err := registry.NewClient(ts.URL, registry.ClientOptions{TLS: &tls.Config{RootCAs: ts.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs := versions(t, c, "orders-value"); len(vs) != 1 {
+		t.Errorf("versions %v after --apply", vs)
+	}
+	// The same documents now fit: nothing to apply.
+	r = run(t, dir, nil, "--registry", ts.URL, "--tls-ca", "ca.pem", "--subject", "orders-value", "--apply", "docs.json")
+	if r.code != 0 || strings.Contains(r.stdout, "registered") || !strings.Contains(r.stdout, "no new version needed") {
+		t.Errorf("--apply without change: exit %d\n%s", r.code, r.stdout)
 	}
 }
