@@ -20,9 +20,10 @@ import (
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/mongocopy"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
-	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/mongosource"
+	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
@@ -223,18 +224,27 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 		cfg.StartAt = &ts
 	}
 	db, coll := p.MongoDB.Database, p.MongoDB.Collection
+	embedded := strings.HasPrefix(p.MongoDB.URI, "lungo:")
+	copying := db != "" && (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing")
+	if copying {
+		d := client.Database(db)
+		cfg.CopyExisting = &mongosource.Copy{Database: db, Collection: coll, Parallelism: s.Copy.Parallelism,
+			Collections: func(ctx context.Context) ([]string, error) { return mongocopy.Collections(ctx, d) },
+			Find: func(ctx context.Context, c string, filter bson.D) (mongosource.Cursor, error) {
+				return mongocopy.Find(ctx, d.Collection(c), filter)
+			},
+			Count: func(ctx context.Context, c string) (int64, error) { return d.Collection(c).EstimatedDocumentCount(ctx) },
+			Splits: func(ctx context.Context, c string, n int) ([]bson.RawValue, error) {
+				return mongocopy.Splits(ctx, d.Collection(c), n, !embedded)
+			},
+			OnLostResumeOnly: s.Startup != "copy_existing",
+		}
+	}
 	switch {
 	case coll != "":
 		c := client.Database(db).Collection(coll)
 		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
 			return c.Watch(ctx, pipeline, opts)
-		}
-		if s.Startup == "copy_existing" || s.OnLostResume == "copy_existing" {
-			cfg.CopyExisting = &mongosource.Copy{Database: db, Collection: coll,
-				Find:             func(ctx context.Context) (mongosource.Cursor, error) { return c.Find(ctx, bson.D{}) },
-				Count:            func(ctx context.Context) (int64, error) { return c.EstimatedDocumentCount(ctx) },
-				OnLostResumeOnly: s.Startup != "copy_existing",
-			}
 		}
 	case db != "":
 		d := client.Database(db)
@@ -246,7 +256,26 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 			return client.Watch(ctx, pipeline, opts)
 		}
 	}
-	if strings.HasPrefix(p.MongoDB.URI, "lungo:") && len(cfg.Pipeline) > 0 {
+	if embedded && copying {
+		// lungo's streams have no position before their first event: this
+		// one starts after the oplog's last, so a copy can save where it began.
+		watch := cfg.Watch
+		cfg.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (mongosource.ChangeStream, error) {
+			return mongocopy.Watch(ctx, client, func(ctx context.Context, opts *options.ChangeStreamOptions) (lungo.IChangeStream, error) {
+				cs, err := watch(ctx, pipeline, opts)
+				if err != nil {
+					return nil, err
+				}
+				ls, ok := cs.(lungo.IChangeStream)
+				if !ok {
+					cs.Close(context.Background())
+					return nil, fmt.Errorf("change stream %T is not lungo's", cs)
+				}
+				return ls, nil
+			}, opts)
+		}
+	}
+	if embedded && len(cfg.Pipeline) > 0 {
 		// lungo ignores change-stream pipelines: the filter runs here.
 		queries, err := matchStages(cfg.Pipeline)
 		if err != nil {

@@ -157,19 +157,6 @@ type Config struct {
 	OnBatch func(records int, took time.Duration)
 }
 
-// Copy reads a collection's existing documents.
-type Copy struct {
-	// Database and Collection name the copied namespace. Required.
-	Database, Collection string
-	// Find opens a cursor over the documents. Required.
-	Find func(ctx context.Context) (Cursor, error)
-	// Count estimates the number of documents, for progress logs.
-	Count func(ctx context.Context) (int64, error)
-	// OnLostResumeOnly copies only when the lost-resume policy
-	// copy_existing starts the source over; a fresh source starts now.
-	OnLostResumeOnly bool
-}
-
 // Cursor is the part of a cursor a copy reads; the driver's and lungo's
 // both have it.
 type Cursor interface {
@@ -237,8 +224,10 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
 	}
-	if cp := c.CopyExisting; cp != nil && (cp.Database == "" || cp.Collection == "" || cp.Find == nil) {
-		errs = append(errs, errors.New("copyExisting: database, collection and find are required"))
+	if cp := c.CopyExisting; cp != nil {
+		if err := cp.validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch c.OnLostResume {
 	case "", LostResumeFail, LostResumeLatest:
@@ -317,6 +306,9 @@ type Source struct {
 	// in, for Busy.
 	reading, committing busySlot
 	skipped             counters.ByLabel
+
+	copyMu sync.Mutex
+	copies []*copyStat // the collections of this run's copy
 
 	topicsMu sync.Mutex
 	topics   []string // topics produced to so far
@@ -444,15 +436,25 @@ func (e *resumeLostError) Is(target error) bool { return target == ErrResumeLost
 // run is one pass of Run: from the saved token, or, when restart is set
 // after a lost resume point, from now (latest) or a new copy.
 func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, restart LostResumePolicy) (runErr error) {
-	token, err := offsets.load(ctx)
+	raw, err := offsets.load(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return err
 	}
+	state, err := parseOffsets(raw)
+	if err != nil {
+		return fmt.Errorf("mongosource: %s: %w", s.cfg.Name, err)
+	}
+	token, prog := state.token, state.copy
 	if restart != "" {
-		token = nil
+		token, prog = nil, nil
+	}
+	if prog != nil && s.cfg.CopyExisting == nil {
+		s.log.Warn("mongosource: a copy was in progress, but copy_existing is no longer configured: streaming from the position taken before the copy",
+			"source", s.cfg.Name)
+		prog = nil
 	}
 	opts := options.ChangeStream()
 	switch {
@@ -488,8 +490,29 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		return fmt.Errorf("mongosource: %s: watch: %w", s.cfg.Name, err)
 	}
 	defer stream.Close(context.Background())
-	copying := token == nil && s.cfg.CopyExisting != nil && restart != LostResumeLatest &&
+	copying := prog != nil || token == nil && s.cfg.CopyExisting != nil && restart != LostResumeLatest &&
 		(restart == LostResumeCopy || !s.cfg.CopyExisting.OnLostResumeOnly)
+	// A copy saves its progress with the stream position taken before it
+	// began (the saved one, for a copy resumed).
+	preCopy := token
+	if copying {
+		if preCopy == nil {
+			preCopy = append(bson.Raw(nil), stream.ResumeToken()...)
+			if len(preCopy) == 0 {
+				preCopy = nil
+				s.log.Warn("mongosource: the change stream gives no position before its first event: a copy resumed after a stop streams from the restart, not from before the copy",
+					"source", s.cfg.Name)
+			}
+		}
+		if prog == nil {
+			if prog, err = s.newCopyProgress(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+		}
+	}
 	if token == nil && !copying {
 		// A fresh source saves where it starts at once (drivers give a
 		// post-batch token before any event), so a restart before the first
@@ -518,7 +541,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	defer cancelRun()
 	work, cancelWork := graceful.Context(parent, s.cfg.DrainTimeout)
 	defer cancelWork()
-	inflight := make(chan *inflightBatch, 8)
+	inflight := make(chan *inflightBatch, cap8)
 	failed := make(chan error, 1)
 	committed := make(chan struct{})
 	go func() {
@@ -552,9 +575,26 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			if err == nil {
 				s.bytes.Add(b.bytes.Load())
 			}
+			if err == nil && b.mark != nil {
+				// A copy batch: its range's progress is saved with the
+				// position taken before the copy.
+				prog.mu.Lock()
+				b.mark.apply()
+				doc, merr := marshalOffsets(preCopy, prog)
+				prog.mu.Unlock()
+				end := s.committing.begin("saving the copy's progress")
+				err = merr
+				if err == nil {
+					err = offsets.save(work, doc)
+				}
+				end()
+				if err == nil {
+					b.mark.st.copied.Add(b.mark.n)
+				}
+				b.mark.release()
+			}
 			if err == nil && b.token == nil {
-				// A copy batch (the stream position is saved after the
-				// copy), or the events before an invalidate.
+				// A copy batch, or the events before an invalidate.
 				s.events.Add(int64(b.n))
 				if b.copy {
 					s.copied.Add(int64(b.n))
@@ -621,7 +661,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 	}()
 
 	if copying {
-		if err := s.copyExisting(ctx, work, cl, inflight, failed); err != nil {
+		if err := s.copyExisting(ctx, work, cl, inflight, failed, prog); err != nil {
 			return stop(err)
 		}
 		if ctx.Err() != nil {
@@ -745,68 +785,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// copyExisting publishes every existing document as an insert, in batches
-// whose tokens are not saved: a source stopped mid-copy copies again.
-func (s *Source) copyExisting(ctx, work context.Context, cl *kgo.Client, inflight chan<- *inflightBatch, failed <-chan error) error {
-	c := s.cfg.CopyExisting
-	start := time.Now()
-	total := int64(-1)
-	if c.Count != nil {
-		if n, err := c.Count(ctx); err == nil {
-			total = n
-		}
-	}
-	s.copyEstimate.Store(total)
-	s.log.Info("mongosource: copying existing documents", "source", s.cfg.Name, "namespace", c.Database+"."+c.Collection, "estimated", total)
-	cur, err := c.Find(ctx)
-	if err != nil {
-		return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
-	}
-	defer cur.Close(context.Background())
-	ns := bson.D{{Key: "db", Value: c.Database}, {Key: "coll", Value: c.Collection}}
-	n := int64(0)
-	more := cur.Next(ctx)
-	for more {
-		b := &inflightBatch{copy: true}
-		var events []bson.Raw
-		for ; more && len(events) < s.cfg.MaxBatch; more = cur.Next(ctx) {
-			var doc bson.Raw
-			if err := cur.Decode(&doc); err != nil {
-				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
-			}
-			event, err := bson.Marshal(bson.D{
-				{Key: "operationType", Value: "insert"}, {Key: "ns", Value: ns},
-				{Key: "documentKey", Value: bson.D{{Key: "_id", Value: doc.Lookup("_id")}}},
-				{Key: "fullDocument", Value: doc}, {Key: "copyExisting", Value: true},
-			})
-			if err != nil {
-				return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
-			}
-			events = append(events, event)
-		}
-		if err := s.produce(work, cl, b, events); err != nil {
-			return err
-		}
-		n += int64(b.n)
-		select {
-		case inflight <- b:
-		case err := <-failed:
-			return err
-		case <-ctx.Done():
-			return nil
-		}
-		if n%10000 < int64(b.n) {
-			s.log.Info("mongosource: copy progress", "source", s.cfg.Name, "copied", n, "estimated", total,
-				"rate", fmt.Sprintf("%.0f/s", float64(n)/time.Since(start).Seconds()))
-		}
-	}
-	if err := cur.Err(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("mongosource: %s: copy %s.%s: %w", s.cfg.Name, c.Database, c.Collection, err)
-	}
-	s.log.Info("mongosource: copy read", "source", s.cfg.Name, "documents", n, "took", time.Since(start).String())
-	return nil
-}
-
 // produce turns events into records, encoding them in parallel into the
 // batch's arena, and produces them into b in event order, so each key's
 // order is kept. Events that fail for good become dead letters under
@@ -915,7 +893,8 @@ type inflightBatch struct {
 	// its last event's (seconds), 0 if unknown.
 	started     time.Time
 	clusterTime uint32
-	copy        bool // a batch of copied documents
+	copy        bool      // a batch of copied documents
+	mark        *copyMark // a copy batch's progress, saved once it is acked
 	token       bson.Raw
 	mu          sync.Mutex
 	first       error

@@ -35,6 +35,7 @@ type env struct {
 	brokers []string
 	reg     *registry.Client
 	src     lungo.ICollection
+	srcDB   lungo.IClient // the client of src
 	dst     lungo.IClient
 	quiet   *slog.Logger
 	// copyName is the sink's database; default "copy".
@@ -53,7 +54,8 @@ func newEnv(t *testing.T) *env { return newEnvB(t) }
 func newEnvB(t testing.TB) *env {
 	t.Helper()
 	e := newKafkaRegistry(t)
-	e.src, e.dst = testenv.Lungo(t).Database("shop").Collection("orders"), testenv.Lungo(t)
+	e.srcDB = testenv.Lungo(t)
+	e.src, e.dst = e.srcDB.Database("shop").Collection("orders"), testenv.Lungo(t)
 	return e
 }
 
@@ -370,8 +372,7 @@ func TestLostResumePoint(t *testing.T) {
 	// collection is copied again, and the stream goes on from before it.
 	copyAgain, stopCopy := e.source(t, lost, func(c *Config) {
 		c.OnLostResume = LostResumeCopy
-		c.CopyExisting = &Copy{Database: "shop", Collection: "orders",
-			Find: func(ctx context.Context) (Cursor, error) { return e.src.Find(ctx, bson.D{}) }}
+		c.CopyExisting = e.copyOf("orders", 1)
 	})
 	testenv.WaitFor(t, "the copy", func() bool { return copyAgain.Stats().Copied == 2 })
 	e.insert(t, bson.D{{Key: "_id", Value: 3}})
@@ -501,12 +502,7 @@ func TestCopyExisting(t *testing.T) {
 		e.insert(t, bson.D{{Key: "_id", Value: i}, {Key: "v", Value: 0}})
 	}
 	copyCfg := func(c *Config) {
-		c.CopyExisting = &Copy{Database: "shop", Collection: "orders",
-			Find: func(ctx context.Context) (Cursor, error) {
-				return e.src.Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-			},
-			Count: func(ctx context.Context) (int64, error) { return e.src.CountDocuments(ctx, bson.D{}) },
-		}
+		c.CopyExisting = e.copyOf("orders", 4)
 	}
 	src, stop := e.source(t, copyCfg)
 	testenv.WaitFor(t, "the stream to open", src.Watching)

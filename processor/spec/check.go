@@ -278,8 +278,11 @@ func (pc *pipelineChecker) source(s *Source) {
 	pc.oneOf(p("source", "full_document_before_change"), s.FullDocumentBeforeChange, "off", "whenAvailable", "required")
 	pc.oneOf(p("source", "startup"), s.Startup, "latest", "timestamp", "copy_existing")
 	pc.oneOf(p("source", "on_lost_resume"), s.OnLostResume, "fail", "latest", "copy_existing")
-	if (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing") && pl.MongoDB.Collection == "" {
-		pc.bad(p("source"), "copy_existing needs mongodb.collection: only a collection can be copied")
+	if (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing") && pl.MongoDB.Database == "" {
+		pc.bad(p("source"), "copy_existing needs mongodb.database: a collection or every collection of a database is copied, not a whole deployment")
+	}
+	if s.Copy.Parallelism < 0 {
+		pc.bad(p("source", "copy", "parallelism"), "must not be negative")
 	}
 	switch {
 	case s.Startup == "timestamp" && s.StartAt == "":

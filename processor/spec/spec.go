@@ -194,6 +194,15 @@ type Source struct {
 	Offsets Offsets `yaml:"offsets"`
 	// MaxBatch caps the events produced per saved resume token. Default 500.
 	MaxBatch int `yaml:"max_batch"`
+	// Copy tunes the copy of existing documents (startup copy_existing).
+	Copy Copy `yaml:"copy"`
+}
+
+// Copy tunes a source's copy of existing documents.
+type Copy struct {
+	// Parallelism is how many _id ranges of a collection are read at
+	// once. Default 4; 1 copies in _id order.
+	Parallelism int `yaml:"parallelism"`
 }
 
 // TopicRule renames "db.coll" to a topic by regular expression.
