@@ -365,7 +365,7 @@ func (cs *changeStream) next(ctx context.Context, n int, wait time.Duration) (ou
 		if err != nil {
 			return nil, nil, false, err
 		}
-		if len(out) > 0 && size+len(raw) > maxBatchBytes {
+		if len(out) > 0 && size+len(raw) > cs.s.batchBytes {
 			cs.held, cs.heldToken = raw, evToken // first of the next batch
 			return out, cs.token, true, nil
 		}

@@ -98,15 +98,15 @@ func (s *Server) reap() {
 }
 
 // takeBatch removes up to n documents (0: no count limit), and at most
-// maxBatchBytes of them, from docs; at least one when any is left.
-func takeBatch(docs []bson.Raw, n int) (batch bson.A, rest []bson.Raw) {
+// maxBytes of them, from docs; at least one when any is left.
+func takeBatch(docs []bson.Raw, n, maxBytes int) (batch bson.A, rest []bson.Raw) {
 	size := 0
 	i := 0
 	for ; i < len(docs); i++ {
 		if n > 0 && i >= n {
 			break
 		}
-		if i > 0 && size+len(docs[i]) > maxBatchBytes {
+		if i > 0 && size+len(docs[i]) > maxBytes {
 			break
 		}
 		size += len(docs[i])
@@ -133,7 +133,7 @@ func (s *Server) newListCursorOpts(ns string, list bsonkit.List, batch int, sing
 		}
 		docs[i] = raw
 	}
-	first, rest := takeBatch(docs, batch)
+	first, rest := takeBatch(docs, batch, s.batchBytes)
 	if batch == 0 && len(docs) > 0 && len(first) == 0 {
 		first = bson.A{}
 	}
@@ -229,7 +229,7 @@ func (s *Server) getMore(_ *conn, a *args) (bson.D, error) {
 		return cursorReply(id, c.ns, "nextBatch", events, token), nil
 	}
 	var out bson.A
-	out, c.docs = takeBatch(c.docs, int(batch))
+	out, c.docs = takeBatch(c.docs, int(batch), s.batchBytes)
 	if len(c.docs) == 0 {
 		s.unregister(id)
 		id = 0

@@ -72,6 +72,9 @@ type Server struct {
 	closed  bool
 
 	connID atomic.Int32
+	// batchBytes bounds the documents of one reply: maxBatchBytes, lower
+	// in tests.
+	batchBytes int
 }
 
 // New returns a server of engine. Serve starts it on a listener.
@@ -96,6 +99,7 @@ func New(engine *lungo.Engine, opts Options) *Server {
 		engine: engine, opts: opts, log: opts.Logger,
 		ctx: ctx, cancel: cancel,
 		lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, cursors: map[int64]*cursor{},
+		batchBytes: maxBatchBytes,
 	}
 	s.wg.Add(1)
 	go s.reap()

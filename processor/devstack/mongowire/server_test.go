@@ -348,12 +348,13 @@ func TestCursorManyBatches(t *testing.T) {
 		cur.Close(c)
 		t.Logf("batch size %d: %d documents in %d batches", batch, i, batches)
 	}
-	// Large documents: batches stop at 16 MiB.
+	// Batches stop at a size (16 MiB; 64 KiB here): 20 documents of 10 KiB
+	// come in batches of 6.
+	f.srv.batchBytes = 64 << 10
 	big := f.client.Database("d").Collection("big")
-	mb := strings.Repeat("y", 1<<20)
-	bigDocs := make([]any, 17)
+	bigDocs := make([]any, 20)
 	for i := range bigDocs {
-		bigDocs[i] = bson.D{{Key: "_id", Value: i}, {Key: "mb", Value: mb}}
+		bigDocs[i] = bson.D{{Key: "_id", Value: i}, {Key: "kb", Value: strings.Repeat("y", 10<<10)}}
 	}
 	if _, err := big.InsertMany(c, bigDocs); err != nil {
 		t.Fatal(err)
@@ -362,16 +363,20 @@ func TestCursorManyBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cur.RemainingBatchLength() >= 16 || cur.RemainingBatchLength() == 0 {
-		t.Fatalf("first batch of 1 MiB documents has %d", cur.RemainingBatchLength())
+	sizes := []int{cur.RemainingBatchLength()}
+	for {
+		fresh := cur.RemainingBatchLength() == 0 // Next fetches a batch
+		if !cur.Next(c) {
+			break
+		}
+		if fresh {
+			sizes = append(sizes, cur.RemainingBatchLength()+1)
+		}
 	}
-	count := 0
-	for cur.Next(c) {
-		count++
+	if cur.Err() != nil || fmt.Sprint(sizes) != "[6 6 6 2]" {
+		t.Fatalf("batches of 10 KiB documents: %v, %v; want [6 6 6 2]", sizes, cur.Err())
 	}
-	if count != 17 || cur.Err() != nil {
-		t.Fatalf("%d big documents, %v", count, cur.Err())
-	}
+	f.srv.batchBytes = maxBatchBytes
 	// A cursor closed early is killed on the server.
 	cur, err = coll.Find(c, bson.D{}, options.Find().SetBatchSize(10))
 	if err != nil {

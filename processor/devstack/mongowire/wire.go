@@ -22,7 +22,9 @@ const maxBSONSize = 16 * 1024 * 1024
 
 const headerLen = 16
 
-const opQuery = wiremessage.OpQuery
+// opQuery is OP_QUERY, which drivers still send for their first hello
+// (the driver package marks it deprecated for clients).
+const opQuery wiremessage.OpCode = 2004
 
 // ProtocolError is a message the server cannot read: the connection it
 // came on is closed.
@@ -66,7 +68,7 @@ func readRequest(r io.Reader, maxSize int32) (*request, error) {
 	if length < headerLen || length > maxSize {
 		return nil, protoErr("message length %d outside [%d, %d]", length, headerLen, maxSize)
 	}
-	if op != wiremessage.OpMsg && op != wiremessage.OpQuery {
+	if op != wiremessage.OpMsg && op != opQuery {
 		return nil, protoErr("unsupported op code %d (%s): only OP_MSG and OP_QUERY are served", int32(op), op)
 	}
 	body := make([]byte, length-headerLen)
