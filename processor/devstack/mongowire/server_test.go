@@ -493,6 +493,32 @@ func TestChangeStream(t *testing.T) {
 	if fmt.Sprint(ops) != "[replace 1 delete 1 insert 2]" {
 		t.Fatalf("resumed events: %v", ops)
 	}
+	insert2 := cs2.ResumeToken()
+	// Without updateLookup an update event has no fullDocument; with it,
+	// the document as it is when the event is read.
+	lookup, err := coll.Watch(c, mongo.Pipeline{}, options.ChangeStream().SetFullDocument(options.UpdateLookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lookup.Close(c)
+	if _, err := coll.UpdateOne(c, bson.D{{Key: "_id", Value: 2}}, bson.D{{Key: "$set", Value: bson.D{{Key: "a", Value: 1}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := nextEvent(t, c, cs2); ev["operationType"] != "update" || ev["fullDocument"] != nil {
+		t.Errorf("update event without updateLookup: %v", ev)
+	}
+	if ev := nextEvent(t, c, lookup); ev["operationType"] != "update" || fmt.Sprint(ev["fullDocument"]) != "map[_id:2 a:1]" {
+		t.Errorf("update event with updateLookup: %v", ev)
+	}
+	// startAfter the insert of 2: the update next.
+	after, err := coll.Watch(c, mongo.Pipeline{}, options.ChangeStream().SetStartAfter(insert2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close(c)
+	if ev := nextEvent(t, c, after); ev["operationType"] != "update" || ev["documentKey"].(bson.M)["_id"] != int32(2) {
+		t.Errorf("startAfter: %v", ev)
+	}
 
 	// $match filters events; a database-level stream sees every collection.
 	dbs, err := f.client.Database("shop").Watch(c, mongo.Pipeline{{{Key: "$match", Value: bson.D{{Key: "operationType", Value: "insert"}}}}})
@@ -528,12 +554,19 @@ func TestChangeStreamManyEvents(t *testing.T) {
 	}
 	defer cs.Close(c)
 	const n = 300
+	wrote := make(chan error, 1)
 	go func() {
 		for i := range n {
-			if _, err := coll.InsertOne(context.Background(), bson.D{{Key: "_id", Value: i}}); err != nil {
-				t.Error(err)
+			if _, err := coll.InsertOne(c, bson.D{{Key: "_id", Value: i}}); err != nil {
+				wrote <- err
 				return
 			}
+		}
+		wrote <- nil
+	}()
+	defer func() {
+		if err := <-wrote; err != nil {
+			t.Error(err)
 		}
 	}()
 	for i := range n {
