@@ -427,32 +427,41 @@ func (m *Mapper) element(ctx context.Context, st Store, t *table, e event, row b
 		match = append(match, bson.E{Key: t.field(k.Key), Value: k.Value})
 	}
 	newID, hasNew := parentID(a, row)
-	// Leave the old parent: the one before names, or wherever it is.
-	if oldID, hasOld := parentID(a, e.before); hasOld {
-		if !hasNew || bsonkit.Compare(oldID, newID) != 0 {
-			if err := m.editArray(ctx, st, parent, a.Field, oldID, false, e, without(match)); err != nil {
-				return err
-			}
-		}
+	// Leave the old parent: the one before names, when the element is
+	// there; else wherever it is. (A before with the key alone, as
+	// Postgres sends under replica identity default, can carry zero
+	// values in its other columns: it is not trusted to be right.)
+	oldID, hasOld := parentID(a, e.before)
+	if hasOld && hasNew && bsonkit.Compare(oldID, newID) == 0 {
+		hasOld = false // no move: the edit below replaces the element
 	} else {
-		// Dotted paths rather than $elemMatch, which FerretDB v1 lacks:
-		// for a composite key they may find more parents, and the edit
-		// takes out only the element whose key matches.
-		where := bson.D{}
-		for _, k := range match {
-			where = append(where, bson.E{Key: a.Field + "." + k.Key, Value: k.Value})
-		}
-		docs, err := st.Find(ctx, parent.Collection, where)
-		if err != nil {
-			return fmt.Errorf("relmap: read %s: %w", parent.Collection, err)
-		}
-		for _, doc := range docs {
-			id, _ := sink.Lookup(doc, "_id")
-			if hasNew && bsonkit.Compare(id, newID) == 0 {
-				continue
-			}
-			if err := m.editArray(ctx, st, parent, a.Field, id, false, e, without(match)); err != nil {
+		left := false
+		if hasOld {
+			var err error
+			if left, err = m.editArray(ctx, st, parent, a.Field, oldID, false, e, without(match)); err != nil {
 				return err
+			}
+		}
+		if !left {
+			// Dotted paths rather than $elemMatch, which FerretDB v1
+			// lacks: for a composite key they may find more parents, and
+			// the edit takes out only the element whose key matches.
+			where := bson.D{}
+			for _, k := range match {
+				where = append(where, bson.E{Key: a.Field + "." + k.Key, Value: k.Value})
+			}
+			docs, err := st.Find(ctx, parent.Collection, where)
+			if err != nil {
+				return fmt.Errorf("relmap: read %s: %w", parent.Collection, err)
+			}
+			for _, doc := range docs {
+				id, _ := sink.Lookup(doc, "_id")
+				if hasNew && bsonkit.Compare(id, newID) == 0 {
+					continue
+				}
+				if _, err := m.editArray(ctx, st, parent, a.Field, id, false, e, without(match)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -460,7 +469,8 @@ func (m *Mapper) element(ctx context.Context, st Store, t *table, e event, row b
 		return nil
 	}
 	elem, _ := t.fields(row)
-	return m.editArray(ctx, st, parent, a.Field, newID, true, e, with(match, elem, a.Sort))
+	_, err := m.editArray(ctx, st, parent, a.Field, newID, true, e, with(match, elem, a.Sort))
+	return err
 }
 
 // edit changes an array; false when nothing changed.
@@ -538,25 +548,25 @@ func less(x, y any, by []SortKey, key bson.D) bool {
 // write holds the array's old value in its filter; a concurrent change
 // makes it match nothing, and the edit is read and tried again. A pending
 // parent left with empty arrays is deleted.
-func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field string, id any, create bool, e event, change edit) error {
+func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field string, id any, create bool, e event, change edit) (bool, error) {
 	byID := bson.D{{Key: "_id", Value: id}}
 	for range MaxAttempts {
 		docs, err := st.Find(ctx, parent.Collection, byID)
 		if err != nil {
-			return fmt.Errorf("relmap: read %s: %w", parent.Collection, err)
+			return false, fmt.Errorf("relmap: read %s: %w", parent.Collection, err)
 		}
 		if len(docs) == 0 {
 			if !create {
-				return nil
+				return false, nil
 			}
 			arr, _ := change(nil)
 			res, err := st.Exec(ctx, parent.Collection, mongo.NewUpdateOneModel().SetFilter(byID).SetUpsert(true).
 				SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: PendingField, Value: true}, {Key: field, Value: arr}}}}))
 			if err != nil {
-				return err
+				return false, err
 			}
 			if res.Upserted > 0 {
-				return nil
+				return true, nil
 			}
 			continue // created meanwhile
 		}
@@ -564,11 +574,11 @@ func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field s
 		old, has := sink.Lookup(doc, field)
 		arr, isArray := old.(bson.A)
 		if has && !isArray && old != nil {
-			return e.bad("%s.%v holds %s as a %T, not an array", parent.Collection, id, field, old)
+			return false, e.bad("%s.%v holds %s as a %T, not an array", parent.Collection, id, field, old)
 		}
 		next, changed := change(arr)
 		if !changed {
-			return nil
+			return false, nil
 		}
 		filter := append(append(bson.D{}, byID...), cas(field, old, has))
 		var res Result
@@ -590,13 +600,13 @@ func (m *Mapper) editArray(ctx context.Context, st Store, parent *table, field s
 				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: field, Value: next}}}}))
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if res.Matched+res.Deleted > 0 {
-			return nil
+			return true, nil
 		}
 	}
-	return fmt.Errorf("relmap: %s: %s.%v changed %d times while its %s was edited", e.r.Where(), parent.Collection, id, MaxAttempts, field)
+	return false, fmt.Errorf("relmap: %s: %s.%v changed %d times while its %s was edited", e.r.Where(), parent.Collection, id, MaxAttempts, field)
 }
 
 func othersEmpty(doc bson.D, parent *table, field string) bool {

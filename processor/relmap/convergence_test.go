@@ -240,11 +240,24 @@ func randomHistory(t testing.TB, rnd *rand.Rand, c *codecs, n int) *history {
 		if rnd.Intn(2) == 0 {
 			return old
 		}
+		// The other columns are null, or zero values as Debezium gives
+		// required columns it was not sent.
+		zero := rnd.Intn(2) == 0
 		d := bson.D{}
 		for _, c := range old {
 			v := c.Value
 			if c.Key != "id" {
-				v = nil
+				switch v.(type) {
+				case int32:
+					v = int32(0)
+				case int64:
+					v = int64(0)
+				case string:
+					v = ""
+				}
+				if !zero {
+					v = nil
+				}
 			}
 			d = append(d, bson.E{Key: c.Key, Value: v})
 		}
