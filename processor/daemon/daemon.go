@@ -34,7 +34,7 @@ type Options struct {
 	// ShutdownTimeout bounds a graceful stop: pipelines finish the
 	// records in hand and save their positions within it. Default 30s.
 	// Leaving the consumer groups is given a quarter of it, at most 5s,
-	// and the end (closing the MongoDB clients) a tenth, at most 500ms;
+	// and the end (closing the MongoDB clients) a fifth, at most 1s;
 	// the rest is the drain: sinks write and commit the batch in hand,
 	// sources deliver their records and save their resume tokens. A call
 	// that runs past the drain is given up (the sink's batch is read
@@ -175,12 +175,12 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 
 // stopBudget splits the shutdown timeout: closing is kept for the end —
 // the pipelines' last steps, closing the MongoDB clients, exiting (a
-// tenth, at most 500ms) —, leave for leaving the consumer groups after
-// the drain (a quarter, at most 5s), and drain is the rest. All start
-// when the stop does, so they end within it.
+// fifth, at most 1s) —, leave for leaving the consumer groups after the
+// drain (a quarter, at most 5s), and drain is the rest. All start when
+// the stop does, so they end within it.
 func (d *Daemon) stopBudget() (drain, leave, closing time.Duration) {
 	t := d.opts.ShutdownTimeout
-	closing = min(500*time.Millisecond, t/10)
+	closing = min(time.Second, t/5)
 	leave = min(5*time.Second, t/4)
 	return t - leave - closing, leave, closing
 }

@@ -766,11 +766,8 @@ func (p *Pipeline) bulkWrite(ctx context.Context, ns Namespace, coll Collection,
 	select {
 	case err = <-done:
 	case <-wctx.Done():
-		select {
-		case err = <-done: // it heeded the context
-		case <-time.After(100 * time.Millisecond):
-			err = fmt.Errorf("the target did not stop writing: %w", wctx.Err())
-		}
+		// Not a moment more: the drain's end is the stop's budget.
+		err = fmt.Errorf("bulk write given up: %w", wctx.Err())
 	}
 	if !timer.Stop() && slow.Load() {
 		p.log.Info("mongosink: slow write ended", "namespace", ns.Database+"."+ns.Collection, "records", len(models),
