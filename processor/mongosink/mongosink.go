@@ -198,8 +198,8 @@ func (c *Config) Validate() error {
 	default:
 		bad("handler %q: want mongodb, debezium-rdbms, debezium-mongodb or debezium-mongodb-oplog", c.Handler)
 	}
-	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil) {
-		bad("a mapping needs handler debezium-rdbms and a finder")
+	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil || c.Unordered) {
+		bad("a mapping needs handler debezium-rdbms, a finder and ordered bulk writes")
 	}
 	for _, t := range c.Topics {
 		if t == c.DeadLetterTopic && t != "" {

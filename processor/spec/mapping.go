@@ -230,6 +230,9 @@ func (pc *pipelineChecker) mapping(s *Sink) {
 	if s.NamespaceField != "" || len(s.TopicNamespaces) > 0 {
 		pc.bad(p("sink", "mapping"), "the mapping names the collections: namespace_field and topic_namespaces are not used with it")
 	}
+	if s.Ordered != nil && !*s.Ordered {
+		pc.bad(p("sink", "ordered"), "a mapping writes each document's changes in order: ordered must stay true")
+	}
 	for name, t := range m.Tables {
 		if t != nil {
 			pc.oneOf(p("sink", "mapping", "tables", name, "nulls"), t.Nulls, "keep", "omit")
