@@ -3,8 +3,12 @@
 // database.
 //
 // The framing (OP_MSG, OP_QUERY for the first handshake, OP_REPLY) is read
-// and written with the Go driver's wiremessage package; storage, queries and
-// updates are lungo's. This package is the thin command layer between them:
+// and written with the Go driver's wiremessage package (maintained with the
+// driver, already a dependency, BSON-agnostic: documents stay the driver's
+// bson, which lungo uses). FerretDB's github.com/FerretDB/wire was the other
+// candidate: v0.0.7 asks not to be used yet, decodes every document into
+// its own BSON types and panics on a crafted OP_MSG (see checksumInBody in
+// the tests). Storage, queries and updates are lungo's. This package is the thin command layer between them:
 // it reads a command, checks every field it was given, calls the engine and
 // answers the reply a MongoDB 6.0 replica set member would. A command or an
 // option it does not implement is answered with a MongoDB error naming it

@@ -68,6 +68,25 @@ func withChecksum(msg []byte, bad bool) []byte {
 	return binary.LittleEndian.AppendUint32(m, sum)
 }
 
+// checksumInBody is an OP_MSG with the checksum flag whose checksum is
+// right but is also the last 4 bytes of its one document: read as a
+// checksum, the document is cut short. (FerretDB's wire v0.0.7 ReadMessage
+// panics on it with an index out of range.)
+func checksumInBody(t testing.TB) []byte {
+	for q := int32(0); ; q++ {
+		// The int32 v comes last: its upper 3 bytes and the terminator are
+		// the checksum, so the sum's top byte must be 0.
+		doc := mustDoc(t, bson.D{{Key: "ping", Value: 1}, {Key: "$db", Value: "admin"}, {Key: "q", Value: q}, {Key: "v", Value: int32(0)}})
+		msg := frame(1, 2013, append([]byte{1, 0, 0, 0, 0}, doc...))
+		sum := crc32.Checksum(msg[:len(msg)-4], crc32.MakeTable(crc32.Castagnoli))
+		if sum>>24 != 0 {
+			continue
+		}
+		binary.LittleEndian.PutUint32(msg[len(msg)-4:], sum)
+		return msg
+	}
+}
+
 func queryMsg(t testing.TB, ns string, q bson.D) []byte {
 	b := binary.LittleEndian.AppendUint32(nil, 0)
 	b = append(b, ns...)
@@ -173,6 +192,7 @@ func TestBadMessages(t *testing.T) {
 		{"OP_MSG without body", frame(1, 2013, []byte{0, 0, 0, 0}), "no body section"},
 		{"OP_MSG two bodies", frame(1, 2013, append(append([]byte{0, 0, 0, 0, 0}, ping...), append([]byte{0}, ping...)...)), "more than one body"},
 		{"OP_MSG bad checksum", withChecksum(okMsg, true), "checksum"},
+		{"OP_MSG checksum inside the body", checksumInBody(t), "body section is not a BSON document"},
 		{"OP_MSG unknown required flag", opMsg(1<<4, ping, ""), "unknown required flag bits 0x10"},
 		{"OP_MSG bad sequence length", frame(1, 2013, append(append([]byte{0, 0, 0, 0, 0}, ping...), 1, 0xff, 0, 0, 0, 'x', 0)), "document sequence is malformed"},
 		{"cut short", okMsg[:len(okMsg)-3], "cut short"},
@@ -217,6 +237,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add(opMsg(0, mustDoc(f, bson.D{{Key: "aggregate", Value: "c"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$changeStream", Value: bson.D{}}}}}, {Key: "cursor", Value: bson.D{}}, {Key: "$db", Value: "d"}}), ""))
 	f.Add(queryMsg(f, "admin.$cmd", bson.D{{Key: "isMaster", Value: 1}}))
 	f.Add(frame(1, 2012, []byte{1, 2, 3}))
+	f.Add(checksumInBody(f))
 	_, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
 	if err != nil {
 		f.Fatal(err)
