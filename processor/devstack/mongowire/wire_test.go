@@ -101,6 +101,12 @@ func queryMsg(t testing.TB, ns string, q bson.D) []byte {
 // document.
 func roundTrip(t *testing.T, addr string, msg []byte) (op int32, doc bson.Raw) {
 	t.Helper()
+	return roundTripTo(t, addr, msg, int32(binary.LittleEndian.Uint32(msg[4:])))
+}
+
+// roundTripTo is roundTrip where the reply answers request id want.
+func roundTripTo(t *testing.T, addr string, msg []byte, want int32) (op int32, doc bson.Raw) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -120,8 +126,8 @@ func roundTrip(t *testing.T, addr string, msg []byte) (op int32, doc bson.Raw) {
 		t.Fatal(err)
 	}
 	op = int32(binary.LittleEndian.Uint32(hdr[12:]))
-	if got := int32(binary.LittleEndian.Uint32(hdr[8:])); got != int32(binary.LittleEndian.Uint32(msg[4:])) {
-		t.Fatalf("responseTo %d, want the request's id", got)
+	if got := int32(binary.LittleEndian.Uint32(hdr[8:])); got != want {
+		t.Fatalf("responseTo %d, want %d", got, want)
 	}
 	switch op {
 	case 2013:
@@ -268,4 +274,18 @@ func FuzzReadRequest(f *testing.F) {
 			t.Fatalf("reply without ok: %v", reply)
 		}
 	})
+}
+
+// An OP_MSG with moreToCome (an unacknowledged write) gets no reply: the
+// next reply on the connection answers the next request.
+func TestMoreToCome(t *testing.T) {
+	f := serve(t, Options{})
+	insert := opMsg(2, mustDoc(t, bson.D{{Key: "insert", Value: "c"}, {Key: "$db", Value: "d"}, {Key: "writeConcern", Value: bson.D{{Key: "w", Value: 0}}}}), "documents",
+		mustDoc(t, bson.D{{Key: "_id", Value: "fire-and-forget"}}))
+	count := opMsg(0, mustDoc(t, bson.D{{Key: "count", Value: "c"}, {Key: "$db", Value: "d"}}), "")
+	binary.LittleEndian.PutUint32(count[4:], 8) // request id 8
+	_, doc := roundTripTo(t, f.addr, append(insert, count...), 8)
+	if n, ok := doc.Lookup("n").Int32OK(); !ok || n != 1 {
+		t.Fatalf("count after an unacknowledged insert: %s", doc)
+	}
 }
