@@ -189,21 +189,29 @@ func (m *Mapper) Apply(ctx context.Context, st Store, r sink.Record) error {
 	return nil
 }
 
-// fields maps a row's columns: included, renamed; nulls listed apart when
-// they are omitted.
-func (t *table) fields(row bson.D) (set bson.D, nulls []string) {
+// fields maps a row's columns: included, renamed, converted to their
+// field types; nulls listed apart when they are omitted.
+func (t *table) fields(e event, row bson.D) (set bson.D, nulls []string, err error) {
 	for _, c := range row {
 		if !t.keeps(c.Key) {
 			continue
 		}
-		name := t.field(c.Key)
-		if c.Value == nil && t.OmitNulls {
+		name, v := t.field(c.Key), c.Value
+		if to, typed := t.Types[c.Key]; typed {
+			if _, isKey := sink.Lookup(e.key, c.Key); isKey {
+				return nil, nil, e.bad("the key column %q cannot be given a type: _id and joins take keys as they come", c.Key)
+			}
+			if v, err = convert(v, to); err != nil {
+				return nil, nil, e.bad("column %q: %v", c.Key, err)
+			}
+		}
+		if v == nil && t.OmitNulls {
 			nulls = append(nulls, name)
 			continue
 		}
-		set = append(set, bson.E{Key: name, Value: c.Value})
+		set = append(set, bson.E{Key: name, Value: v})
 	}
-	return set, nulls
+	return set, nulls, nil
 }
 
 // idOf is the _id of a row by its key: the value of a one-column key, the
@@ -218,7 +226,10 @@ func idOf(key bson.D) any {
 // upsert sets a row's own fields, and the copies it references, in its
 // document; arrays and copies of other rules are left alone.
 func (m *Mapper) upsert(ctx context.Context, st Store, t *table, e event, row bson.D) error {
-	set, nulls := t.fields(row)
+	set, nulls, err := t.fields(e, row)
+	if err != nil {
+		return err
+	}
 	for _, f := range set {
 		if slices.Contains(t.embeds, f.Key) {
 			return e.bad("the column %q is also the field of an embedded table: rename it", f.Key)
@@ -357,7 +368,10 @@ func (m *Mapper) copies(ctx context.Context, st Store, t *table, e event, row bs
 	if row != nil {
 		filter, ok := refs(row, false)
 		if ok {
-			copy, _ := t.fields(row)
+			copy, _, err := t.fields(e, row)
+			if err != nil {
+				return err
+			}
 			if err := st.Write(ctx, into.Collection, mongo.NewUpdateManyModel().SetFilter(filter).
 				SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: d.Field, Value: copy}}}})); err != nil {
 				return err
@@ -468,8 +482,11 @@ func (m *Mapper) element(ctx context.Context, st Store, t *table, e event, row b
 	if !hasNew {
 		return nil
 	}
-	elem, _ := t.fields(row)
-	_, err := m.editArray(ctx, st, parent, a.Field, newID, true, e, with(match, elem, a.Sort))
+	elem, _, err := t.fields(e, row)
+	if err != nil {
+		return err
+	}
+	_, err = m.editArray(ctx, st, parent, a.Field, newID, true, e, with(match, elem, a.Sort))
 	return err
 }
 

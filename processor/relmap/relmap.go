@@ -52,6 +52,9 @@ type Table struct {
 	Include, Exclude []string
 	// OmitNulls leaves null columns out instead of writing null.
 	OmitNulls bool
+	// Types gives columns (before renaming) a BSON type. Key columns and
+	// the columns of joins keep theirs.
+	Types map[string]FieldType
 	// Filter is a MongoDB query on the row's columns (before renaming):
 	// rows it does not match are treated as absent.
 	Filter bson.D
@@ -205,6 +208,18 @@ func (c Config) Check(topics []string) Problems {
 			}
 			targets[r.To] = true
 		}
+		for _, col := range sortedKeys(t.Types) {
+			switch to := t.Types[col]; {
+			case !validType(to):
+				names := make([]string, len(FieldTypes))
+				for i, f := range FieldTypes {
+					names[i] = string(f)
+				}
+				bad(fmt.Sprintf("%q: want one of %s", to, strings.Join(names, ", ")), n, "types", col)
+			case c.joins(n, col):
+				bad(fmt.Sprintf("%q joins tables: its values must match the other table's as they come", col), n, "types", col)
+			}
+		}
 		if len(t.Filter) > 0 {
 			if _, err := mongokit.Match(&bson.D{}, &t.Filter); err != nil {
 				bad(fmt.Sprintf("not a query: %v", err), n, "filter")
@@ -277,6 +292,36 @@ func (c Config) checkEmbed(n, kind, into, field string, on []Join, bad func(stri
 			bad("empty column name", n, kind, "on", i)
 		}
 	}
+}
+
+// joins reports whether column of table n is in an "on" of any rule.
+func (c Config) joins(n, column string) bool {
+	for other, t := range c.Tables {
+		if a := t.Array; a != nil {
+			for _, j := range a.On {
+				if (other == n && j.Column == column) || (a.Into == n && j.Other == column) {
+					return true
+				}
+			}
+		}
+		if d := t.Document; d != nil {
+			for _, j := range d.On {
+				if (other == n && j.Column == column) || (d.Into == n && j.Other == column) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func validField(s string) bool {

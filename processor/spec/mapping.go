@@ -31,6 +31,9 @@ type MappedTable struct {
 	Exclude []string `yaml:"exclude"`
 	// Nulls is keep (default: a null column is a null field) or omit.
 	Nulls string `yaml:"nulls"`
+	// Types gives columns a BSON type: string, int, long, double,
+	// decimal, bool, date, date-micros, date-days or objectId.
+	Types map[string]string `yaml:"types"`
 	// Filter is a MongoDB query on the row's columns; rows it does not
 	// match are treated as absent.
 	Filter yaml.Node `yaml:"filter" json:"-"`
@@ -129,6 +132,12 @@ func (m *Mapping) Config() (relmap.Config, error) {
 		rt := relmap.Table{Collection: t.Collection, Include: t.Include, Exclude: t.Exclude, OmitNulls: t.Nulls == "omit"}
 		for _, r := range t.Rename {
 			rt.Rename = append(rt.Rename, relmap.Rename{From: r.From, To: r.To})
+		}
+		for col, ty := range t.Types {
+			if rt.Types == nil {
+				rt.Types = map[string]relmap.FieldType{}
+			}
+			rt.Types[col] = relmap.FieldType(ty)
 		}
 		if t.Filter.Kind != 0 {
 			v, err := yamlValue(&t.Filter)
