@@ -10,6 +10,7 @@ import (
 
 	"github.com/256dpi/lungo"
 
+	"github.com/schemaflow/schemaflow/processor/devstack/mongowire"
 	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 )
 
@@ -144,5 +145,51 @@ func TestRedactURI(t *testing.T) {
 		if got := RedactURI(tt.uri); got != tt.want {
 			t.Errorf("RedactURI(%q) = %q, want %q", tt.uri, got, tt.want)
 		}
+	}
+}
+
+// A deployment that starts answering after the warning — here a
+// MongoDB wire server over an embedded engine, started on the address
+// that refused — is logged reachable again and leaves /readyz.
+func TestMongoDBReachableAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	logs := &logBuffer{}
+	e.conns.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	addr := closedPort(t)
+	uri := "mongodb://" + addr + "/?directConnection=true&replicaSet=" + mongowire.DefaultReplicaSet + "&heartbeatFrequencyMS=500"
+	d, err := New(context.Background(), e.specs(t, header+`
+  - name: sink
+    mongodb: {uri: "`+uri+`", collection: a}
+    sink: {topics: [good]}
+`), Options{Logger: e.conns.Logger, Connections: e.conns, ShutdownTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := testenv.Start(d.Run)
+	testenv.WaitFor(t, "the deployment unreachable", func() bool { return d.Status()[0].MongoDB != "" })
+
+	_, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the refused address was taken meanwhile: %v", err)
+	}
+	srv := mongowire.New(engine, mongowire.Options{Logger: testenv.Quiet()})
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	testenv.WaitFor(t, "the deployment reachable again", func() bool {
+		_, body := get(t, d, "/readyz")
+		return d.Status()[0].MongoDB == "" && !strings.Contains(body, "mongodb unreachable")
+	})
+	testenv.WaitFor(t, "the recovery logged", func() bool {
+		return logs.find(map[string]any{"level": "INFO", "msg": "mongodb reachable again", "uri": uri}) != nil
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
