@@ -56,6 +56,9 @@ type Snapshot struct {
 	// Copied counts documents a source's copy_existing published;
 	// CopyEstimate is the copy's estimated total, -1 when unknown.
 	Copied, CopyEstimate int64
+	// Copies is the progress of each collection a source's copy read or
+	// reads in this run.
+	Copies []mongosource.CopyStats
 	// Standby is set for a source another daemon runs now.
 	Standby bool
 }
@@ -82,7 +85,7 @@ func (r sourceRunner) snapshot() Snapshot {
 	s := r.Stats()
 	return Snapshot{In: s.Events + s.Dead, Out: s.Events, Dead: s.Dead, Bytes: s.Bytes, Lag: s.Lag.Seconds(), DeadByClass: s.DeadByClass,
 		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions,
-		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Skipped: s.Skipped}
+		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Copies: r.CopyStats(), Skipped: s.Skipped}
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
 
@@ -225,6 +228,8 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 	}
 	db, coll := p.MongoDB.Database, p.MongoDB.Collection
 	embedded := strings.HasPrefix(p.MongoDB.URI, "lungo:")
+	// The dev stack serves its engine under a mongodb:// URI too.
+	_, engine := client.(*lungo.Client)
 	copying := db != "" && (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing")
 	if copying {
 		d := client.Database(db)
@@ -235,7 +240,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 			},
 			Count: func(ctx context.Context, c string) (int64, error) { return d.Collection(c).EstimatedDocumentCount(ctx) },
 			Splits: func(ctx context.Context, c string, n int) ([]bson.RawValue, error) {
-				return mongocopy.Splits(ctx, d.Collection(c), n, !embedded)
+				return mongocopy.Splits(ctx, d.Collection(c), n, !engine)
 			},
 			OnLostResumeOnly: s.Startup != "copy_existing",
 		}
@@ -256,7 +261,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 			return client.Watch(ctx, pipeline, opts)
 		}
 	}
-	if embedded && copying {
+	if engine && copying {
 		// lungo's streams have no position before their first event: this
 		// one starts after the oplog's last, so a copy can save where it began.
 		watch := cfg.Watch

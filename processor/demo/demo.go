@@ -150,7 +150,55 @@ func (g *Generator) Step(ctx context.Context) error {
 
 func (g *Generator) pick(list []string) string { return list[g.rng.IntN(len(list))] }
 
+// Seed preloads n new orders into an empty collection, in bulk inserts of
+// 1000 (an embedded file-backed engine rewrites its file per write), so a
+// source's copy has something to copy. It returns the orders inserted: 0
+// when the collection already holds documents.
+func (g *Generator) Seed(ctx context.Context, n int) (int, error) {
+	if n <= 0 {
+		return 0, nil
+	}
+	has, err := g.coll.CountDocuments(ctx, bson.D{}, options.Count().SetLimit(1))
+	if err != nil {
+		return 0, fmt.Errorf("demo: seed: count the orders: %w", err)
+	}
+	if has > 0 {
+		return 0, nil
+	}
+	g.next = 1000
+	for done := 0; done < n; {
+		docs := make([]any, min(1000, n-done))
+		for i := range docs {
+			docs[i] = g.order()
+		}
+		if _, err := g.coll.InsertMany(ctx, docs); err != nil {
+			return done, fmt.Errorf("demo: seed orders %d to %d: %w", 1000+done, 1000+done+len(docs)-1, err)
+		}
+		done += len(docs)
+	}
+	return n, nil
+}
+
 func (g *Generator) insert(ctx context.Context) error {
+	doc := g.order()
+	id := doc[0].Value.(int64)
+	if _, err := g.coll.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("insert order %d: %w", id, err)
+	}
+	g.live = append(g.live, id)
+	if len(g.live) > g.opts.Live {
+		g.live = g.live[1:]
+	}
+	if old := id - int64(g.opts.Keep); old >= 1000 {
+		if _, err := g.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: old}}); err != nil {
+			return fmt.Errorf("archive order %d: %w", old, err)
+		}
+	}
+	return nil
+}
+
+// order makes the next new order; its _id comes first.
+func (g *Generator) order() bson.D {
 	id := g.next
 	g.next++
 	first, last := g.pick(firstNames), g.pick(lastNames)
@@ -186,19 +234,7 @@ func (g *Generator) insert(ctx context.Context) error {
 	if id >= 1080 && g.rng.IntN(5) == 0 {
 		doc = append(doc, bson.E{Key: "giftMessage", Value: "Happy birthday, " + first + "!"})
 	}
-	if _, err := g.coll.InsertOne(ctx, doc); err != nil {
-		return fmt.Errorf("insert order %d: %w", id, err)
-	}
-	g.live = append(g.live, id)
-	if len(g.live) > g.opts.Live {
-		g.live = g.live[1:]
-	}
-	if old := id - int64(g.opts.Keep); old >= 1000 {
-		if _, err := g.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: old}}); err != nil {
-			return fmt.Errorf("archive order %d: %w", old, err)
-		}
-	}
-	return nil
+	return doc
 }
 
 // advance moves a live order to its next status; shipping adds a

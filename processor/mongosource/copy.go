@@ -305,8 +305,9 @@ type CopyStats struct {
 type copyStat struct {
 	ns        string
 	estimated int64
-	base      int64 // acknowledged before this run
-	copied    atomic.Int64
+	base      int64        // acknowledged before this run
+	copied    atomic.Int64 // acknowledged in this run
+	read      atomic.Int64 // read in this run
 	started   time.Time
 	done      atomic.Bool
 }
@@ -427,7 +428,7 @@ func (s *Source) copyExisting(ctx, work context.Context, cl *kgo.Client, infligh
 			return err
 		}
 		st.done.Store(true)
-		s.log.Info("mongosource: copy read", "source", s.cfg.Name, "namespace", ns, "documents", st.copied.Load(),
+		s.log.Info("mongosource: copy read", "source", s.cfg.Name, "namespace", ns, "documents", st.read.Load(),
 			"took", time.Since(st.started).Round(time.Millisecond).String())
 	}
 	return nil
@@ -575,6 +576,7 @@ func (s *Source) copyRange(ctx, work context.Context, cl *kgo.Client, c *collPro
 			release()
 			return err
 		}
+		st.read.Add(int64(len(events)))
 		b.mark = &copyMark{st: st, rng: r, last: last, n: int64(len(events)), final: !more, release: release}
 		if err := send(b); err != nil {
 			release()

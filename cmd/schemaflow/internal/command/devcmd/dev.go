@@ -57,6 +57,7 @@ and pipelines given it use the engine in process.`,
 			httpAddr := fs.String("http-addr", "127.0.0.1:9464", "`address` for /metrics, /healthz and /readyz; empty for none")
 			rate := fs.Float64("demo-rate", 20, "demo generator writes per second; 0 turns it off")
 			maxWrites := fs.Int64("demo-writes", 0, "stop the demo generator after this many writes; 0 for never")
+			seed := fs.Int("demo-seed", 0, "preload this many demo orders into an empty shop.orders before the pipelines start, for the source to copy; nothing when it holds documents")
 			progress := fs.Duration("progress", time.Second, "how often the progress line is printed; 0 for never")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
 			var logs runcmd.LogFlags
@@ -120,6 +121,18 @@ and pipelines given it use the engine in process.`,
 				runCtx, cancel := context.WithCancel(ctx)
 				defer cancel()
 				var gen *demo.Generator
+				if quickstart && *seed > 0 {
+					start := time.Now()
+					n, err := demo.New(stack.Mongo.Database("shop").Collection("orders"), demo.Options{}).Seed(ctx, *seed)
+					if err != nil {
+						return err
+					}
+					if n > 0 {
+						fmt.Fprintf(env.Stdout, "  Seeded:   %d orders into shop.orders in %s\n", n, time.Since(start).Round(time.Millisecond))
+					} else {
+						fmt.Fprintf(env.Stdout, "  Seeded:   nothing: shop.orders already holds orders\n")
+					}
+				}
 				if quickstart && *rate > 0 {
 					gen = demo.New(stack.Mongo.Database("shop").Collection("orders"), demo.Options{Rate: *rate, Max: *maxWrites})
 					fmt.Fprintf(env.Stdout, "  Demo:     %.0f writes/s into shop.orders\n", *rate)
@@ -204,6 +217,20 @@ func progressLine(ctx context.Context, d *daemon.Daemon, reg *registry.Client, g
 		}
 		if s.Kind == "sink" {
 			p += fmt.Sprintf(" lag %.0f", s.Lag)
+		}
+		for _, c := range s.Copies {
+			if c.Done {
+				continue
+			}
+			p += fmt.Sprintf(" (copy %s %d", c.Namespace, c.Copied)
+			if c.Estimated >= 0 {
+				p += fmt.Sprintf("/%d", c.Estimated)
+			}
+			p += fmt.Sprintf(" %.0f/s", c.Rate)
+			if c.ETA > 0 {
+				p += " ETA " + c.ETA.String()
+			}
+			p += ")"
 		}
 		parts = append(parts, p)
 	}
