@@ -5,6 +5,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -24,17 +25,24 @@ type RegisterRequest struct {
 	References []Reference `json:"references,omitempty"`
 	Version    int         `json:"version,omitempty"`
 	ID         int         `json:"id,omitempty"`
+	// Metadata and RuleSet are Confluent's data-contract fields (a JSON
+	// object each), stored and returned as given; part of the schema's
+	// identity. Rules are not enforced.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+	RuleSet  json.RawMessage `json:"ruleSet,omitempty"`
 }
 
 // Schema is a registered schema version.
 type Schema struct {
-	Subject    string      `json:"subject,omitempty"`
-	Version    int         `json:"version,omitempty"`
-	ID         int         `json:"id"`
-	SchemaType string      `json:"schemaType,omitempty"`
-	References []Reference `json:"references,omitempty"`
-	Schema     string      `json:"schema"`
-	Deleted    bool        `json:"deleted,omitempty"`
+	Subject    string          `json:"subject,omitempty"`
+	Version    int             `json:"version,omitempty"`
+	ID         int             `json:"id"`
+	SchemaType string          `json:"schemaType,omitempty"`
+	References []Reference     `json:"references,omitempty"`
+	Schema     string          `json:"schema"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage `json:"ruleSet,omitempty"`
+	Deleted    bool            `json:"deleted,omitempty"`
 }
 
 // RegisterResponse answers a register call.
@@ -44,9 +52,11 @@ type RegisterResponse struct {
 
 // SchemaString answers GET /schemas/ids/{id}.
 type SchemaString struct {
-	Schema     string      `json:"schema"`
-	SchemaType string      `json:"schemaType,omitempty"`
-	References []Reference `json:"references,omitempty"`
+	Schema     string          `json:"schema"`
+	SchemaType string          `json:"schemaType,omitempty"`
+	References []Reference     `json:"references,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage `json:"ruleSet,omitempty"`
 }
 
 // SubjectVersion names one version of a subject.

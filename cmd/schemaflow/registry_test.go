@@ -227,6 +227,15 @@ func TestRegistryAdmin(t *testing.T) {
 		}
 	}
 
+	// A schema with Confluent's data-contract fields (metadata, ruleSet)
+	// goes through export and import with them.
+	const contract = `{"schema":"{\"type\":\"string\"}","metadata":{"properties":{"owner":"shop"}},"ruleSet":{"domainRules":[{"name":"r","kind":"CONDITION","type":"CEL","mode":"WRITE","expr":"true"}]}}`
+	resp, err := http.Post(url+"/subjects/contract/versions", "application/vnd.schemaregistry.v1+json", strings.NewReader(contract))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("register with a contract: %v %v", resp, err)
+	}
+	resp.Body.Close()
+
 	exportDir := filepath.Join(dir, "export")
 	if r := reg("export", exportDir); r.code != 0 {
 		t.Fatalf("export: %+v", r)
@@ -252,8 +261,27 @@ func TestRegistryAdmin(t *testing.T) {
 			} `json:"versions"`
 		} `json:"subjects"`
 	}
-	if err := json.Unmarshal(b, &ex); err != nil || len(ex.Subjects) != 4 {
+	if err := json.Unmarshal(b, &ex); err != nil || len(ex.Subjects) != 5 {
 		t.Fatalf("export: %v %s", err, b)
+	}
+	resp, err = http.Get(fresh + "/subjects/contract/versions/1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Metadata struct {
+			Properties map[string]string `json:"properties"`
+		} `json:"metadata"`
+		RuleSet struct {
+			DomainRules []struct {
+				Name string `json:"name"`
+			} `json:"domainRules"`
+		} `json:"ruleSet"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&got)
+	resp.Body.Close()
+	if err != nil || got.Metadata.Properties["owner"] != "shop" || len(got.RuleSet.DomainRules) != 1 || got.RuleSet.DomainRules[0].Name != "r" {
+		t.Fatalf("the contract after import: %+v %v", got, err)
 	}
 	r := run(t, "", "registry", "mode", "get", "--url", fresh)
 	if !strings.Contains(r.stdout, "READWRITE") {

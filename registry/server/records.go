@@ -36,6 +36,8 @@ type schemaValue struct {
 	Schema     string               `json:"schema"`
 	SchemaType string               `json:"schemaType,omitempty"`
 	References []registry.Reference `json:"references,omitempty"`
+	Metadata   json.RawMessage      `json:"metadata,omitempty"`
+	RuleSet    json.RawMessage      `json:"ruleSet,omitempty"`
 	Deleted    bool                 `json:"deleted"`
 }
 
@@ -80,15 +82,41 @@ func subjectRecordKey(keyType string, subject *string) json.RawMessage {
 
 func strptr(s string) *string { return &s }
 
-// fingerprint identifies a schema: the same type, text and references get
-// the same id.
-func fingerprint(schemaType, text string, refs []registry.Reference) string {
+// fingerprint identifies a schema: the same type, text, references,
+// metadata and rule set get the same id, as in Confluent. Metadata and
+// rule set are compared as JSON values (key order does not matter).
+func fingerprint(schemaType, text string, refs []registry.Reference, contract ...json.RawMessage) string {
 	h := md5.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", schemaType, text)
 	for _, r := range refs {
 		fmt.Fprintf(h, "%s\x00%s\x00%d\x00", r.Name, r.Subject, r.Version)
 	}
+	for _, c := range contract {
+		if len(c) > 0 {
+			fmt.Fprintf(h, "\x01%s", canonicalJSON(c))
+		}
+		h.Write([]byte{0})
+	}
 	return string(h.Sum(nil))
+}
+
+// canonicalJSON re-encodes a JSON value with sorted keys; text that does
+// not parse is kept as it is.
+func canonicalJSON(raw json.RawMessage) []byte {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return raw
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return b
+}
+
+// printOf is a stored schema's fingerprint.
+func (sc *storedSchema) print() string {
+	return fingerprint(sc.schemaType, sc.text, sc.refs, sc.metadata, sc.ruleSet)
 }
 
 // version is one version of a subject.
@@ -127,6 +155,8 @@ type storedSchema struct {
 	schemaType string
 	text       string
 	refs       []registry.Reference
+	metadata   json.RawMessage // Confluent data-contract fields, as stored
+	ruleSet    json.RawMessage
 }
 
 // state is what the log replays into. Callers hold the server's lock.
@@ -169,7 +199,7 @@ func newState() *state {
 // A record that restates what the log holds (a soft delete, a rollback, the
 // same registration written twice) is admitted.
 func (st *state) admit(v schemaValue) error {
-	print := fingerprint(v.SchemaType, v.Schema, v.References)
+	print := fingerprint(v.SchemaType, v.Schema, v.References, v.Metadata, v.RuleSet)
 	var old *version
 	if sub := st.subjects[v.Subject]; sub != nil {
 		old = sub.versions[v.Version]
@@ -179,7 +209,7 @@ func (st *state) admit(v schemaValue) error {
 	defaultContext := !strings.HasPrefix(v.Subject, ":.")
 	var reason string
 	switch existing, other := st.schemas[v.ID], st.byPrint[print]; {
-	case defaultContext && existing != nil && fingerprint(existing.schemaType, existing.text, existing.refs) != print:
+	case defaultContext && existing != nil && existing.print() != print:
 		reason = fmt.Sprintf("id %d already names another schema", v.ID)
 	case defaultContext && other != 0 && other != v.ID && st.uses[other] > 0:
 		reason = fmt.Sprintf("the schema already has id %d", other)
@@ -193,7 +223,7 @@ func (st *state) admit(v schemaValue) error {
 	rj := &store.Rejected{Reason: reason}
 	if old != nil {
 		sc := st.schemas[old.id]
-		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: old.deleted})
+		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: old.deleted})
 		rj.Rollback = &rec
 	}
 	return rj
@@ -237,9 +267,9 @@ func (st *state) apply(r store.Record) error {
 		if err := st.admit(v); err != nil {
 			return err
 		}
-		print := fingerprint(v.SchemaType, v.Schema, v.References)
+		print := fingerprint(v.SchemaType, v.Schema, v.References, v.Metadata, v.RuleSet)
 		if st.schemas[v.ID] == nil {
-			st.schemas[v.ID] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References}
+			st.schemas[v.ID] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References, metadata: v.Metadata, ruleSet: v.RuleSet}
 			for _, ref := range v.References {
 				if rs := st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
 					target := rs.versions[ref.Version].id

@@ -2,6 +2,20 @@
 // that Confluent's serializers, srclient and other clients use, over a log
 // of the records Confluent writes to _schemas (see registry/store).
 // Compatibility is decided by package evolution.
+//
+// Writes are built under a read lock on the in-memory state, appended with
+// no lock held and bounded by Options.StoreTimeout (50002 past it); reads
+// never wait for the store. On a shared log the log order decides between
+// writers (see store.Rejected), so two servers that both believe they lead
+// cannot give one id to two schemas.
+//
+// Confluent-equivalent: subjects, versions, ids, soft and hard deletes,
+// references, lookups, compatibility (with verbose), config and mode
+// (IMPORT included), error codes, and metadata and ruleSet stored,
+// returned and part of a schema's identity. Not yet: schema contexts
+// (:.ctx:subject, /contexts, per-context ids), format= on reads,
+// normalization beyond Avro, metadata and rule set inheritance and config
+// defaults, and rule enforcement.
 package server
 
 import (
@@ -421,7 +435,7 @@ func (s *Server) resolveVersion(name string, v int, deleted bool) (int, *version
 
 func (s *Server) schemaOf(name string, v int, ver *version) registry.Schema {
 	sc := s.st.schemas[ver.id]
-	out := registry.Schema{Subject: name, Version: v, ID: ver.id, Schema: sc.text, References: sc.refs, Deleted: ver.deleted}
+	out := registry.Schema{Subject: name, Version: v, ID: ver.id, Schema: sc.text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: ver.deleted}
 	if sc.schemaType != registry.TypeAvro {
 		out.SchemaType = sc.schemaType
 	}
@@ -494,7 +508,7 @@ func (s *Server) schemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := registry.SchemaString{Schema: sc.text, References: sc.refs}
+	out := registry.SchemaString{Schema: sc.text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet}
 	if sc.schemaType != registry.TypeAvro {
 		out.SchemaType = sc.schemaType
 	}
@@ -566,6 +580,8 @@ type parsedRequest struct {
 	schemaType string
 	text       string
 	refs       []registry.Reference
+	metadata   json.RawMessage // compact JSON objects, or nil
+	ruleSet    json.RawMessage
 	schema     evolution.Schema
 }
 
@@ -581,6 +597,23 @@ func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsed
 		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Empty schema")
 	}
 	p := parsedRequest{schemaType: st, refs: req.References, text: strings.TrimSpace(req.Schema)}
+	for _, f := range []struct {
+		name string
+		in   json.RawMessage
+		out  *json.RawMessage
+	}{{"metadata", req.Metadata, &p.metadata}, {"ruleSet", req.RuleSet, &p.ruleSet}} {
+		raw := bytes.TrimSpace(f.in)
+		if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(raw, &obj); err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid %s: want a JSON object: %v", f.name, err)
+		}
+		var buf bytes.Buffer
+		_ = json.Compact(&buf, raw)
+		*f.out = buf.Bytes()
+	}
 	if st == registry.TypeAvro || st == registry.TypeJSON {
 		var buf strings.Builder
 		if err := compactJSON(&buf, req.Schema); err != nil {
@@ -734,7 +767,7 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	if err != nil {
 		return nil, nil, err
 	}
-	print := fingerprint(p.schemaType, p.text, p.refs)
+	print := fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet)
 	id, known := s.st.byPrint[print]
 	sub := s.st.subjects[name]
 	if known && sub != nil && req.Version == 0 {
@@ -773,7 +806,7 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	}
 	switch {
 	case req.ID > 0:
-		if existing := s.st.schemas[req.ID]; existing != nil && fingerprint(existing.schemaType, existing.text, existing.refs) != print {
+		if existing := s.st.schemas[req.ID]; existing != nil && existing.print() != print {
 			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context . is not permitted.", req.ID)
 		}
 		if known && id != req.ID {
@@ -783,7 +816,7 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	case !known:
 		id = s.st.maxID + 1
 	}
-	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs})
+	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs, Metadata: p.metadata, RuleSet: p.ruleSet})
 	return []store.Record{rec}, registry.RegisterResponse{ID: id}, nil
 }
 
@@ -925,7 +958,7 @@ func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
-	id, known := s.st.byPrint[fingerprint(p.schemaType, p.text, p.refs)]
+	id, known := s.st.byPrint[fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet)]
 	if !known {
 		// An unknown schema is validated only to tell an invalid one apart.
 		if err := s.validate(&p); err != nil {
@@ -1098,7 +1131,7 @@ func (s *Server) deleteVersion(r *http.Request) (any, error) {
 			return nil, nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
 		default:
 			sc := s.st.schemas[ver.id]
-			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Deleted: true})
+			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: true})
 		}
 		return []store.Record{rec}, n, nil
 	})

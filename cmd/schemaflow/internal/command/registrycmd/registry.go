@@ -68,7 +68,14 @@ retries). The store logs in to Kafka as pipelines do: --kafka-config FILE
 reads a pipeline spec's kafka block (brokers, client_id, sasl with PLAIN or
 SCRAM-SHA-256/512, tls with ca_file, cert_file, key_file, server_name),
 and the --kafka-sasl-* and --kafka-tls* flags set or override it; the
-password also comes from $SCHEMAFLOW_SASL_PASSWORD. --users enables HTTP basic auth from a file of user:bcrypt-hash
+password also comes from $SCHEMAFLOW_SASL_PASSWORD.
+
+Confluent-equivalent: the REST API for subjects, versions, ids, deletes,
+references, lookups, compatibility, config, mode (IMPORT included), error
+codes, the _schemas records byte for byte, and metadata and ruleSet stored
+and part of a schema's identity (rules are not enforced). Not yet: schema
+contexts (:.ctx:subject, /contexts), format= on reads, normalize=true for
+Protobuf and JSON Schema (Avro only), and metadata/ruleSet inheritance. --users enables HTTP basic auth from a file of user:bcrypt-hash
 lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
 otherwise.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
@@ -651,7 +658,7 @@ func importCmd() *cli.Command {
 				}
 				slices.SortStableFunc(all, func(a, b registry.Schema) int { return a.ID - b.ID })
 				for _, s := range all {
-					req := registry.RegisterRequest{Schema: s.Schema, SchemaType: s.SchemaType, References: s.References, ID: s.ID, Version: s.Version}
+					req := registry.RegisterRequest{Schema: s.Schema, SchemaType: s.SchemaType, References: s.References, ID: s.ID, Version: s.Version, Metadata: s.Metadata, RuleSet: s.RuleSet}
 					if _, err := rc.Register(ctx, s.Subject, req, false); err != nil {
 						return fmt.Errorf("importing %s version %d (id %d): %w", s.Subject, s.Version, s.ID, err)
 					}
