@@ -26,8 +26,11 @@ type Config struct {
 	// Default applies to every entry that does not say otherwise.
 	Default Defaults `yaml:"default"`
 	// ImportPaths are the directories Protobuf imports are resolved
-	// against, relative to the config file (default: the roots in
-	// buf.work.yaml or buf.yaml, else each file's directory and the root).
+	// against, relative to the directory checked; those inside it are
+	// read from the tree being compiled (the working tree, or the git ref
+	// or directory for earlier versions), those outside from disk.
+	// Default: the directories of buf.work.yaml or the modules of
+	// buf.yaml, else each file's own directory and the root.
 	ImportPaths []string `yaml:"import_paths"`
 	Schemas     []Entry  `yaml:"schemas"`
 }

@@ -190,3 +190,20 @@ func TestImportRoots(t *testing.T) {
 		t.Fatalf("bad buf.yaml: %v", err)
 	}
 }
+
+func TestLoadConfigGlobsAndImportPaths(t *testing.T) {
+	t.Parallel()
+	_, err := loadConfig("c.yaml", []byte("version: 1\nimport_paths:\n  - proto\n  - \"\"\nschemas:\n  - files: \"a/[\"\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
+	want := "c.yaml:4: import_paths[1] is empty\nc.yaml:6: schemas[0]: invalid glob \"a/[\""
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+	cfg, err := loadConfig("c.yaml", []byte("version: 1\nimport_paths: [proto]\nschemas:\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sfs, _, err := resolve(cfg, []candidate{{path: "b/x/1/a.avsc"}, {path: "b/z/a.avsc"}, {path: "b/y/c.avsc"}}, nil)
+	if err != nil || len(sfs) != 2 || sfs[0].path != "b/x/1/a.avsc" || sfs[1].path != "b/y/c.avsc" {
+		t.Fatalf("%+v %v", sfs, err)
+	}
+}
