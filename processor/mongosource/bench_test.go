@@ -174,3 +174,137 @@ func BenchmarkProduceLimit(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkCopyVsLimit copies a collection of 1 KB orders on lungo and
+// kfake, and measures in the same run the two limits of a copy: a raw
+// find of the whole collection (decoding each document), and producing
+// the same encoded records to kfake. copy/limit is the copy's rate over
+// the slower of the two.
+func BenchmarkCopyVsLimit(b *testing.B) {
+	for _, p := range []int{1, 4} {
+		b.Run(fmt.Sprintf("parallelism=%d", p), func(b *testing.B) { benchCopy(b, p) })
+	}
+}
+
+func benchCopy(b *testing.B, parallelism int) {
+	const docs = 3000
+	e := newEnvB(b)
+	for i := 0; i < docs; i += 500 {
+		batch := make([]any, 0, 500)
+		for j := i; j < min(i+500, docs); j++ {
+			batch = append(batch, benchDoc(j))
+		}
+		if _, err := e.src.InsertMany(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerLinger(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	recs := encodedRecords(b, docs)
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Value: recs[0].Value}).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	var find, produce, copying time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		cur, err := e.src.Find(context.Background(), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for cur.Next(context.Background()) {
+			var doc bson.Raw
+			if err := cur.Decode(&doc); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != docs {
+			b.Fatalf("find read %d documents, want %d", n, docs)
+		}
+		find += time.Since(start)
+
+		start = time.Now()
+		for j := 0; j < len(recs); j += 500 {
+			if err := cl.ProduceSync(context.Background(), recs[j:min(j+500, len(recs))]...).FirstErr(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		produce += time.Since(start)
+
+		s, err := New(e.sourceConfig(e.positioned, func(c *Config) {
+			c.Name = fmt.Sprintf("bench-%d", i)
+			c.OffsetsTopic, c.OffsetsFile = "", fmt.Sprintf("%s/%d", dir, i)
+			c.Envelope, c.MaxBatch = false, 500
+			c.CopyExisting = e.copyOf("orders", parallelism)
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx) }()
+		for cs := s.CopyStats(); len(cs) == 0 || !cs[0].Done || s.Stats().Copied < docs; cs = s.CopyStats() {
+			time.Sleep(200 * time.Microsecond)
+		}
+		copying += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	total := float64(docs * b.N)
+	rate := func(d time.Duration) float64 { return total / d.Seconds() }
+	b.ReportMetric(rate(copying), "copy_docs/s")
+	b.ReportMetric(rate(find), "find_docs/s")
+	b.ReportMetric(rate(produce), "produce_records/s")
+	b.ReportMetric(100*rate(copying)/min(rate(find), rate(produce)), "copy/limit_%")
+}
+
+// encodedRecords are the keys and Avro values of benchDoc 0 to n-1, for
+// topic orders.
+func encodedRecords(b *testing.B, n int) []*kgo.Record {
+	encoder := func(doc bson.Raw, key bool) *serde.Serde {
+		in := infer.New()
+		if err := in.Add(doc); err != nil {
+			b.Fatal(err)
+		}
+		text, err := in.Avro(infer.Options{Name: "Order"})
+		if key {
+			text, err = in.AvroKey(infer.Options{Name: "Order"})
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := serde.New(text, serde.Options{Format: schemas.Avro, ID: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	first, _ := bson.Marshal(benchDoc(0))
+	values := encoder(first, false)
+	keys := encoder(first, true)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		doc, _ := bson.Marshal(benchDoc(i))
+		key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int64(i)}})
+		k, err := keys.Encode(nil, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := values.Encode(nil, doc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs[i] = &kgo.Record{Topic: "orders", Key: k, Value: v}
+	}
+	return recs
+}
