@@ -224,6 +224,11 @@ func (c Config) Check(topics []string) Problems {
 			if _, err := mongokit.Match(&bson.D{}, &t.Filter); err != nil {
 				bad(fmt.Sprintf("not a query: %v", err), n, "filter")
 			}
+			for _, child := range names {
+				if a := c.Tables[child].Array; a != nil && a.Into == n {
+					bad(fmt.Sprintf("%s embeds arrays (%s): the children of the rows left out would have no document to live in; filter the children instead", n, child), n, "filter")
+				}
+			}
 		}
 		if a := t.Array; a != nil {
 			c.checkEmbed(n, "embed_array", a.Into, a.Field, a.On, bad)
