@@ -267,3 +267,54 @@ func TestRangeFilter(t *testing.T) {
 		}
 	}
 }
+
+// A database-wide copy copies every collection of the database, each in
+// its own ranges, then streams the database.
+func TestCopyDatabase(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	db := e.srcDB.Database("shop")
+	sizes := map[string]int{"orders": 120, "users": 45, "empty": 0}
+	for name, n := range sizes {
+		if n == 0 {
+			exec(t, func(ctx context.Context) error { return db.CreateCollection(ctx, name) })
+			continue
+		}
+		var docs []any
+		for i := range n {
+			docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "in", Value: name}})
+		}
+		if _, err := db.Collection(name).InsertMany(context.Background(), docs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, stop := e.source(t, func(c *Config) {
+		c.Watch = func(ctx context.Context, pipeline any, opts *options.ChangeStreamOptions) (ChangeStream, error) {
+			return mongocopy.Watch(ctx, e.srcDB, func(ctx context.Context, opts *options.ChangeStreamOptions) (lungo.IChangeStream, error) {
+				return db.Watch(ctx, pipeline, opts)
+			}, opts)
+		}
+		c.CopyExisting = e.copyOf("", 3)
+	})
+	testenv.WaitFor(t, "the copy of every collection", func() bool {
+		cs := src.CopyStats()
+		return len(cs) == 3 && cs[0].Done && cs[1].Done && cs[2].Done && src.Stats().Batches > 0
+	})
+	copied := map[string]int64{}
+	for _, c := range src.CopyStats() {
+		copied[c.Namespace] = c.Copied
+	}
+	if copied["shop.orders"] != 120 || copied["shop.users"] != 45 || copied["shop.empty"] != 0 {
+		t.Fatalf("copied %v, want orders 120, users 45, empty 0", copied)
+	}
+	if _, err := db.Collection("users").InsertOne(context.Background(), bson.D{{Key: "_id", Value: "new"}}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the streamed insert", func() bool { return src.Stats().Events == 166 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := topicRecords(t, e.brokers, "orders"); n != 166 {
+		t.Fatalf("%d records, want 165 copied and 1 streamed", n)
+	}
+}
