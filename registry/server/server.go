@@ -12,8 +12,9 @@
 // Confluent-equivalent: subjects, versions, ids, soft and hard deletes,
 // references, lookups, compatibility (with verbose), config and mode
 // (IMPORT included), error codes, and metadata and ruleSet stored,
-// returned and part of a schema's identity. Not yet: schema contexts
-// (:.ctx:subject, /contexts, per-context ids), format= on reads,
+// returned and part of a schema's identity, format=serialized for
+// Protobuf. Not yet: schema contexts (:.ctx:subject, /contexts,
+// per-context ids), the other format= values,
 // normalization beyond Avro, metadata and rule set inheritance and config
 // defaults, and rule enforcement.
 package server
@@ -22,6 +23,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,11 +40,15 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/avro"
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
 // Options configure a Server.
@@ -453,7 +459,37 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.schemaOf(r.PathValue("subject"), n, ver), nil
+	out := s.schemaOf(r.PathValue("subject"), n, ver)
+	if out.Schema, err = s.formatted(r, s.st.schemas[ver.id]); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// formatted is a stored schema's text in the form the request's format
+// parameter asks for: as stored, or for Protobuf with format=serialized,
+// its FileDescriptorProto in base64, as Confluent answers. Other formats
+// (Avro's resolved, Protobuf's ignore_extensions) are answered as stored.
+// Callers hold the read lock.
+func (s *Server) formatted(r *http.Request, sc *storedSchema) (string, error) {
+	if r.URL.Query().Get("format") != "serialized" || sc.schemaType != registry.TypeProtobuf {
+		return sc.text, nil
+	}
+	deps := map[string]string{}
+	for _, ref := range sc.refs {
+		if rs := s.st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
+			deps[ref.Name] = s.st.schemas[rs.versions[ref.Version].id].text
+		}
+	}
+	compiled, err := protobuf.Compile("schema.proto", []byte(sc.text), protobuf.Options{Sources: deps})
+	if err != nil {
+		return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: %v", sc.id, err)
+	}
+	b, err := proto.Marshal(protodesc.ToFileDescriptorProto(compiled.File))
+	if err != nil {
+		return "", fmt.Errorf("serializing schema %d: %w", sc.id, err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 func (s *Server) getVersionSchema(r *http.Request) (any, error) {
@@ -508,7 +544,11 @@ func (s *Server) schemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := registry.SchemaString{Schema: sc.text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet}
+	text, err := s.formatted(r, sc)
+	if err != nil {
+		return nil, err
+	}
+	out := registry.SchemaString{Schema: text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet}
 	if sc.schemaType != registry.TypeAvro {
 		out.SchemaType = sc.schemaType
 	}
