@@ -159,31 +159,70 @@ type storedSchema struct {
 	ruleSet    json.RawMessage
 }
 
+// idKey names a schema: ids are per context, as in Confluent.
+type idKey struct {
+	ctx string
+	id  int
+}
+
+// DefaultContext is the context of unqualified subjects.
+const DefaultContext = "."
+
+// contextOf returns the context a subject is qualified with: ".ctx" for
+// ":.ctx:name", the default context "." otherwise (":.:name" too).
+func contextOf(subject string) string {
+	if rest, ok := strings.CutPrefix(subject, ":."); ok {
+		if name, _, ok := strings.Cut(rest, ":"); ok && name != "" {
+			return "." + name
+		}
+	}
+	return DefaultContext
+}
+
+// refSubject is the subject a reference names: an unqualified subject is
+// in the referrer's context.
+func refSubject(referrer, ref string) string {
+	ctx := contextOf(referrer)
+	if ctx == DefaultContext || strings.HasPrefix(ref, ":.") {
+		return ref
+	}
+	return ":" + ctx + ":" + ref
+}
+
+// schema returns the schema with an id in a subject's context.
+func (st *state) schema(subject string, id int) *storedSchema {
+	return st.schemas[idKey{contextOf(subject), id}]
+}
+
 // state is what the log replays into. Callers hold the server's lock.
 type state struct {
-	schemas   map[int]*storedSchema
-	byPrint   map[string]int // fingerprint -> id
+	schemas   map[idKey]*storedSchema
+	byPrint   map[string]int // context, fingerprint -> id
 	subjects  map[string]*subject
-	maxID     int
+	maxID     map[string]int // context -> largest id
 	global    configValue
 	configs   map[string]configValue
 	modeAll   string
 	modes     map[string]string
-	refersTos map[int]map[int]bool // id -> ids of schemas that reference it
-	uses      map[int]int          // id -> versions (deleted ones too) that name it
+	refersTos map[idKey]map[int]bool // id -> ids (in its context) of schemas that reference it
+	uses      map[idKey]int          // id -> versions (deleted ones too) that name it
 }
+
+// printKey is a fingerprint's key in byPrint: per context.
+func printKey(ctx, print string) string { return ctx + "\x00" + print }
 
 func newState() *state {
 	return &state{
-		schemas:   map[int]*storedSchema{},
+		schemas:   map[idKey]*storedSchema{},
+		maxID:     map[string]int{},
 		byPrint:   map[string]int{},
 		subjects:  map[string]*subject{},
 		global:    configValue{CompatibilityLevel: "BACKWARD"},
 		configs:   map[string]configValue{},
 		modeAll:   registry.ModeReadWrite,
 		modes:     map[string]string{},
-		refersTos: map[int]map[int]bool{},
-		uses:      map[int]int{},
+		refersTos: map[idKey]map[int]bool{},
+		uses:      map[idKey]int{},
 	}
 }
 
@@ -204,14 +243,13 @@ func (st *state) admit(v schemaValue) error {
 	if sub := st.subjects[v.Subject]; sub != nil {
 		old = sub.versions[v.Version]
 	}
-	// Ids are per context in Confluent; contexts are not kept apart here
-	// yet, so the id rules hold only in the default context.
-	defaultContext := !strings.HasPrefix(v.Subject, ":.")
+	// Ids are per context.
+	ctx := contextOf(v.Subject)
 	var reason string
-	switch existing, other := st.schemas[v.ID], st.byPrint[print]; {
-	case defaultContext && existing != nil && existing.print() != print:
-		reason = fmt.Sprintf("id %d already names another schema", v.ID)
-	case defaultContext && other != 0 && other != v.ID && st.uses[other] > 0:
+	switch existing, other := st.schemas[idKey{ctx, v.ID}], st.byPrint[printKey(ctx, print)]; {
+	case existing != nil && existing.print() != print:
+		reason = fmt.Sprintf("id %d already names another schema in context %s", v.ID, ctx)
+	case other != 0 && other != v.ID && st.uses[idKey{ctx, other}] > 0:
 		reason = fmt.Sprintf("the schema already has id %d", other)
 	case old != nil && old.id != v.ID:
 		reason = fmt.Sprintf("subject %q version %d already holds id %d", v.Subject, v.Version, old.id)
@@ -222,7 +260,7 @@ func (st *state) admit(v schemaValue) error {
 	}
 	rj := &store.Rejected{Reason: reason}
 	if old != nil {
-		sc := st.schemas[old.id]
+		sc := st.schemas[idKey{ctx, old.id}]
 		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: old.deleted})
 		rj.Rollback = &rec
 	}
@@ -248,7 +286,7 @@ func (st *state) apply(r store.Record) error {
 		if r.Value == nil {
 			if sub != nil {
 				if old := sub.versions[kt.Version]; old != nil {
-					st.uses[old.id]--
+					st.uses[idKey{contextOf(*kt.Subject), old.id}]--
 				}
 				delete(sub.versions, kt.Version)
 				if len(sub.versions) == 0 {
@@ -268,11 +306,13 @@ func (st *state) apply(r store.Record) error {
 			return err
 		}
 		print := fingerprint(v.SchemaType, v.Schema, v.References, v.Metadata, v.RuleSet)
-		if st.schemas[v.ID] == nil {
-			st.schemas[v.ID] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References, metadata: v.Metadata, ruleSet: v.RuleSet}
+		ctx := contextOf(v.Subject)
+		key := idKey{ctx, v.ID}
+		if st.schemas[key] == nil {
+			st.schemas[key] = &storedSchema{id: v.ID, schemaType: v.SchemaType, text: v.Schema, refs: v.References, metadata: v.Metadata, ruleSet: v.RuleSet}
 			for _, ref := range v.References {
-				if rs := st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
-					target := rs.versions[ref.Version].id
+				if rs := st.subjects[refSubject(v.Subject, ref.Subject)]; rs != nil && rs.versions[ref.Version] != nil {
+					target := idKey{ctx, rs.versions[ref.Version].id}
 					if st.refersTos[target] == nil {
 						st.refersTos[target] = map[int]bool{}
 					}
@@ -280,14 +320,14 @@ func (st *state) apply(r store.Record) error {
 				}
 			}
 		}
-		st.byPrint[print] = v.ID
-		st.maxID = max(st.maxID, v.ID)
+		st.byPrint[printKey(ctx, print)] = v.ID
+		st.maxID[ctx] = max(st.maxID[ctx], v.ID)
 		if sub == nil {
 			sub = &subject{versions: map[int]*version{}}
 			st.subjects[v.Subject] = sub
 		}
 		if sub.versions[v.Version] == nil {
-			st.uses[v.ID]++
+			st.uses[key]++
 		}
 		sub.versions[v.Version] = &version{id: v.ID, deleted: v.Deleted}
 	case "CONFIG":

@@ -65,7 +65,7 @@ func TestLogRules(t *testing.T) {
 				}
 			}
 			for id, text := range c.ids {
-				if sc := st.schemas[id]; sc == nil || sc.text != text {
+				if sc := st.schemas[idKey{DefaultContext, id}]; sc == nil || sc.text != text {
 					t.Fatalf("id %d names %+v, want %s", id, sc, text)
 				}
 			}

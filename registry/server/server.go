@@ -13,8 +13,9 @@
 // references, lookups, compatibility (with verbose), config and mode
 // (IMPORT included), error codes, and metadata and ruleSet stored,
 // returned and part of a schema's identity, format=serialized for
-// Protobuf. Not yet: schema contexts (:.ctx:subject, /contexts,
-// per-context ids), the other format= values,
+// Protobuf, contexts (:.ctx:subject, per-context ids, ?subject= on id
+// lookups, /contexts). Not yet: the /contexts/{ctx}/ URL prefix form,
+// context-level config and mode, the other format= values,
 // normalization beyond Avro, metadata and rule set inheritance and config
 // defaults, and rule enforcement.
 package server
@@ -296,6 +297,7 @@ func (s *Server) routes() {
 	s.handle("GET /schemas/ids/{id}/schema", s.rawSchemaByID)
 	s.handle("GET /schemas/ids/{id}/subjects", s.subjectsByID)
 	s.handle("GET /schemas/ids/{id}/versions", s.versionsByID)
+	s.handle("GET /contexts", s.listContexts)
 	s.handle("GET /schemas/types", func(*http.Request) (any, error) {
 		return []string{registry.TypeAvro, registry.TypeJSON, registry.TypeProtobuf}, nil
 	})
@@ -395,6 +397,23 @@ func (s *Server) listSubjects(r *http.Request) (any, error) {
 	return out, nil
 }
 
+// listContexts answers GET /contexts: the default context and every
+// context a subject is qualified with, sorted.
+func (s *Server) listContexts(*http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{DefaultContext: true}
+	for name := range s.st.subjects {
+		seen[contextOf(name)] = true
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 func (s *Server) subjectLocked(name string) (*subject, error) {
 	sub := s.st.subjects[name]
 	if sub == nil {
@@ -440,7 +459,7 @@ func (s *Server) resolveVersion(name string, v int, deleted bool) (int, *version
 }
 
 func (s *Server) schemaOf(name string, v int, ver *version) registry.Schema {
-	sc := s.st.schemas[ver.id]
+	sc := s.st.schema(name, ver.id)
 	out := registry.Schema{Subject: name, Version: v, ID: ver.id, Schema: sc.text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: ver.deleted}
 	if sc.schemaType != registry.TypeAvro {
 		out.SchemaType = sc.schemaType
@@ -460,7 +479,7 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := s.schemaOf(r.PathValue("subject"), n, ver)
-	if out.Schema, err = s.formatted(r, s.st.schemas[ver.id]); err != nil {
+	if out.Schema, err = s.formatted(r, r.PathValue("subject"), s.st.schema(r.PathValue("subject"), ver.id)); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -470,15 +489,16 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 // parameter asks for: as stored, or for Protobuf with format=serialized,
 // its FileDescriptorProto in base64, as Confluent answers. Other formats
 // (Avro's resolved, Protobuf's ignore_extensions) are answered as stored.
-// Callers hold the read lock.
-func (s *Server) formatted(r *http.Request, sc *storedSchema) (string, error) {
+// subject names the schema's context. Callers hold the read lock.
+func (s *Server) formatted(r *http.Request, subject string, sc *storedSchema) (string, error) {
 	if r.URL.Query().Get("format") != "serialized" || sc.schemaType != registry.TypeProtobuf {
 		return sc.text, nil
 	}
 	deps := map[string]string{}
 	for _, ref := range sc.refs {
-		if rs := s.st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
-			deps[ref.Name] = s.st.schemas[rs.versions[ref.Version].id].text
+		rsub := refSubject(subject, ref.Subject)
+		if rs := s.st.subjects[rsub]; rs != nil && rs.versions[ref.Version] != nil {
+			deps[ref.Name] = s.st.schema(rsub, rs.versions[ref.Version].id).text
 		}
 	}
 	compiled, err := protobuf.Compile("schema.proto", []byte(sc.text), protobuf.Options{Sources: deps})
@@ -503,7 +523,7 @@ func (s *Server) getVersionSchema(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawText(s.st.schemas[ver.id].text), nil
+	return rawText(s.st.schema(r.PathValue("subject"), ver.id).text), nil
 }
 
 func (s *Server) referencedBy(r *http.Request) (any, error) {
@@ -518,7 +538,7 @@ func (s *Server) referencedBy(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := []int{}
-	for id := range s.st.refersTos[ver.id] {
+	for id := range s.st.refersTos[idKey{contextOf(r.PathValue("subject")), ver.id}] {
 		out = append(out, id)
 	}
 	sort.Ints(out)
@@ -530,7 +550,8 @@ func (s *Server) schemaByIDLocked(r *http.Request) (*storedSchema, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := s.st.schemas[id]
+	// The subject parameter names the context, as in Confluent.
+	sc := s.st.schema(r.URL.Query().Get("subject"), id)
 	if sc == nil {
 		return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema %d not found", id)
 	}
@@ -544,7 +565,7 @@ func (s *Server) schemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	text, err := s.formatted(r, sc)
+	text, err := s.formatted(r, r.URL.Query().Get("subject"), sc)
 	if err != nil {
 		return nil, err
 	}
@@ -565,9 +586,13 @@ func (s *Server) rawSchemaByID(r *http.Request) (any, error) {
 	return rawText(sc.text), nil
 }
 
-func (s *Server) usesOfID(id int, deleted bool) []registry.SubjectVersion {
+// usesOfID returns the subject versions, in the context ctx, that use id.
+func (s *Server) usesOfID(ctx string, id int, deleted bool) []registry.SubjectVersion {
 	var out []registry.SubjectVersion
 	for name, sub := range s.st.subjects {
+		if contextOf(name) != ctx {
+			continue
+		}
 		for v, ver := range sub.versions {
 			if ver.id == id && (deleted || !ver.deleted) {
 				out = append(out, registry.SubjectVersion{Subject: name, Version: v})
@@ -591,7 +616,7 @@ func (s *Server) subjectsByID(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := []string{}
-	for _, sv := range s.usesOfID(sc.id, boolParam(r, "deleted")) {
+	for _, sv := range s.usesOfID(contextOf(r.URL.Query().Get("subject")), sc.id, boolParam(r, "deleted")) {
 		if !slices.Contains(out, sv.Subject) {
 			out = append(out, sv.Subject)
 		}
@@ -606,7 +631,7 @@ func (s *Server) versionsByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := s.usesOfID(sc.id, boolParam(r, "deleted"))
+	out := s.usesOfID(contextOf(r.URL.Query().Get("subject")), sc.id, boolParam(r, "deleted"))
 	if out == nil {
 		out = []registry.SubjectVersion{}
 	}
@@ -623,6 +648,7 @@ type parsedRequest struct {
 	metadata   json.RawMessage // compact JSON objects, or nil
 	ruleSet    json.RawMessage
 	schema     evolution.Schema
+	subject    string // the subject it is for, which names its context
 }
 
 // canonical puts a request in stored form: its type, its text as stored
@@ -682,11 +708,12 @@ func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsed
 func (s *Server) validate(p *parsedRequest) error {
 	deps := map[string]string{}
 	for _, ref := range p.refs {
-		sub := s.st.subjects[ref.Subject]
+		rsub := refSubject(p.subject, ref.Subject)
+		sub := s.st.subjects[rsub]
 		if sub == nil || sub.versions[ref.Version] == nil {
 			return registry.Errorf(registry.CodeInvalidSchema, "Invalid schema: reference %q to subject %q version %d does not exist", ref.Name, ref.Subject, ref.Version)
 		}
-		deps[ref.Name] = s.st.schemas[sub.versions[ref.Version].id].text
+		deps[ref.Name] = s.st.schema(rsub, sub.versions[ref.Version].id).text
 	}
 	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[p.schemaType]
 	p.schema = evolution.Schema{Format: format, Text: []byte(p.text), Dependencies: deps}
@@ -701,8 +728,9 @@ func (s *Server) validate(p *parsedRequest) error {
 }
 
 // prepare is canonical followed by validate.
-func (s *Server) prepare(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
+func (s *Server) prepare(req registry.RegisterRequest, subject string, normalize bool) (parsedRequest, error) {
 	p, err := s.canonical(req, normalize)
+	p.subject = subject
 	if err != nil {
 		return p, err
 	}
@@ -732,13 +760,14 @@ func (s *Server) history(name string) []evolution.Schema {
 }
 
 func (s *Server) versionSchema(name string, v int, ver *version) evolution.Schema {
-	sc := s.st.schemas[ver.id]
+	sc := s.st.schema(name, ver.id)
 	format := map[string]schemas.Format{registry.TypeAvro: schemas.Avro, registry.TypeProtobuf: schemas.Protobuf, registry.TypeJSON: schemas.JSON}[sc.schemaType]
 	deps := map[string]string{}
 	refs := map[string]evolution.Reference{}
 	for _, ref := range sc.refs {
-		if rs := s.st.subjects[ref.Subject]; rs != nil && rs.versions[ref.Version] != nil {
-			deps[ref.Name] = s.st.schemas[rs.versions[ref.Version].id].text
+		rsub := refSubject(name, ref.Subject)
+		if rs := s.st.subjects[rsub]; rs != nil && rs.versions[ref.Version] != nil {
+			deps[ref.Name] = s.st.schema(rsub, rs.versions[ref.Version].id).text
 			refs[ref.Name] = evolution.Reference{Subject: ref.Subject, Version: ref.Version}
 		}
 	}
@@ -807,8 +836,10 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	if err != nil {
 		return nil, nil, err
 	}
+	p.subject = name
 	print := fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet)
-	id, known := s.st.byPrint[print]
+	ctx := contextOf(name)
+	id, known := s.st.byPrint[printKey(ctx, print)]
 	sub := s.st.subjects[name]
 	if known && sub != nil && req.Version == 0 {
 		for _, v := range sub.sortedVersions(false) {
@@ -846,15 +877,15 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	}
 	switch {
 	case req.ID > 0:
-		if existing := s.st.schemas[req.ID]; existing != nil && existing.print() != print {
-			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context . is not permitted.", req.ID)
+		if existing := s.st.schemas[idKey{ctx, req.ID}]; existing != nil && existing.print() != print {
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Overwrite new schema with id %d in context %s is not permitted.", req.ID, ctx)
 		}
 		if known && id != req.ID {
 			return nil, nil, registry.Errorf(registry.CodeImportIDMismatch, "The ID of an imported schema does not match the existing ID %d", id)
 		}
 		id = req.ID
 	case !known:
-		id = s.st.maxID + 1
+		id = s.st.maxID[ctx] + 1
 	}
 	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs, Metadata: p.metadata, RuleSet: p.ruleSet})
 	return []store.Record{rec}, registry.RegisterResponse{ID: id}, nil
@@ -998,7 +1029,8 @@ func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
-	id, known := s.st.byPrint[fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet)]
+	p.subject = name
+	id, known := s.st.byPrint[printKey(contextOf(name), fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet))]
 	if !known {
 		// An unknown schema is validated only to tell an invalid one apart.
 		if err := s.validate(&p); err != nil {
@@ -1026,7 +1058,7 @@ func (s *Server) compatibility(r *http.Request) (any, error) {
 	verbose := boolParam(r, "verbose")
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	p, err := s.prepare(req, boolParam(r, "normalize"))
+	p, err := s.prepare(req, name, boolParam(r, "normalize"))
 	if err != nil {
 		if verbose {
 			var re *registry.Error
@@ -1101,7 +1133,7 @@ func (s *Server) deleteSubject(r *http.Request) (any, error) {
 		}
 		all := sub.sortedVersions(true)
 		for _, v := range all {
-			if refs := s.liveReferrers(sub.versions[v].id); len(refs) > 0 {
+			if refs := s.liveReferrers(contextOf(name), sub.versions[v].id); len(refs) > 0 {
 				return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, v)
 			}
 		}
@@ -1130,11 +1162,12 @@ func (s *Server) deleteSubject(r *http.Request) (any, error) {
 	})
 }
 
-// liveReferrers returns the ids of live schemas that reference schema id.
-func (s *Server) liveReferrers(id int) []int {
+// liveReferrers returns the ids of live schemas, in the context ctx, that
+// reference schema id.
+func (s *Server) liveReferrers(ctx string, id int) []int {
 	var out []int
-	for ref := range s.st.refersTos[id] {
-		if len(s.usesOfID(ref, false)) > 0 {
+	for ref := range s.st.refersTos[idKey{ctx, id}] {
+		if len(s.usesOfID(ctx, ref, false)) > 0 {
 			out = append(out, ref)
 		}
 	}
@@ -1158,7 +1191,7 @@ func (s *Server) deleteVersion(r *http.Request) (any, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if refs := s.liveReferrers(ver.id); len(refs) > 0 {
+		if refs := s.liveReferrers(contextOf(name), ver.id); len(refs) > 0 {
 			return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, n)
 		}
 		var rec store.Record
@@ -1170,7 +1203,7 @@ func (s *Server) deleteVersion(r *http.Request) (any, error) {
 		case ver.deleted:
 			return nil, nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
 		default:
-			sc := s.st.schemas[ver.id]
+			sc := s.st.schema(name, ver.id)
 			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: true})
 		}
 		return []store.Record{rec}, n, nil

@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"net/http/httptest"
+	"testing"
+
+	"github.com/riferrei/srclient"
+
+	"github.com/schemaflow/schemaflow/registry/server"
+	"github.com/schemaflow/schemaflow/registry/store"
+)
+
+// TestContexts: subjects qualified as :.ctx:name live in their own
+// context, with their own ids (the first schema of each context is id 1),
+// found by id with ?subject=:.ctx:, listed by /contexts, referenced by
+// unqualified names from within the context, and replayed the same after a
+// restart; srclient registers and reads qualified subjects.
+func TestContexts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	open := func() (string, func()) {
+		st, err := store.OpenFile(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := server.New(st, server.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(srv)
+		stop := func() { ts.Close(); st.Close() }
+		t.Cleanup(stop)
+		return ts.URL, stop
+	}
+	url, stop := open()
+	reg := func(subject string, body map[string]any) answer {
+		t.Helper()
+		return httpCall(t, "POST", url+"/subjects/"+subject+"/versions", body)
+	}
+	for _, tc := range []struct {
+		subject string
+		body    map[string]any
+		id      int
+	}{
+		{"users-value", map[string]any{"schema": userV1}, 1},
+		{":.prod:users-value", map[string]any{"schema": userV3}, 1},
+		{":.prod:other", map[string]any{"schema": userV1}, 2},
+		{":.prod:money", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage shop;\nmessage Money { int64 units = 1; }"}, 3},
+		{":.prod:orders", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { shop.Money total = 1; }",
+			"references": []map[string]any{{"name": "money.proto", "subject": "money", "version": 1}}}, 4},
+		{"other", map[string]any{"schema": userV3}, 2},
+	} {
+		if got := reg(tc.subject, tc.body); got.status != 200 || got.id() != tc.id {
+			t.Fatalf("register %s: %d %s, want id %d", tc.subject, got.status, got.raw, tc.id)
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, tc := range []struct{ path, want string }{
+			{"/contexts", `[".",".prod"]` + "\n"},
+			{"/schemas/ids/1/subjects", `["users-value"]` + "\n"},
+			{"/schemas/ids/1/subjects?subject=:.prod:", `[":.prod:users-value"]` + "\n"},
+			{"/schemas/ids/2/subjects", `["other"]` + "\n"},
+			{"/schemas/ids/2/subjects?subject=:.prod:x", `[":.prod:other"]` + "\n"},
+			{"/subjects/:.prod:money/versions/1/referencedby", "[4]\n"},
+			{"/subjects", `[":.prod:money",":.prod:orders",":.prod:other",":.prod:users-value","other","users-value"]` + "\n"},
+		} {
+			if got := httpCall(t, "GET", url+tc.path, nil); got.status != 200 || got.raw != tc.want {
+				t.Fatalf("%s: GET %s: %d %s, want %s", when, tc.path, got.status, got.raw, tc.want)
+			}
+		}
+		for _, tc := range []struct{ path, want string }{
+			{"/schemas/ids/1", userV1},
+			{"/schemas/ids/1?subject=:.prod:", userV3},
+			{"/schemas/ids/2?subject=:.prod:", userV1},
+		} {
+			if got := httpCall(t, "GET", url+tc.path, nil); got.status != 200 || got.body["schema"] != tc.want {
+				t.Fatalf("%s: GET %s: %s", when, tc.path, got.raw)
+			}
+		}
+		if got := httpCall(t, "GET", url+"/schemas/ids/4", nil); got.status != 404 || got.code() != 40403 {
+			t.Fatalf("%s: id 4 outside its context: %s", when, got.raw)
+		}
+		if got := httpCall(t, "POST", url+"/subjects/:.prod:users-value", map[string]any{"schema": userV3}); got.status != 200 || got.id() != 1 {
+			t.Fatalf("%s: lookup in the context: %s", when, got.raw)
+		}
+	}
+	check("before the restart")
+	// A reference is resolved in the referrer's context: money is not a
+	// default-context subject.
+	if got := reg("orders", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { shop.Money total = 1; }",
+		"references": []map[string]any{{"name": "money.proto", "subject": "money", "version": 1}}}); got.status != 422 || got.code() != 42201 {
+		t.Fatalf("default-context reference to a .prod subject: %s", got.raw)
+	}
+	// srclient with qualified subjects.
+	c := srclient.CreateSchemaRegistryClient(url)
+	c.CachingEnabled(false)
+	s, err := c.CreateSchema(":.stage:users-value", userV2, srclient.Avro)
+	if err != nil || s.ID() != 1 {
+		t.Fatalf("srclient register in a new context: %v %v", s, err)
+	}
+	latest, err := c.GetLatestSchema(":.stage:users-value")
+	if err != nil || latest.ID() != 1 || latest.Schema() != userV2 {
+		t.Fatalf("srclient latest in the context: %v %v", latest, err)
+	}
+	if byID, err := c.GetSchema(1); err != nil || byID.Schema() != userV1 {
+		t.Fatalf("srclient by id (default context): %v %v", byID, err)
+	}
+	stop()
+	url, _ = open()
+	if got := httpCall(t, "DELETE", url+"/subjects/:.stage:users-value", nil); got.status != 200 {
+		t.Fatalf("delete in a context: %s", got.raw)
+	}
+	if got := httpCall(t, "DELETE", url+"/subjects/:.stage:users-value?permanent=true", nil); got.status != 200 {
+		t.Fatalf("permanent delete in a context: %s", got.raw)
+	}
+	check("after the restart")
+}
