@@ -86,6 +86,33 @@ func TestContexts(t *testing.T) {
 		}
 	}
 	check("before the restart")
+	// Confluent's URL form: /contexts/{ctx}/... names the context's
+	// subjects, schemas and config.
+	for _, tc := range []struct{ path, want string }{
+		{"/contexts/.prod/subjects", `[":.prod:money",":.prod:orders",":.prod:other",":.prod:users-value"]` + "\n"},
+		{"/contexts/prod/subjects/users-value/versions", "[1]\n"},
+		{"/contexts/./subjects", `["other","users-value"]` + "\n"},
+		{"/subjects?subjectPrefix=:.prod:", `[":.prod:money",":.prod:orders",":.prod:other",":.prod:users-value"]` + "\n"},
+		{"/contexts/.prod/schemas/ids/2/subjects", `[":.prod:other"]` + "\n"},
+	} {
+		if got := httpCall(t, "GET", url+tc.path, nil); got.status != 200 || got.raw != tc.want {
+			t.Fatalf("GET %s: %d %s, want %s", tc.path, got.status, got.raw, tc.want)
+		}
+	}
+	if got := httpCall(t, "GET", url+"/contexts/.prod/schemas/ids/1", nil); got.body["schema"] != userV3 {
+		t.Fatalf("schema 1 of .prod by the URL form: %s", got.raw)
+	}
+	// A context's own level applies to its subjects only.
+	if got := httpCall(t, "PUT", url+"/contexts/.prod/config", map[string]string{"compatibility": "NONE"}); got.status != 200 {
+		t.Fatalf("context config: %s", got.raw)
+	}
+	idAsString := `{"type":"record","name":"User","namespace":"shop","fields":[{"name":"id","type":"string"}]}`
+	if got := reg(":.prod:users-value", map[string]any{"schema": idAsString}); got.status != 200 || got.id() != 5 {
+		t.Fatalf("an incompatible change under the context's NONE: %s", got.raw)
+	}
+	if got := reg("users-value", map[string]any{"schema": userV3}); got.status != 409 {
+		t.Fatalf("an incompatible change in the default context: %s", got.raw)
+	}
 	// A reference is resolved in the referrer's context: money is not a
 	// default-context subject.
 	if got := reg("orders", map[string]any{"schemaType": "PROTOBUF", "schema": "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { shop.Money total = 1; }",

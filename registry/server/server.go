@@ -14,8 +14,9 @@
 // (IMPORT included), error codes, and metadata and ruleSet stored,
 // returned and part of a schema's identity, format=serialized for
 // Protobuf, contexts (:.ctx:subject, per-context ids, ?subject= on id
-// lookups, /contexts). Not yet: the /contexts/{ctx}/ URL prefix form,
-// context-level config and mode, the other format= values,
+// lookups, /contexts, the /contexts/{ctx}/ URL form, context-level config
+// and mode). Not yet: DELETE /contexts/{ctx}, the CONTEXT log record, the
+// other format= values,
 // normalization beyond Avro, metadata and rule set inheritance and config
 // defaults, and rule enforcement.
 package server
@@ -172,7 +173,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, registry.Errorf(registry.CodeStoreError, "internal error"))
 		}
 	}()
+	if strings.HasPrefix(r.URL.Path, "/contexts/") {
+		rewriteContextPath(r)
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// rewriteContextPath turns Confluent's context URL form into qualified
+// subjects, as its ContextFilter does: /contexts/{ctx}/subjects/{s}/... is
+// /subjects/:.ctx:{s}/..., /contexts/{ctx}/subjects lists the context,
+// /contexts/{ctx}/config[/{s}] and /mode[/{s}] name :.ctx:[{s}], and
+// /contexts/{ctx}/schemas/... takes subject=:.ctx:. Other paths, such as
+// /contexts itself, are left alone.
+func rewriteContextPath(r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/contexts/")
+	ctx, tail, ok := strings.Cut(rest, "/")
+	if !ok || ctx == "" {
+		return
+	}
+	qual := ":." + strings.TrimPrefix(ctx, ".") + ":"
+	if ctx == "." {
+		qual = ":.:"
+	}
+	first, after, _ := strings.Cut(tail, "/")
+	q := r.URL.Query()
+	path := ""
+	switch first {
+	case "subjects":
+		if after == "" {
+			q.Set("subjectPrefix", qual)
+			path = "/subjects"
+		} else {
+			path = "/subjects/" + qual + after
+		}
+	case "config", "mode":
+		path = "/" + first + "/" + qual + after
+		if qual == ":.:" && after == "" {
+			path = "/" + first // the default context's config is the global one
+		}
+	case "schemas":
+		q.Set("subject", qual)
+		path = "/schemas/" + after
+	default:
+		return
+	}
+	r.URL.Path, r.URL.RawPath = path, ""
+	r.URL.RawQuery = q.Encode()
 }
 
 type handler func(r *http.Request) (any, error)
@@ -387,9 +433,19 @@ func (s *Server) listSubjects(r *http.Request) (any, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	// A context qualifier (":.ctx:", or ":.:" for the default context)
+	// selects that context's subjects.
+	ctxOnly := ""
+	if rest, ok := strings.CutPrefix(prefix, ":."); ok && strings.Index(rest, ":") == len(rest)-1 {
+		ctxOnly = contextOf(prefix)
+	}
 	out := []string{}
 	for name, sub := range s.st.subjects {
-		if strings.HasPrefix(name, prefix) && (deleted || sub.live()) {
+		match := strings.HasPrefix(name, prefix)
+		if ctxOnly != "" {
+			match = contextOf(name) == ctxOnly
+		}
+		if match && (deleted || sub.live()) {
 			out = append(out, name)
 		}
 	}
@@ -778,8 +834,22 @@ func (s *Server) versionSchema(name string, v int, ver *version) evolution.Schem
 	return es
 }
 
+// contextSubject is the subject that holds a context's own config and
+// mode (":.ctx:"), or "" for the default context.
+func contextSubject(name string) string {
+	if ctx := contextOf(name); ctx != DefaultContext {
+		return ":" + ctx + ":"
+	}
+	return ""
+}
+
+// levelLocked is a subject's compatibility level: its own, else its
+// context's, else the global one.
 func (s *Server) levelLocked(name string) evolution.Level {
 	cfg, ok := s.st.configs[name]
+	if !ok {
+		cfg, ok = s.st.configs[contextSubject(name)]
+	}
 	if !ok {
 		cfg = s.st.global
 	}
@@ -790,8 +860,13 @@ func (s *Server) levelLocked(name string) evolution.Level {
 	return l
 }
 
+// modeLocked is a subject's mode: its own, else its context's, else the
+// global one.
 func (s *Server) modeLocked(name string) string {
 	if m, ok := s.st.modes[name]; ok {
+		return m
+	}
+	if m, ok := s.st.modes[contextSubject(name)]; ok {
 		return m
 	}
 	return s.st.modeAll

@@ -74,8 +74,8 @@ Confluent-equivalent: the REST API for subjects, versions, ids, deletes,
 references, lookups, compatibility, config, mode (IMPORT included), error
 codes, the _schemas records byte for byte, and metadata and ruleSet stored
 and part of a schema's identity (rules are not enforced), format=serialized
-for Protobuf, contexts (:.ctx:subject with per-context ids, /contexts). Not
-yet: the /contexts/{ctx}/ URL form, context-level config, other format=
+for Protobuf, contexts (:.ctx:subject with per-context ids, /contexts, the
+/contexts/{ctx}/ URL form, context-level config). Not yet: other format=
 values (Avro's resolved), normalize=true for
 Protobuf and JSON Schema (Avro only), and metadata/ruleSet inheritance. --users enables HTTP basic auth from a file of user:bcrypt-hash
 lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
