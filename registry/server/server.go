@@ -16,8 +16,8 @@
 // Protobuf, contexts (:.ctx:subject, per-context ids, ?subject= on id
 // lookups, /contexts, the /contexts/{ctx}/ URL form, context-level config
 // and mode). Not yet: DELETE /contexts/{ctx}, the CONTEXT log record, the
-// other format= values,
-// normalization beyond Avro, metadata and rule set inheritance and config
+// other format= values, Protobuf normalization (normalize=true covers
+// Avro and JSON Schema), metadata and rule set inheritance and config
 // defaults, and rule enforcement.
 package server
 
@@ -756,7 +756,54 @@ func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsed
 		_ = compactJSON(&buf, string(out))
 		p.text = buf.String()
 	}
+	if st == registry.TypeJSON && normalize {
+		// Confluent's normalized JSON Schema: compact, with every object's
+		// keys sorted.
+		text, err := sortedJSON(p.text)
+		if err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		}
+		p.text = text
+	}
+	if normalize && st != registry.TypeProtobuf {
+		p.refs = sortedRefs(p.refs)
+	}
 	return p, nil
+}
+
+// sortedJSON re-encodes JSON text compactly with object keys sorted and
+// non-ASCII text kept as written. Numbers are kept as written too, where
+// Confluent's Jackson rewrites floating-point ones (1e3 becomes 1000.0).
+func sortedJSON(text string) (string, error) {
+	dec := json.NewDecoder(strings.NewReader(text))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+// sortedRefs orders references as Confluent's normalization does, by
+// subject then version, without duplicates.
+func sortedRefs(refs []registry.Reference) []registry.Reference {
+	if len(refs) < 2 {
+		return refs
+	}
+	out := slices.Clone(refs)
+	slices.SortStableFunc(out, func(a, b registry.Reference) int {
+		if c := strings.Compare(a.Subject, b.Subject); c != 0 {
+			return c
+		}
+		return a.Version - b.Version
+	})
+	return slices.Compact(out)
 }
 
 // validate resolves a request's references and checks its schema, filling

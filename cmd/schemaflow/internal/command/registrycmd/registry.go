@@ -68,21 +68,22 @@ retries). The store logs in to Kafka as pipelines do: --kafka-config FILE
 reads a pipeline spec's kafka block (brokers, client_id, sasl with PLAIN or
 SCRAM-SHA-256/512, tls with ca_file, cert_file, key_file, server_name),
 and the --kafka-sasl-* and --kafka-tls* flags set or override it; the
-password also comes from $SCHEMAFLOW_SASL_PASSWORD.
+password also comes from $SCHEMAFLOW_SASL_PASSWORD. --users enables HTTP
+basic auth from a file of user:bcrypt-hash lines (htpasswd -nB USER makes
+one). It listens on 127.0.0.1 unless told otherwise.
 
 Confluent-equivalent: the REST API for subjects, versions, ids, deletes,
 references, lookups, compatibility, config, mode (IMPORT included), error
-codes, the _schemas records byte for byte, and metadata and ruleSet stored
-and part of a schema's identity (rules are not enforced), format=serialized
-for Protobuf, contexts (:.ctx:subject with per-context ids, /contexts, the
-/contexts/{ctx}/ URL form, context-level config). Not yet: other format=
-values (Avro's resolved), normalize=true for
-Protobuf and JSON Schema (Avro only), and metadata/ruleSet inheritance. --users enables HTTP basic auth from a file of user:bcrypt-hash
-lines (htpasswd -nB USER makes one). It listens on 127.0.0.1 unless told
-otherwise.`,
+codes, the _schemas records byte for byte; metadata and ruleSet stored and
+part of a schema's identity (rules are not enforced); format=serialized
+for Protobuf; contexts (:.ctx:subject with per-context ids, /contexts, the
+/contexts/{ctx}/ URL form, context-level config and mode); normalize=true
+for Avro and JSON Schema. Not yet: other format= values (Avro's
+resolved), Protobuf normalization, DELETE /contexts/{ctx} and the CONTEXT
+log record, metadata/ruleSet inheritance and config defaults.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			listen := fs.String("listen", "127.0.0.1:8081", "`address` to listen on")
-			storeSpec := fs.String("store", "memory", "`store`: memory, or file:DIR")
+			storeSpec := fs.String("store", "memory", "`store`: memory, file:DIR, or kafka[:BROKERS] (brokers may come from --kafka-config)")
 			usersFile := fs.String("users", "", "`file` of user:bcrypt-hash lines; enables basic auth")
 			advertise := fs.String("advertise", "", "`URL` other instances forward writes to (kafka store; default from --listen)")
 			cert := fs.String("tls-cert", "", "TLS certificate `file`")
