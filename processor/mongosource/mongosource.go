@@ -117,6 +117,10 @@ type Config struct {
 	// position taken before the copy began: there is no gap, and changes
 	// made during the copy may arrive twice (at least once).
 	CopyExisting *Copy
+	// Snapshots, when set, lets Snapshot ask the running source to
+	// publish a collection's documents between its change events (see
+	// Snapshots). Default off.
+	Snapshots *Snapshots
 
 	// StartAt starts a fresh source (one with no saved token) at this
 	// operation time instead of now.
@@ -229,6 +233,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if sn := c.Snapshots; sn != nil {
+		if err := sn.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	switch c.OnLostResume {
 	case "", LostResumeFail, LostResumeLatest:
 	case LostResumeCopy:
@@ -270,6 +279,9 @@ type Stats struct {
 	Copied  int64 // existing documents published by the copy
 	// CopyEstimate is the copy's estimated document count; -1 unknown.
 	CopyEstimate int64
+	// Snapshotted counts documents published by snapshots and
+	// acknowledged; Snapshots counts snapshots whose every record is.
+	Snapshotted, Snapshots int64
 	// Heartbeats counts idle resume tokens handed over to be saved.
 	Heartbeats int64
 	// Bytes counts the key and value bytes of acknowledged records.
@@ -299,9 +311,13 @@ type Source struct {
 	watching        atomic.Bool
 	dead, copied    atomic.Int64
 	copyEstimate    atomic.Int64
-	heartbeats      atomic.Int64
-	bytes, lag      atomic.Int64
-	deadBy          counters.ByLabel
+	snapshotted     atomic.Int64
+	snapshots       atomic.Int64
+	// snapReqs queues the snapshots asked for, read by the run's reader.
+	snapReqs   chan SnapshotRequest
+	heartbeats atomic.Int64
+	bytes, lag atomic.Int64
+	deadBy     counters.ByLabel
 	// reading and committing are the calls the two sides of a run are
 	// in, for Busy.
 	reading, committing busySlot
@@ -341,12 +357,14 @@ func New(cfg Config) (*Source, error) {
 		s.log = slog.Default()
 	}
 	s.copyEstimate.Store(-1)
+	s.snapReqs = make(chan SnapshotRequest, snapshotQueue)
 	return s, nil
 }
 
 // Stats returns the counters so far.
 func (s *Source) Stats() Stats {
 	st := Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(),
+		Snapshotted: s.snapshotted.Load(), Snapshots: s.snapshots.Load(),
 		Heartbeats: s.heartbeats.Load(), Bytes: s.bytes.Load(), Lag: time.Duration(s.lag.Load()), DeadByClass: s.deadBy.Snapshot(), Skipped: s.skipped.Snapshot()}
 	s.encoders.mu.Lock()
 	for _, e := range s.encoders.byName {
@@ -574,6 +592,10 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			b.arena, b.recs = nil, nil
 			if err == nil {
 				s.bytes.Add(b.bytes.Load())
+				s.snapshotted.Add(b.snapshotted)
+				if b.snapshotEnd {
+					s.snapshots.Add(1)
+				}
 			}
 			if err == nil && b.mark != nil {
 				// A copy batch: its range's progress is saved with the
@@ -682,8 +704,12 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 
 	var saved bson.Raw // the last token handed to the committer by a heartbeat
 	next := func() bool {
-		if s.cfg.Heartbeat <= 0 {
+		if s.cfg.Heartbeat <= 0 && s.cfg.Snapshots == nil {
 			return stream.Next(ctx)
+		}
+		poll := snapshotPoll
+		if s.cfg.Heartbeat > 0 {
+			poll = min(s.cfg.Heartbeat/4, poll)
 		}
 		last := time.Now()
 		for {
@@ -693,7 +719,10 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			if stream.Err() != nil || ctx.Err() != nil {
 				return false
 			}
-			if time.Since(last) >= s.cfg.Heartbeat {
+			if len(s.snapReqs) > 0 && s.cfg.Snapshots != nil {
+				return false // a snapshot asked for: the caller takes it
+			}
+			if s.cfg.Heartbeat > 0 && time.Since(last) >= s.cfg.Heartbeat {
 				last = time.Now()
 				// An idle stream's position still moves (the server's
 				// post-batch token): saving it keeps the resume point
@@ -708,30 +737,32 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 					}
 				}
 			}
-			if sleep(ctx, min(s.cfg.Heartbeat/4, 100*time.Millisecond)) != nil {
+			if sleep(ctx, poll) != nil {
 				return false
 			}
 		}
 	}
 
-	for {
-		if !next() {
-			if ctx.Err() != nil {
-				return stop(nil)
-			}
-			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err()))
-		}
+	// touched, during a snapshot chunk, holds the keys of the events read
+	// since the chunk's low watermark.
+	var touched map[string]struct{}
+	// handle reads the events from the current one on, up to a batch,
+	// and hands them over; end says the run ends with err.
+	handle := func() (bool, error) {
 		b := &inflightBatch{started: time.Now()}
 		var events []bson.Raw
 		invalidated := false
 		for {
 			var event bson.Raw
 			if err := stream.Decode(&event); err != nil {
-				return stop(fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err))
+				return true, fmt.Errorf("mongosource: %s: decode change event: %w", s.cfg.Name, err)
 			}
 			if op, _ := event.Lookup("operationType").StringValueOK(); op == "invalidate" {
 				invalidated = true
 				break
+			}
+			if touched != nil {
+				touched[eventKey(event)] = struct{}{}
 			}
 			events = append(events, event)
 			if len(events) >= s.cfg.MaxBatch || !stream.TryNext(ctx) {
@@ -742,7 +773,7 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 		err := s.produce(work, cl, b, events)
 		end()
 		if err != nil {
-			return stop(err)
+			return true, err
 		}
 		if len(events) > 0 {
 			if t, _, ok := events[len(events)-1].Lookup("clusterTime").TimestampOK(); ok {
@@ -755,21 +786,40 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			select {
 			case inflight <- b:
 			case <-work.Done():
-				return stop(nil)
+				return true, nil
 			}
-			return stop(s.lost(errInvalidated))
+			return true, s.lost(errInvalidated)
 		}
 		if err := stream.Err(); err != nil && ctx.Err() == nil {
-			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err))
+			return true, fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, err)
 		}
 		// The token is saved only after every record before it is acked.
 		b.token = stream.ResumeToken()
 		select {
 		case inflight <- b:
 		case err := <-failed:
-			return stop(err)
+			return true, err
 		case <-work.Done():
-			return stop(nil)
+			return true, nil
+		}
+		return false, nil
+	}
+
+	for {
+		if !next() {
+			if ctx.Err() != nil {
+				return stop(nil)
+			}
+			if stream.Err() == nil && s.cfg.Snapshots != nil && len(s.snapReqs) > 0 {
+				if end, err := s.snapshot(ctx, work, cl, stream, inflight, failed, <-s.snapReqs, &touched, handle); end {
+					return stop(err)
+				}
+				continue
+			}
+			return stop(fmt.Errorf("mongosource: %s: change stream: %w", s.cfg.Name, stream.Err()))
+		}
+		if end, err := handle(); end {
+			return stop(err)
 		}
 	}
 }
@@ -893,7 +943,11 @@ type inflightBatch struct {
 	// its last event's (seconds), 0 if unknown.
 	started     time.Time
 	clusterTime uint32
-	copy        bool      // a batch of copied documents
+	copy        bool // a batch of copied documents
+	// snapshotted counts a snapshot chunk's records; snapshotEnd marks
+	// a snapshot's last chunk.
+	snapshotted int64
+	snapshotEnd bool
 	mark        *copyMark // a copy batch's progress, saved once it is acked
 	token       bson.Raw
 	mu          sync.Mutex
