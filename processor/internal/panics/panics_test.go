@@ -8,10 +8,11 @@ import (
 
 func fails(record ...any) (err error) {
 	defer Recover(&err, record...)
-	var m map[string]int
-	m["x"] = 1 // a runtime panic
+	set(nil, "x") // a runtime panic
 	return nil
 }
+
+func set(m map[string]int, k string) { m[k] = 1 }
 
 // A recovered panic becomes an *Error naming the record, with the value,
 // the panicking stack, and the runtime error to unwrap.
