@@ -36,6 +36,7 @@ func Root(info versioncmd.Info) *cli.Command {
 		Subcommands: []*cli.Command{
 			runcmd.New(),
 			runcmd.NewValidate(),
+			runcmd.NewSnapshot(),
 			devcmd.New(),
 			consolecmd.NewConsume(),
 			consolecmd.NewProduce(),

@@ -295,11 +295,22 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 			return &filteredStream{ChangeStream: cs, queries: queries}, nil
 		}
 	}
+	if db != "" {
+		// Snapshots on request (schemaflow snapshot, through SignalTopic).
+		d := client.Database(db)
+		cfg.Snapshots = &mongosource.Snapshots{Database: db, Find: func(ctx context.Context, c string, filter bson.D) (mongosource.Cursor, error) {
+			return mongocopy.Find(ctx, d.Collection(c), filter)
+		}}
+	}
 	src, err := mongosource.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &exclusive{inner: sourceRunner{src}, brokers: p.Kafka.Brokers, opts: kopts,
+	var inner runner = sourceRunner{src}
+	if cfg.Snapshots != nil {
+		inner = signalled{sourceRunner: sourceRunner{src}, name: p.Name, brokers: p.Kafka.Brokers, opts: slices.Clip(kopts), log: log}
+	}
+	return &exclusive{inner: inner, brokers: p.Kafka.Brokers, opts: kopts,
 		group: "schemaflow-source-" + p.Name, log: log, leave: b.leave}, nil
 }
 
