@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
+	"go.mongodb.org/mongo-driver/mongo/readconcern"
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/evolution"
@@ -297,7 +298,9 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 	}
 	if db != "" {
 		// Snapshots on request (schemaflow snapshot, through SignalTopic).
-		d := client.Database(db)
+		// Chunks read majority-committed data, as change streams return:
+		// a change a chunk saw is in the stream by the high watermark.
+		d := client.Database(db, options.Database().SetReadConcern(readconcern.Majority()))
 		cfg.Snapshots = &mongosource.Snapshots{Database: db, Find: func(ctx context.Context, c string, filter bson.D) (mongosource.Cursor, error) {
 			return mongocopy.Find(ctx, d.Collection(c), filter)
 		}}
