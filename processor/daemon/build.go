@@ -57,6 +57,9 @@ type Snapshot struct {
 	// Copied counts documents a source's copy_existing published;
 	// CopyEstimate is the copy's estimated total, -1 when unknown.
 	Copied, CopyEstimate int64
+	// Snapshotted counts documents a source's snapshots published;
+	// Snapshots counts the snapshots done.
+	Snapshotted, Snapshots int64
 	// Copies is the progress of each collection a source's copy read or
 	// reads in this run.
 	Copies []mongosource.CopyStats
@@ -86,7 +89,8 @@ func (r sourceRunner) snapshot() Snapshot {
 	s := r.Stats()
 	return Snapshot{In: s.Events + s.Dead, Out: s.Events, Dead: s.Dead, Bytes: s.Bytes, Lag: s.Lag.Seconds(), DeadByClass: s.DeadByClass,
 		Registrations: s.Registered, CacheHits: s.Encoded - s.Evolutions, CacheMisses: s.Evolutions,
-		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Copies: r.CopyStats(), Skipped: s.Skipped}
+		Copied: s.Copied, CopyEstimate: s.CopyEstimate, Copies: r.CopyStats(), Skipped: s.Skipped,
+		Snapshotted: s.Snapshotted, Snapshots: s.Snapshots}
 }
 func (r sourceRunner) ready() bool { return r.Watching() }
 

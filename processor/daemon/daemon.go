@@ -496,6 +496,8 @@ func (d *Daemon) collect(w *metrics.Writer) {
 			w.Gauge("schemaflow_source_active", "1 on the daemon that runs the source, 0 on those standing by.", active, "pipeline", p.name)
 			w.Counter("schemaflow_copy_documents_total", "Existing documents published by copy_existing.", float64(s.Copied), "pipeline", p.name)
 			w.Gauge("schemaflow_copy_estimated_documents", "The copy's estimated document count; -1 before a copy or when unknown.", float64(s.CopyEstimate), "pipeline", p.name)
+			w.Counter("schemaflow_snapshot_documents_total", "Documents published by snapshots (schemaflow snapshot) and acknowledged.", float64(s.Snapshotted), "pipeline", p.name)
+			w.Counter("schemaflow_snapshots_total", "Snapshots done: every record acknowledged.", float64(s.Snapshots), "pipeline", p.name)
 			for _, c := range s.Copies {
 				w.Gauge("schemaflow_copy_collection_documents", "Documents of a collection copied and acknowledged, over every run of the copy.", float64(c.Copied), "pipeline", p.name, "namespace", c.Namespace)
 				w.Gauge("schemaflow_copy_collection_estimated_documents", "A copied collection's estimated document count; -1 unknown.", float64(c.Estimated), "pipeline", p.name, "namespace", c.Namespace)

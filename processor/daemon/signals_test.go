@@ -55,6 +55,13 @@ func TestSnapshotRequest(t *testing.T) {
 	if n := count(bson.D{{Key: "n", Value: bson.D{{Key: "$lt", Value: 10}}}}); n != 0 {
 		t.Errorf("%d documents the filter does not match were snapshotted", n)
 	}
+	testenv.WaitFor(t, "the snapshot's metrics", func() bool {
+		_, body := get(t, d, "/metrics")
+		// The ten filtered documents and the one inserted after the start
+		// (n 100): all match the filter.
+		return strings.Contains(body, `schemaflow_snapshots_total{pipeline="out"} 1`+"\n") &&
+			strings.Contains(body, `schemaflow_snapshot_documents_total{pipeline="out"} 11`+"\n")
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

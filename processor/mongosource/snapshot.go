@@ -73,7 +73,7 @@ const snapshotQueue = 16
 
 // snapshotPoll is how often a source with snapshots, idle, checks for a
 // snapshot asked for.
-const snapshotPoll = 50 * time.Millisecond
+const snapshotPoll = 100 * time.Millisecond
 
 // Snapshot queues a snapshot; the running source (or the next run) takes
 // it between two batches of change events. It waits while the queue is
