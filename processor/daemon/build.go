@@ -438,7 +438,7 @@ func postProcessor(pp spec.PostProcessor) (sink.PostProcessor, error) {
 func filterStages(n *yaml.Node) ([]bson.D, error) {
 	var stages []bson.D
 	for _, st := range n.Content {
-		v, err := nodeValue(st)
+		v, err := spec.BSONValue(st)
 		if err != nil {
 			return nil, err
 		}
@@ -446,55 +446,9 @@ func filterStages(n *yaml.Node) ([]bson.D, error) {
 		if !ok {
 			return nil, fmt.Errorf("line %d: a stage must be a mapping", st.Line)
 		}
-		// Through Extended JSON, so {$oid: ...} and {$date: ...} become
-		// BSON values.
-		text, err := bson.MarshalExtJSON(d, false, false)
-		if err == nil {
-			err = bson.UnmarshalExtJSON(text, false, &d)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", st.Line, err)
-		}
 		stages = append(stages, d)
 	}
 	return stages, nil
-}
-
-func nodeValue(n *yaml.Node) (any, error) {
-	switch n.Kind {
-	case yaml.MappingNode:
-		d := bson.D{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := nodeValue(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			d = append(d, bson.E{Key: n.Content[i].Value, Value: v})
-		}
-		return d, nil
-	case yaml.SequenceNode:
-		a := bson.A{}
-		for _, c := range n.Content {
-			v, err := nodeValue(c)
-			if err != nil {
-				return nil, err
-			}
-			a = append(a, v)
-		}
-		return a, nil
-	case yaml.ScalarNode:
-		var v any
-		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
-		if i, ok := v.(int); ok {
-			return int64(i), nil
-		}
-		return v, nil
-	case yaml.AliasNode:
-		return nodeValue(n.Alias)
-	}
-	return nil, fmt.Errorf("line %d: unsupported YAML node", n.Line)
 }
 
 // ensureTopics creates the topics a pipeline uses by name — the offsets

@@ -140,7 +140,7 @@ func (m *Mapping) Config() (relmap.Config, error) {
 			rt.Types[col] = relmap.FieldType(ty)
 		}
 		if t.Filter.Kind != 0 {
-			v, err := yamlValue(&t.Filter)
+			v, err := BSONValue(&t.Filter)
 			if err != nil {
 				return cfg, fmt.Errorf("tables.%s.filter: %w", name, err)
 			}
@@ -171,9 +171,10 @@ func (m *Mapping) Config() (relmap.Config, error) {
 	return cfg, nil
 }
 
-// yamlValue turns YAML into BSON values, key order kept; Extended JSON
-// forms such as {$date: ...} are understood.
-func yamlValue(n *yaml.Node) (any, error) {
+// BSONValue turns a YAML value of a spec (a filter, an aggregation stage)
+// into a BSON value, key order kept; Extended JSON forms such as
+// {$date: ...} in documents are understood.
+func BSONValue(n *yaml.Node) (any, error) {
 	var conv func(n *yaml.Node) (any, error)
 	conv = func(n *yaml.Node) (any, error) {
 		switch n.Kind {
