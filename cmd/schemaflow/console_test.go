@@ -17,17 +17,7 @@ import (
 // them back decoded through the registry, with schema ids.
 func TestProduceConsume(t *testing.T) {
 	t.Parallel()
-	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv)
-	defer reg.Close()
+	kafka, reg := kafkaAndRegistry(t, "orders")
 	brokers := kafka.ListenAddrs()[0]
 
 	dir := t.TempDir()

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 )
@@ -48,17 +44,7 @@ const (
 // hung until killed.)
 func TestRunDebeziumIntoLungoAcrossSIGTERM(t *testing.T) {
 	t.Parallel()
-	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "pg.public.orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv)
-	defer reg.Close()
+	kafka, reg := kafkaAndRegistry(t, "pg.public.orders")
 
 	// Produced as Debezium's Avro converter does: framed, ids from the registry.
 	client, err := registry.NewClient(reg.URL, registry.ClientOptions{})

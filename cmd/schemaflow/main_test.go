@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
+	"github.com/schemaflow/schemaflow/registry/server"
+	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas/extjson"
 )
 
@@ -319,4 +323,23 @@ func TestCompatProtobufAndJSON(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "bad.json: json schema") {
 		t.Errorf("bad json schema: %+v", r)
 	}
+}
+
+// kafkaAndRegistry starts a one-broker kfake cluster seeded with topics
+// (one partition each) and our registry server over HTTP on a memory
+// store; both close when the test ends.
+func kafkaAndRegistry(t *testing.T, topics ...string) (*kfake.Cluster, *httptest.Server) {
+	t.Helper()
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kafka.Close)
+	srv, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(srv)
+	t.Cleanup(reg.Close)
+	return kafka, reg
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,13 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 )
@@ -50,17 +46,7 @@ func pgTable(table, columns string) (key, value string) {
 func TestRunDebeziumMappingIntoLungoAcrossSIGTERM(t *testing.T) {
 	t.Parallel()
 	topics := []string{"pg.public.customers", "pg.public.orders", "pg.public.order_lines"}
-	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv)
-	defer reg.Close()
+	kafka, reg := kafkaAndRegistry(t, topics...)
 	client, err := registry.NewClient(reg.URL, registry.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +17,6 @@ import (
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/versioncmd"
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 )
 
 // schemaflow run, in process: a sink pipeline from a spec writes plain
@@ -99,17 +96,7 @@ pipelines:
 // registry, and the metrics say what auto chose per part.
 func TestProduceThenSinkWithDefaults(t *testing.T) {
 	t.Parallel()
-	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kafka.Close()
-	srv, err := server.New(store.NewMemory(), server.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(srv)
-	defer reg.Close()
+	kafka, reg := kafkaAndRegistry(t, "orders")
 	brokers := kafka.ListenAddrs()[0]
 
 	dir := t.TempDir()

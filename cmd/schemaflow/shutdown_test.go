@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,12 +17,8 @@ import (
 
 	"github.com/256dpi/lungo"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
-
-	"github.com/schemaflow/schemaflow/registry/server"
-	"github.com/schemaflow/schemaflow/registry/store"
 )
 
 // ballast writes a lungo file holding mb megabytes in shop.ballast.
@@ -95,17 +90,7 @@ func TestRunSIGTERMDuringASlowWrite(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer kafka.Close()
-			srv, err := server.New(store.NewMemory(), server.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg := httptest.NewServer(srv)
-			defer reg.Close()
+			kafka, reg := kafkaAndRegistry(t, "orders")
 			cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.ListenAddrs()...))
 			if err != nil {
 				t.Fatal(err)
