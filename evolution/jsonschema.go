@@ -46,11 +46,13 @@ func validateJSONSchema(s Schema) error {
 // pattern, multipleOf, uniqueItems, required, properties under open,
 // closed and partially open content models (additionalProperties,
 // patternProperties), dependencies, dependentRequired and
-// dependentSchemas, items, true/false schemas and local $refs. Keywords
-// whose rules are not implemented yet (allOf, anyOf, oneOf, not,
-// if/then/else, prefixItems and tuple items, contains, unevaluated*,
-// propertyNames, format, ...) are compared as they are: any change to one
-// is refused with an UNDECIDED_CHANGE issue, never accepted.
+// dependentSchemas, items, prefixItems and tuple items, true/false
+// schemas and local $refs. A schema that is only a combination (allOf,
+// anyOf or oneOf, beside annotations) or only a `not` is compared branch
+// by branch, as Confluent does. Combinators mixed with other keywords, and
+// keywords whose rules are not implemented (if/then/else, contains,
+// unevaluated*, propertyNames, format, ...), are compared as they are: any
+// change to one is refused with an UNDECIDED_CHANGE issue, never accepted.
 func jsonCompat(reader, writer parsed) []Issue {
 	c := &jsonChecker{rroot: reader.json, wroot: writer.json}
 	return c.check(reader.json, writer.json, "#", 0)
@@ -144,8 +146,9 @@ var annotations = map[string]bool{
 	"$anchor": true, "$vocabulary": true,
 }
 
-// undecided are keywords whose compatibility rules are not implemented:
-// any change to one is refused.
+// undecided are keywords whose compatibility rules are not implemented
+// beyond pure combinations (see jsonCompat): any other change to one is
+// refused.
 var undecided = []string{
 	"allOf", "anyOf", "oneOf", "not", "if", "then", "else",
 	"contains", "unevaluatedItems", "unevaluatedProperties", "propertyNames",
