@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -118,39 +117,10 @@ pipelines:
 `)
 	metrics := freeAddr(t)
 	args := []string{"run", "-f", spec, "--http-addr", metrics, "--log-format", "json"}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SCHEMAFLOW_AS_MAIN=1", "SCHEMAFLOW_ARGS="+strings.Join(args, " "),
-		"BROKERS="+kafka.ListenAddrs()[0], "REGISTRY="+reg.URL,
-		// Under -race, a process sleeps 1s at exit for late race reports;
-		// the second measured here is schemaflow's.
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	p := &devProcess{cmd: cmd, metrics: "http://" + metrics + "/metrics", out: out}
+	p := startRun(t, args, metrics, "BROKERS="+kafka.ListenAddrs()[0], "REGISTRY="+reg.URL)
 	p.waitFor(t, "every event written", func(c map[string]int64) bool { return c["pg-orders"] == int64(len(recs)) })
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	signalled := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) || err != nil {
-			t.Fatalf("schemaflow run exited with %v after SIGTERM; output:\n%s", err, out)
-		}
-		if took := time.Since(signalled); took > time.Second {
-			t.Fatalf("schemaflow run took %s to exit after SIGTERM, want under a second; output:\n%s", took, out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("schemaflow run did not exit within 10s of SIGTERM; output:\n%s", out)
-	}
+	p.termWithinASecond(t)
 
 	docs, _ := collectionDocs(t, storeFile, "shop", "orders")
 	got, err := bson.MarshalExtJSON(bson.D{{Key: "docs", Value: docs}}, false, false)
@@ -159,6 +129,46 @@ pipelines:
 	}
 	want := `{"docs":[{"_id":{"id":1,"region":"eu"},"status":"shipped","total":6},{"_id":{"id":3,"region":"eu"},"status":"new","total":9}]}`
 	if string(got) != want {
-		t.Fatalf("the collection:\n got %s\nwant %s\noutput:\n%s", got, want, out)
+		t.Fatalf("the collection:\n got %s\nwant %s\noutput:\n%s", got, want, p.out)
+	}
+}
+
+// startRun starts `schemaflow run` with args as a child process, with env
+// added to its environment, serving metrics on the metrics address.
+func startRun(t *testing.T, args []string, metrics string, env ...string) *devProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "SCHEMAFLOW_AS_MAIN=1", "SCHEMAFLOW_ARGS="+strings.Join(args, " "),
+		// Under -race, a process sleeps 1s at exit for late race reports;
+		// the second measured by termWithinASecond is schemaflow's.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0")), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return &devProcess{cmd: cmd, metrics: "http://" + metrics + "/metrics", out: out}
+}
+
+// termWithinASecond sends SIGTERM and checks exit 0 within a second.
+func (p *devProcess) termWithinASecond(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("schemaflow run exited with %v after SIGTERM; output:\n%s", err, p.out)
+		}
+		if took := time.Since(signalled); took > time.Second {
+			t.Fatalf("schemaflow run took %s to exit after SIGTERM, want under a second; output:\n%s", took, p.out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("schemaflow run did not exit within 10s of SIGTERM; output:\n%s", p.out)
 	}
 }

@@ -2,15 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
@@ -140,37 +134,10 @@ func TestRunDebeziumMappingIntoLungoAcrossSIGTERM(t *testing.T) {
 	storeFile := filepath.Join(dir, "mongodb.lungo")
 	metrics := freeAddr(t)
 	args := []string{"run", "-f", "../../examples/postgres-to-mongodb-embedded.yaml", "--http-addr", metrics, "--log-format", "json"}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SCHEMAFLOW_AS_MAIN=1", "SCHEMAFLOW_ARGS="+strings.Join(args, " "),
-		"KAFKA_BROKERS="+kafka.ListenAddrs()[0], "REGISTRY_URL="+reg.URL, "MONGODB_URI=lungo:"+storeFile,
-		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	p := &devProcess{cmd: cmd, metrics: "http://" + metrics + "/metrics", out: out}
+	p := startRun(t, args, metrics, "KAFKA_BROKERS="+kafka.ListenAddrs()[0], "REGISTRY_URL="+reg.URL, "MONGODB_URI=lungo:"+storeFile)
 	p.waitFor(t, "every event mapped", func(c map[string]int64) bool { return c["pg-shop"] == int64(len(recs)) })
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	signalled := time.Now()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var exit *exec.ExitError
-		if errors.As(err, &exit) || err != nil {
-			t.Fatalf("schemaflow run exited with %v after SIGTERM; output:\n%s", err, out)
-		}
-		if took := time.Since(signalled); took > time.Second {
-			t.Fatalf("schemaflow run took %s to exit after SIGTERM, want under a second; output:\n%s", took, out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("schemaflow run did not exit within 10s of SIGTERM; output:\n%s", out)
-	}
+	p.termWithinASecond(t)
 
 	orders, customers := collectionDocs(t, storeFile, "shop", "orders", "customers")
 	for _, c := range []struct {
@@ -198,6 +165,6 @@ func TestRunDebeziumMappingIntoLungoAcrossSIGTERM(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("output:\n%s", out)
+		t.Logf("output:\n%s", p.out)
 	}
 }

@@ -3,25 +3,13 @@ package infer
 import (
 	"fmt"
 	"strings"
+
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
 // isLegalName reports whether s is a legal Avro name, which is also a legal
 // Protobuf identifier: [A-Za-z_][A-Za-z0-9_]*.
-func isLegalName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+func isLegalName(s string) bool { return protobuf.IsIdentifier(s) }
 
 // sanitize turns s into a legal name: every byte outside [A-Za-z0-9_]
 // (non-ASCII bytes included) becomes '_', a leading digit gets a '_' prefix,
