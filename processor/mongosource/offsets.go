@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 )
@@ -141,4 +142,32 @@ func compression(name string) *kgo.CompressionCodec {
 		return nil
 	}
 	return &c
+}
+
+// endOffsets lists the end offset of each partition of topic; partitions
+// already empty are left out.
+func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {
+	listed, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongosource: end offsets of %s: %w", topic, err)
+	}
+	ends := map[int32]int64{}
+	listed.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			ends[o.Partition] = o.Offset
+		}
+	})
+	return ends, nil
+}
+
+func reached(ends map[int32]int64) bool {
+	for _, e := range ends {
+		if e >= 0 {
+			return false
+		}
+	}
+	return true
 }
