@@ -1,0 +1,100 @@
+// Deletes of subjects and versions, soft and permanent.
+
+package server
+
+import (
+	"net/http"
+
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/store"
+)
+
+func (s *Server) deleteSubject(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	permanent := boolParam(r, "permanent")
+	return s.write(r, func() ([]store.Record, any, error) {
+		if s.modeLocked(name) == registry.ModeReadOnly {
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+		}
+		sub, err := s.subjectLocked(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		all := sub.sortedVersions(true)
+		for _, v := range all {
+			if refs := s.liveReferrers(contextOf(name), sub.versions[v].id); len(refs) > 0 {
+				return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, v)
+			}
+		}
+		if permanent {
+			if sub.live() {
+				return nil, nil, registry.Errorf(registry.CodeSubjectNotSoftDeleted, "Subject '%s' was not deleted first before being permanently deleted", name)
+			}
+			var recs []store.Record
+			for i := len(all) - 1; i >= 0; i-- {
+				recs = append(recs, schemaTombstone(name, all[i]))
+			}
+			if _, ok := s.st.configs[name]; ok {
+				recs = append(recs, store.Record{Key: subjectRecordKey("CONFIG", strptr(name))})
+			}
+			if _, ok := s.st.modes[name]; ok {
+				recs = append(recs, store.Record{Key: subjectRecordKey("MODE", strptr(name))})
+			}
+			return recs, all, nil
+		}
+		live := sub.sortedVersions(false)
+		if len(live) == 0 {
+			return nil, nil, registry.Errorf(registry.CodeSubjectSoftDeleted, "Subject '%s' was soft deleted.Set permanent=true to delete permanently", name)
+		}
+		rec := store.Record{Key: subjectRecordKey("DELETE_SUBJECT", strptr(name)), Value: mustJSON(deleteSubjectValue{Subject: name, Version: all[len(all)-1]})}
+		return []store.Record{rec}, live, nil
+	})
+}
+
+// liveReferrers returns the ids of live schemas, in the context ctx, that
+// reference schema id.
+func (s *Server) liveReferrers(ctx string, id int) []int {
+	var out []int
+	for ref := range s.st.refersTos[idKey{ctx, id}] {
+		if len(s.usesOfID(ctx, ref, false)) > 0 {
+			out = append(out, ref)
+		}
+	}
+	return out
+}
+
+func (s *Server) deleteVersion(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	permanent := boolParam(r, "permanent")
+	return s.write(r, func() ([]store.Record, any, error) {
+		if s.modeLocked(name) == registry.ModeReadOnly {
+			return nil, nil, registry.Errorf(registry.CodeOperationNotPermitted, "Subject %s is in read-only mode", name)
+		}
+		// "latest" is the latest live version; a numbered one is found even
+		// when soft-deleted, so that deleting it again says so.
+		n, ver, err := s.resolveVersion(name, v, v != -1)
+		if err != nil {
+			return nil, nil, err
+		}
+		if refs := s.liveReferrers(contextOf(name), ver.id); len(refs) > 0 {
+			return nil, nil, registry.Errorf(registry.CodeReferenceExists, "One or more references exist to the schema {subject=%s,version=%d}.", name, n)
+		}
+		var rec store.Record
+		switch {
+		case permanent && !ver.deleted:
+			return nil, nil, registry.Errorf(registry.CodeVersionNotSoftDeleted, "Subject '%s' Version %d was not deleted first before being permanently deleted", name, n)
+		case permanent:
+			rec = schemaTombstone(name, n)
+		case ver.deleted:
+			return nil, nil, registry.Errorf(registry.CodeVersionSoftDeleted, "Subject '%s' Version %d was soft deleted.Set permanent=true to delete permanently", name, n)
+		default:
+			sc := s.st.schema(name, ver.id)
+			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: true})
+		}
+		return []store.Record{rec}, n, nil
+	})
+}

@@ -1,0 +1,374 @@
+// Reads: subjects, versions, schemas by id, and lookups.
+
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
+)
+
+func (s *Server) listSubjects(r *http.Request) (any, error) {
+	deleted := boolParam(r, "deleted")
+	prefix := r.URL.Query().Get("subjectPrefix")
+	if prefix == ":*:" {
+		prefix = ""
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// A context qualifier (":.ctx:", or ":.:" for the default context)
+	// selects that context's subjects.
+	ctxOnly := ""
+	if rest, ok := strings.CutPrefix(prefix, ":."); ok && strings.Index(rest, ":") == len(rest)-1 {
+		ctxOnly = contextOf(prefix)
+	}
+	out := []string{}
+	for name, sub := range s.st.subjects {
+		match := strings.HasPrefix(name, prefix)
+		if ctxOnly != "" {
+			match = contextOf(name) == ctxOnly
+		}
+		if match && (deleted || sub.live()) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// listContexts answers GET /contexts: the default context and every
+// context a subject is qualified with, sorted.
+func (s *Server) listContexts(*http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	seen := map[string]bool{DefaultContext: true}
+	for name := range s.st.subjects {
+		seen[contextOf(name)] = true
+	}
+	out := make([]string, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (s *Server) subjectLocked(name string) (*subject, error) {
+	sub := s.st.subjects[name]
+	if sub == nil {
+		return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	}
+	return sub, nil
+}
+
+func (s *Server) listVersions(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	deleted := boolParam(r, "deleted")
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	versions := sub.sortedVersions(deleted)
+	if len(versions) == 0 {
+		return nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+	}
+	return versions, nil
+}
+
+// resolveVersion finds a version; -1 is the latest live one.
+func (s *Server) resolveVersion(name string, v int, deleted bool) (int, *version, error) {
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return 0, nil, err
+	}
+	if v == -1 {
+		live := sub.sortedVersions(deleted)
+		if len(live) == 0 {
+			return 0, nil, registry.Errorf(registry.CodeSubjectNotFound, "Subject '%s' not found.", name)
+		}
+		v = live[len(live)-1]
+	}
+	ver := sub.versions[v]
+	if ver == nil || (ver.deleted && !deleted) {
+		return 0, nil, registry.Errorf(registry.CodeVersionNotFound, "Version %d not found.", v)
+	}
+	return v, ver, nil
+}
+
+func (s *Server) schemaOf(name string, v int, ver *version) registry.Schema {
+	sc := s.st.schema(name, ver.id)
+	out := registry.Schema{Subject: name, Version: v, ID: ver.id, Schema: sc.text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: ver.deleted}
+	if sc.schemaType != registry.TypeAvro {
+		out.SchemaType = sc.schemaType
+	}
+	return out
+}
+
+func (s *Server) getVersion(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n, ver, err := s.resolveVersion(r.PathValue("subject"), v, boolParam(r, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	out := s.schemaOf(r.PathValue("subject"), n, ver)
+	if out.Schema, err = s.formatted(r, r.PathValue("subject"), s.st.schema(r.PathValue("subject"), ver.id)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// formatted is a stored schema's text in the form the request's format
+// parameter asks for: as stored, or for Protobuf with format=serialized,
+// its FileDescriptorProto in base64, as Confluent answers. Other formats
+// (Avro's resolved, Protobuf's ignore_extensions) are answered as stored.
+// subject names the schema's context. Callers hold the read lock.
+func (s *Server) formatted(r *http.Request, subject string, sc *storedSchema) (string, error) {
+	if r.URL.Query().Get("format") != "serialized" || sc.schemaType != registry.TypeProtobuf {
+		return sc.text, nil
+	}
+	deps := map[string]string{}
+	for _, ref := range sc.refs {
+		rsub := refSubject(subject, ref.Subject)
+		if rs := s.st.subjects[rsub]; rs != nil && rs.versions[ref.Version] != nil {
+			deps[ref.Name] = s.st.schema(rsub, rs.versions[ref.Version].id).text
+		}
+	}
+	compiled, err := protobuf.Compile("schema.proto", []byte(sc.text), protobuf.Options{Sources: deps})
+	if err != nil {
+		return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: %v", sc.id, err)
+	}
+	b, err := proto.Marshal(protodesc.ToFileDescriptorProto(compiled.File))
+	if err != nil {
+		return "", fmt.Errorf("serializing schema %d: %w", sc.id, err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+func (s *Server) getVersionSchema(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ver, err := s.resolveVersion(r.PathValue("subject"), v, boolParam(r, "deleted"))
+	if err != nil {
+		return nil, err
+	}
+	return rawText(s.st.schema(r.PathValue("subject"), ver.id).text), nil
+}
+
+func (s *Server) referencedBy(r *http.Request) (any, error) {
+	v, err := versionParam(r)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ver, err := s.resolveVersion(r.PathValue("subject"), v, true)
+	if err != nil {
+		return nil, err
+	}
+	out := []int{}
+	for id := range s.st.refersTos[idKey{contextOf(r.PathValue("subject")), ver.id}] {
+		out = append(out, id)
+	}
+	sort.Ints(out)
+	return out, nil
+}
+
+func (s *Server) schemaByIDLocked(r *http.Request) (*storedSchema, error) {
+	id, err := idParam(r)
+	if err != nil {
+		return nil, err
+	}
+	// The subject parameter names the context, as in Confluent.
+	sc := s.st.schema(r.URL.Query().Get("subject"), id)
+	if sc == nil {
+		return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema %d not found", id)
+	}
+	return sc, nil
+}
+
+func (s *Server) schemaByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	text, err := s.formatted(r, r.URL.Query().Get("subject"), sc)
+	if err != nil {
+		return nil, err
+	}
+	out := registry.SchemaString{Schema: text, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet}
+	if sc.schemaType != registry.TypeAvro {
+		out.SchemaType = sc.schemaType
+	}
+	return out, nil
+}
+
+func (s *Server) rawSchemaByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	return rawText(sc.text), nil
+}
+
+// usesOfID returns the subject versions, in the context ctx, that use id.
+func (s *Server) usesOfID(ctx string, id int, deleted bool) []registry.SubjectVersion {
+	var out []registry.SubjectVersion
+	for name, sub := range s.st.subjects {
+		if contextOf(name) != ctx {
+			continue
+		}
+		for v, ver := range sub.versions {
+			if ver.id == id && (deleted || !ver.deleted) {
+				out = append(out, registry.SubjectVersion{Subject: name, Version: v})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subject != out[j].Subject {
+			return out[i].Subject < out[j].Subject
+		}
+		return out[i].Version < out[j].Version
+	})
+	return out
+}
+
+func (s *Server) subjectsByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	for _, sv := range s.usesOfID(contextOf(r.URL.Query().Get("subject")), sc.id, boolParam(r, "deleted")) {
+		if !slices.Contains(out, sv.Subject) {
+			out = append(out, sv.Subject)
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) versionsByID(r *http.Request) (any, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, err := s.schemaByIDLocked(r)
+	if err != nil {
+		return nil, err
+	}
+	out := s.usesOfID(contextOf(r.URL.Query().Get("subject")), sc.id, boolParam(r, "deleted"))
+	if out == nil {
+		out = []registry.SubjectVersion{}
+	}
+	return out, nil
+}
+
+func (s *Server) lookup(r *http.Request) (any, error) {
+	name := r.PathValue("subject")
+	body, err := readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	digest := sha256.Sum256(body)
+	key := name + "\x00" + r.URL.RawQuery + "\x00" + string(digest[:])
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	s.answersMu.RLock()
+	cached, ok := s.answers[key]
+	s.answersMu.RUnlock()
+	if ok {
+		return rawJSON(cached), nil
+	}
+	v, err := s.lookupLocked(r, name, body)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	enc = append(enc, '\n')
+	s.answersMu.Lock()
+	if len(s.answers) < maxAnswers {
+		s.answers[key] = enc
+	}
+	s.answersMu.Unlock()
+	return rawJSON(enc), nil
+}
+
+// readBody reads a request body of an accepted content type, as bytes; the
+// JSON is checked when it is decoded.
+func readBody(r *http.Request) ([]byte, error) {
+	if err := checkContentType(r); err != nil {
+		return nil, err
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+		}
+		return nil, &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "reading the body: " + err.Error()}
+	}
+	return body, nil
+}
+
+func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, error) {
+	var req registry.RegisterRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
+	}
+	sub, err := s.subjectLocked(name)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.canonical(req, boolParam(r, "normalize"))
+	if err != nil {
+		return nil, err
+	}
+	p.subject = name
+	id, known := s.st.byPrint[printKey(contextOf(name), fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet))]
+	if !known {
+		// An unknown schema is validated only to tell an invalid one apart.
+		if err := s.validate(&p); err != nil {
+			return nil, err
+		}
+	}
+	deleted := boolParam(r, "deleted")
+	if known {
+		versions := sub.sortedVersions(deleted)
+		for i := len(versions) - 1; i >= 0; i-- {
+			if ver := sub.versions[versions[i]]; ver.id == id {
+				return s.schemaOf(name, versions[i], ver), nil
+			}
+		}
+	}
+	return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema not found")
+}
