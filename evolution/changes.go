@@ -39,6 +39,9 @@ type Change struct {
 
 // String renders the change on one line.
 func (c Change) String() string {
+	if c.To == "" { // removed
+		return fmt.Sprintf("%s %s: %s", c.Kind, c.Field, c.From)
+	}
 	if c.From == "" {
 		return fmt.Sprintf("%s %s: %s", c.Kind, c.Field, c.To)
 	}
