@@ -11,10 +11,22 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 )
+
+// The sink benchmarks set the pipeline against a limit measured in the
+// same run on the same records, at the same batch size: a raw franz-go
+// group consumer reading the topic (polling and committing batches), or
+// raw ordered bulk writes of the same decoded documents. Joining the group
+// and the first batch are outside the timer on both sides. Each reports
+// docs/s, the limit's docs/s, and the pipeline's rate as a percentage of
+// the limit ("%limit").
+
+// benchBatch is the batch size of both sides of the sink benchmarks.
+const benchBatch = 500
 
 // benchDoc is a 1 KB-ish order.
 func benchDoc(id int64) bson.D {
@@ -36,9 +48,10 @@ const benchSchema = `{"type": "record", "name": "Order", "fields": [
 	{"name": "note", "type": "string"}
 ]}`
 
-// benchEnd measures records/s from Kafka to the target: the records are
-// produced first, then one pipeline consumes, decodes and writes them all.
-func benchEnd(b *testing.B, e *env) {
+// benchTopic produces n Avro-encoded orders to topic and returns their
+// frames, in order, with the serde that wrote them.
+func benchTopic(b *testing.B, e *env, topic string, n int) ([][]byte, *serde.Serde) {
+	b.Helper()
 	id, err := e.reg.Register(context.Background(), "bench-value", registry.RegisterRequest{Schema: benchSchema}, false)
 	if err != nil {
 		b.Fatal(err)
@@ -47,18 +60,33 @@ func benchEnd(b *testing.B, e *env) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	recs := make([]*kgo.Record, b.N)
+	frames := make([][]byte, n)
+	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		raw, _ := bson.Marshal(benchDoc(int64(i)))
-		v, err := sd.Encode(nil, raw)
-		if err != nil {
+		if frames[i], err = sd.Encode(nil, raw); err != nil {
 			b.Fatal(err)
 		}
-		recs[i] = &kgo.Record{Topic: "orders", Value: v}
+		recs[i] = &kgo.Record{Topic: topic, Value: frames[i]}
 	}
-	e.produce(b, recs...)
-	cfg := e.config(b)
-	b.ResetTimer()
+	for i := 0; i < n; i += 5000 {
+		e.produce(b, recs[i:min(i+5000, n)]...)
+	}
+	return frames, sd
+}
+
+// benchRecords is how many records a benchmark run moves: b.N timed, and
+// one batch before the timer starts.
+func benchRecords(b *testing.B, batch int) int { return b.N + batch }
+
+// runSink runs a pipeline until n records are written and returns the
+// records written after its first batch, and the time they took. The
+// benchmark timer is reset when the first batch is committed (the group
+// joined), and stopped at the end.
+func runSink(b *testing.B, cfg Config, n int) (records int, took time.Duration) {
+	b.Helper()
+	batches := make(chan int, 1024)
+	cfg.OnBatch = func(records int, _ time.Duration) { batches <- records }
 	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -66,51 +94,148 @@ func benchEnd(b *testing.B, e *env) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	for p.Stats().Written < int64(b.N) {
-		time.Sleep(time.Millisecond)
+	written, first := 0, 0
+	var start time.Time
+	for written < n {
+		select {
+		case k := <-batches:
+			written += k
+			if first == 0 {
+				first, start = written, time.Now()
+				b.ResetTimer()
+			}
+		case err := <-done:
+			b.Fatalf("pipeline stopped after %d of %d records: %v", written, n, err)
+		}
 	}
+	took = time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	cancel()
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
+	return written - first, took
 }
 
-// benchLimit measures bulk writes of pre-built replace-one upserts alone:
-// the ceiling the pipeline is held against.
-func benchLimit(b *testing.B, coll Collection) {
-	models := make([]mongo.WriteModel, b.N)
-	for i := range models {
-		d := benchDoc(int64(i))
-		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: int64(i)}}).SetReplacement(d).SetUpsert(true)
+// rawConsume reads n records of topic as a consumer group member, in polls
+// of at most batch records each committed as the pipeline commits, and
+// returns the records read after the first poll and the time they took.
+func rawConsume(b *testing.B, e *env, topic, group string, n, batch int) (records int, took time.Duration) {
+	b.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ResetTimer()
-	for i := 0; i < len(models); i += 1000 {
-		if _, err := coll.BulkWrite(context.Background(), models[i:min(i+1000, len(models))], options.BulkWrite().SetOrdered(true)); err != nil {
+	defer cl.Close()
+	ctx := context.Background()
+	read, first := 0, 0
+	var start time.Time
+	for read < n {
+		recs := cl.PollRecords(ctx, batch).Records()
+		if err := cl.CommitRecords(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+		cl.AllowRebalance()
+		read += len(recs)
+		if first == 0 && read > 0 {
+			first, start = read, time.Now()
+		}
+	}
+	return read - first, time.Since(start)
+}
+
+// rawBulk writes the decoded documents of frames as ordered bulk writes of
+// batch models each (the pipeline's write strategy: replace upserts by
+// _id, or inserts) and returns the documents written after the first
+// batch and the time they took.
+func rawBulk(b *testing.B, coll Collection, sd *serde.Serde, frames [][]byte, batch int, write sink.WriteStrategy) (records int, took time.Duration) {
+	b.Helper()
+	models := make([]mongo.WriteModel, len(frames))
+	for i, f := range frames {
+		doc, _, err := sd.Decode(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if write == sink.WriteInsert {
+			models[i] = mongo.NewInsertOneModel().SetDocument(doc)
+			continue
+		}
+		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: doc.Lookup("_id")}}).SetReplacement(doc).SetUpsert(true)
+	}
+	var start time.Time
+	first := 0
+	for i := 0; i < len(models); i += batch {
+		if i == batch {
+			first, start = i, time.Now()
+		}
+		if _, err := coll.BulkWrite(context.Background(), models[i:min(i+batch, len(models))], options.BulkWrite().SetOrdered(true)); err != nil {
 			b.Fatal(err)
 		}
 	}
+	if first == 0 {
+		return 0, 0
+	}
+	return len(models) - first, time.Since(start)
+}
+
+// report reports the pipeline's docs/s, the limit's, and their ratio.
+func report(b *testing.B, n int, took time.Duration, limitN int, limitTook time.Duration) {
+	b.Helper()
+	if took <= 0 || limitTook <= 0 || n == 0 || limitN == 0 {
+		return // too few records for a timed part
+	}
+	rate, limit := float64(n)/took.Seconds(), float64(limitN)/limitTook.Seconds()
+	b.ReportMetric(rate, "docs/s")
+	b.ReportMetric(limit, "limit-docs/s")
+	b.ReportMetric(100*rate/limit, "%limit")
+}
+
+// BenchmarkSinkDiscard is sink (a): the pipeline consuming, decoding and
+// making write models for a target that discards them, against a raw
+// franz-go consumer group member reading the same topic.
+func BenchmarkSinkDiscard(b *testing.B) {
+	e := newKafkaRegistry(b, "orders")
+	e.target = func(string, string) Collection { return discard{} }
+	b.ReportAllocs()
+	n := benchRecords(b, benchBatch)
+	benchTopic(b, e, "orders", n)
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	limitN, limitTook := rawConsume(b, e, "orders", "raw", n, benchBatch)
+	cfg := e.config(b)
+	cfg.MaxBatch = benchBatch
+	b.StartTimer()
+	got, took := runSink(b, cfg, n)
+	report(b, got, took, limitN, limitTook)
 }
 
-func BenchmarkEndToEndLungo(b *testing.B) {
-	benchEnd(b, newEnv(b, "orders"))
+// benchTarget is sink (b): the pipeline writing to a database against raw
+// ordered bulk writes of the same decoded documents, at batch size batch,
+// with the write strategy given (replace upserts or inserts).
+func benchTarget(b *testing.B, e *env, batch int, write sink.WriteStrategy) {
+	b.ReportAllocs()
+	n := benchRecords(b, batch)
+	frames, sd := benchTopic(b, e, "orders", n)
+	b.StopTimer()
+	limitN, limitTook := rawBulk(b, e.target("raw", "orders"), sd, frames, batch, write)
+	cfg := e.config(b)
+	cfg.MaxBatch, cfg.Sink.Write, cfg.Sink.ID = batch, write, sink.IDValue
+	b.StartTimer()
+	got, took := runSink(b, cfg, n)
+	report(b, got, took, limitN, limitTook)
 }
 
-func BenchmarkBulkLimitLungo(b *testing.B) {
-	e := newEnv(b, "orders")
-	benchLimit(b, e.target("shop", "orders"))
+func BenchmarkSinkLungo(b *testing.B) {
+	for _, w := range []sink.WriteStrategy{sink.WriteReplace, sink.WriteInsert} {
+		b.Run(string(w), func(b *testing.B) { benchTarget(b, newEnv(b, "orders"), benchBatch, w) })
+	}
 }
 
-func BenchmarkEndToEndFerretDB(b *testing.B) {
-	benchEnd(b, newFerretEnv(b, "orders"))
-}
-
-func BenchmarkBulkLimitFerretDB(b *testing.B) {
-	e := newFerretEnv(b, "orders")
-	benchLimit(b, e.target("shop", "orders"))
+func BenchmarkSinkFerretDB(b *testing.B) {
+	for _, w := range []sink.WriteStrategy{sink.WriteReplace, sink.WriteInsert} {
+		b.Run(string(w), func(b *testing.B) { benchTarget(b, newFerretEnv(b, "orders"), benchBatch, w) })
+	}
 }
 
 // discard accepts every write: what the pipeline costs without a database.
@@ -118,10 +243,4 @@ type discard struct{}
 
 func (discard) BulkWrite(context.Context, []mongo.WriteModel, ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
 	return &mongo.BulkWriteResult{}, nil
-}
-
-func BenchmarkEndToEndDiscard(b *testing.B) {
-	e := newKafkaRegistry(b, "orders")
-	e.target = func(string, string) Collection { return discard{} }
-	benchEnd(b, e)
 }

@@ -72,7 +72,7 @@ func benchCases(b *testing.B) []benchCase {
 	for _, c := range []struct {
 		name  string
 		items int
-	}{{"1KB", 4}, {"10KB", 50}} {
+	}{{"1KB", 4}, {"10KB", 58}} {
 		doc := orderDoc(c.items)
 		schema := inferAvro(b, doc)
 		codec := mustCodec(b, schema)
