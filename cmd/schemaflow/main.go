@@ -15,6 +15,7 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/compatcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/consolecmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/devcmd"
+	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/dlqcmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/evolvecmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/infercmd"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/registrycmd"
@@ -40,6 +41,7 @@ func Root(info versioncmd.Info) *cli.Command {
 			devcmd.New(),
 			consolecmd.NewConsume(),
 			consolecmd.NewProduce(),
+			dlqcmd.New(),
 			infercmd.New(),
 			evolvecmd.New(),
 			codeccmd.NewEncode(),
