@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/mongocopy"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
@@ -167,14 +168,14 @@ func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, []kgo
 func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Source
 	cfg := mongosource.Config{
-		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: p.Kafka.Compression,
+		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: config.Compression(p.Kafka.Compression),
 		// Every produce has a deadline: records, resume tokens, dead letters.
 		KafkaOptions: append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(sourceDeliveryTimeout)), DrainTimeout: b.drain,
 		Registry: reg, Namespace: s.Namespace, Subjects: mongosource.SubjectStrategy(s.SubjectStrategy),
 		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
 		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
 		OnLostResume: mongosource.LostResumePolicy(s.OnLostResume), Heartbeat: s.Heartbeat.Duration,
-		Tolerance: p.Errors.Tolerance, DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch,
+		Tolerance: config.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch,
 		Topics: mongosource.TopicNames{Topic: s.Topic, Map: s.TopicMap, Prefix: s.TopicPrefix, Suffix: s.TopicSuffix},
 		Logger: log, OnBatch: b.hooks(p.Name),
 	}

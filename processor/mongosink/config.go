@@ -1,27 +1,39 @@
 package mongosink
 
 import (
-	"errors"
+	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/relmap"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Tolerance says what happens to a record that fails for good.
-type Tolerance string
+// Tolerance says what happens to a record that fails for good; sources
+// share the type (config.Tolerance).
+type Tolerance = config.Tolerance
 
 // The tolerances, named as in Kafka Connect's errors.tolerance.
 const (
 	// ToleranceNone stops the pipeline at the first such record (default).
-	ToleranceNone Tolerance = "none"
+	ToleranceNone = config.ToleranceNone
 	// ToleranceAll sends it to the dead-letter topic and goes on.
-	ToleranceAll Tolerance = "all"
+	ToleranceAll = config.ToleranceAll
 )
+
+// Handlers lists the CDC handlers a Config accepts.
+var Handlers = []sink.Handler{sink.HandlerMongoDB, sink.HandlerDebeziumRDBMS, sink.HandlerDebeziumMongoDB, sink.HandlerDebeziumMongoDBOplog}
+
+// IDStrategies lists the id strategies of Sink.ID.
+var IDStrategies = []sink.IDStrategy{sink.IDObjectID, sink.IDUUID, sink.IDFullKey, sink.IDPartialKey, sink.IDPartialValue, sink.IDKey, sink.IDValue, sink.IDKafka}
+
+// WriteStrategies lists the write strategies of Sink.Write.
+var WriteStrategies = []sink.WriteStrategy{sink.WriteReplace, sink.WriteUpdate, sink.WriteInsert, sink.WriteUpdateTimestamps, sink.WriteReplaceBusinessKey, sink.WriteUpdateBusinessKeyTimestamps}
 
 // Namespace is a database and collection.
 type Namespace struct {
@@ -112,58 +124,103 @@ type Config struct {
 	OnBatch func(records int, took time.Duration)
 }
 
-// Validate reports every problem of a Config at once.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if len(c.Brokers) == 0 {
-		bad("brokers: at least one is required")
+// EnsureDefaults fills in the default of every field left unset; New
+// calls it.
+func (c *Config) EnsureDefaults() {
+	if c.Tolerance == "" {
+		c.Tolerance = ToleranceNone
 	}
-	if c.Group == "" {
-		bad("group: required")
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
 	}
-	if len(c.Topics) == 0 {
-		bad("topics: at least one is required")
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
 	}
-	if c.Decoder == nil {
-		bad("decoder: required")
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
 	}
-	if c.Target == nil {
-		bad("target: required")
+	if c.Backoff == 0 {
+		c.Backoff = DefaultBackoff
 	}
-	if c.Database == "" {
-		bad("database: required")
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
 	}
-	if c.MaxBatch < 0 || c.MaxWait < 0 || c.Retries < 0 || c.Backoff < 0 || c.WriteTimeout < 0 || c.SlowWrite < 0 {
-		bad("maxBatch, maxWait, retries, backoff, writeTimeout and slowWrite must not be negative")
+	if c.SlowWrite <= 0 {
+		c.SlowWrite = DefaultSlowWrite
 	}
-	switch c.Tolerance {
-	case "", ToleranceNone:
-	case ToleranceAll:
-		if c.DeadLetterTopic == "" {
-			bad("errors.tolerance all needs a dead-letter topic")
-		}
-	default:
-		bad("errors.tolerance %q: want none or all", c.Tolerance)
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = DefaultCloseTimeout
 	}
-	switch c.Handler {
-	case "", sink.HandlerMongoDB, sink.HandlerDebeziumRDBMS, sink.HandlerDebeziumMongoDB, sink.HandlerDebeziumMongoDBOplog:
-	default:
-		bad("handler %q: want mongodb, debezium-rdbms, debezium-mongodb or debezium-mongodb-oplog", c.Handler)
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = graceful.DefaultDrain
 	}
-	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil || c.Unordered) {
-		bad("a mapping needs handler debezium-rdbms, a finder and ordered bulk writes")
+	if c.Logger == nil {
+		c.Logger = slog.Default()
 	}
-	for _, t := range c.Topics {
-		if t == c.DeadLetterTopic && t != "" {
-			bad("topic %q is also the dead-letter topic", t)
-		}
-	}
-	return errors.Join(errs...)
 }
 
-// The defaults of Config's timeouts.
+// Validate reports every problem of a Config at once, as config.Problems
+// naming each field.
+func (c *Config) Validate() error {
+	var ps config.Problems
+	if len(c.Brokers) == 0 {
+		ps.Add("Brokers", "at least one is required")
+	}
+	if c.Group == "" {
+		ps.Add("Group", "required")
+	}
+	if len(c.Topics) == 0 {
+		ps.Add("Topics", "at least one is required")
+	}
+	if c.Decoder == nil {
+		ps.Add("Decoder", "required")
+	}
+	if c.Target == nil {
+		ps.Add("Target", "required")
+	}
+	if c.Database == "" {
+		ps.Add("Database", "required")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{{"MaxBatch", int64(c.MaxBatch)}, {"MaxWait", int64(c.MaxWait)}, {"Retries", int64(c.Retries)}, {"Backoff", int64(c.Backoff)},
+		{"WriteTimeout", int64(c.WriteTimeout)}, {"SlowWrite", int64(c.SlowWrite)}} {
+		if f.v < 0 {
+			ps.Add(f.name, "must not be negative")
+		}
+	}
+	if writeTimeout := cmp.Or(c.WriteTimeout, DefaultWriteTimeout); c.SlowWrite >= writeTimeout {
+		ps.Add("SlowWrite", "%s is not shorter than the write timeout (%s): the warning would never come", c.SlowWrite, writeTimeout)
+	}
+	config.CheckEnum(&ps, "Tolerance", c.Tolerance, config.Tolerances)
+	if c.Tolerance == ToleranceAll && c.DeadLetterTopic == "" {
+		ps.Add("DeadLetterTopic", "required with tolerance all")
+	}
+	config.CheckEnum(&ps, "Handler", c.Handler, Handlers)
+	config.CheckEnum(&ps, "Sink.ID", c.Sink.ID, IDStrategies)
+	config.CheckEnum(&ps, "Sink.Write", c.Sink.Write, WriteStrategies)
+	if c.Mapping != nil && (c.Handler != sink.HandlerDebeziumRDBMS || c.Find == nil || c.Unordered) {
+		ps.Add("Mapping", "a mapping needs handler debezium-rdbms, a finder and ordered bulk writes")
+	}
+	for i, t := range c.Topics {
+		if t == "" {
+			ps.Add(fmt.Sprintf("Topics[%d]", i), "empty topic name")
+		}
+		if t == c.DeadLetterTopic && t != "" {
+			ps.Add(fmt.Sprintf("Topics[%d]", i), "%q is also the dead-letter topic", t)
+		}
+	}
+	return ps.Err()
+}
+
+// The defaults EnsureDefaults fills in.
 const (
+	DefaultMaxBatch     = 1000
+	DefaultMaxWait      = 50 * time.Millisecond
+	DefaultRetries      = 10
+	DefaultBackoff      = 100 * time.Millisecond
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultSlowWrite    = 5 * time.Second
+	DefaultCloseTimeout = 5 * time.Second
 )

@@ -141,34 +141,11 @@ func (p *Pipeline) Busy() (what string, since time.Time) {
 	return "", time.Time{}
 }
 
-// New validates cfg and returns a Pipeline.
+// New fills in cfg's defaults, validates it and returns a Pipeline.
 func New(cfg Config) (*Pipeline, error) {
+	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mongosink: invalid config:\n%w", err)
-	}
-	if cfg.Tolerance == "" {
-		cfg.Tolerance = ToleranceNone
-	}
-	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 1000
-	}
-	if cfg.MaxWait == 0 {
-		cfg.MaxWait = 50 * time.Millisecond
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 10
-	}
-	if cfg.Backoff == 0 {
-		cfg.Backoff = 100 * time.Millisecond
-	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
-	if cfg.SlowWrite <= 0 {
-		cfg.SlowWrite = DefaultSlowWrite
-	}
-	if cfg.CloseTimeout <= 0 {
-		cfg.CloseTimeout = 5 * time.Second
 	}
 	p := &Pipeline{cfg: cfg, log: cfg.Logger}
 	if p.log == nil {
@@ -486,8 +463,10 @@ func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _
 	if err != nil {
 		return Namespace{}, nil, classOf(err), fmt.Errorf("value: %w", err)
 	}
-	r := sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		Key: key.Doc, KeyScalar: key.Scalar, Value: value.Document()}
+	r, err := record(rec, key, value)
+	if err != nil {
+		return Namespace{}, nil, classOf(err), err
+	}
 	ns, err := p.namespace(r)
 	if err != nil {
 		return Namespace{}, nil, ClassInvalidRecord, err
@@ -502,6 +481,25 @@ func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _
 		return Namespace{}, nil, ClassInvalidRecord, err
 	}
 	return ns, model, "", nil
+}
+
+// record makes the sink record of a Kafka record's decoded key and value.
+// The value stays the BSON bytes the decoder wrote; the key, small and
+// looked into by the id strategies, is unmarshalled.
+func record(rec *kgo.Record, key, value decode.Value) (sink.Record, error) {
+	var keyDoc bson.D
+	if key.Doc != nil { // a scalar key stays in KeyScalar
+		var err error
+		if keyDoc, err = key.D(); err != nil {
+			return sink.Record{}, fmt.Errorf("key: %w", err)
+		}
+	}
+	raw, err := value.Document()
+	if err != nil {
+		return sink.Record{}, fmt.Errorf("value: %w", err)
+	}
+	return sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
+		Key: keyDoc, KeyScalar: key.Scalar, RawValue: raw}, nil
 }
 
 // decode reads a key or value in the decoder's format for that part,
@@ -539,10 +537,10 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 			ns.Collection = t.Collection
 		}
 	}
-	if p.cfg.NamespaceField == "" || r.Value == nil {
+	if p.cfg.NamespaceField == "" || (r.Value == nil && r.RawValue == nil) {
 		return ns, nil
 	}
-	v, ok := sink.Lookup(r.Value, p.cfg.NamespaceField)
+	v, ok := r.LookupValue(strings.Split(p.cfg.NamespaceField, ".")...)
 	if !ok {
 		return ns, nil
 	}

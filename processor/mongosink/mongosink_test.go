@@ -403,14 +403,14 @@ func TestConfigValidate(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, want := range []string{"brokers", "group", "decoder", "target", "database", "negative", `errors.tolerance "some"`, `handler "oracle"`} {
+	for _, want := range []string{"Brokers", "Group", "Decoder", "Target", "Database", "MaxBatch: must not be negative", `Tolerance: "some"`, `Handler: "oracle"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
 	_, err = New(Config{Brokers: []string{"b"}, Group: "g", Topics: []string{"t"}, Decoder: decode.New(decode.Options{}),
 		Target: func(string, string) Collection { return nil }, Database: "d", Tolerance: ToleranceAll})
-	if err == nil || !strings.Contains(err.Error(), "dead-letter topic") {
+	if err == nil || !strings.Contains(err.Error(), "DeadLetterTopic: required with tolerance all") {
 		t.Fatalf("err = %v, want the missing dead-letter topic", err)
 	}
 }

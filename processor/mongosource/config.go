@@ -2,12 +2,12 @@ package mongosource
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/config"
+	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -57,7 +57,7 @@ type Config struct {
 	OffsetsFile string
 	// Compression of produced batches: none, gzip, snappy (default), lz4
 	// or zstd.
-	Compression string
+	Compression config.Compression
 	// KafkaOptions are added to the producer's options.
 	KafkaOptions []kgo.Opt
 
@@ -118,7 +118,7 @@ type Config struct {
 	// document no compatible schema version can carry, or a record larger
 	// than the topic accepts. "none" (default) stops the source; "all"
 	// sends it to DeadLetterTopic and goes on.
-	Tolerance string
+	Tolerance config.Tolerance
 	// DeadLetterTopic receives such events; required with tolerance all.
 	DeadLetterTopic string
 
@@ -128,8 +128,14 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	// MaxBatch caps the events produced before a resume token is saved.
-	// Default 500.
+	// Default DefaultMaxBatch (500).
 	MaxBatch int
+	// MaxInflightBytes bounds the bytes the source holds for Kafka: the
+	// records of the batches encoded and not yet acknowledged, and their
+	// dead letters not yet produced. Reading waits while a new batch would
+	// pass it (a batch larger than the bound alone is still produced,
+	// alone). Default DefaultMaxInflightBytes (64 MiB).
+	MaxInflightBytes int64
 	// Logger logs progress. Default slog.Default().
 	Logger *slog.Logger
 	// OnBatch, when set, is called after each batch's resume token is
@@ -157,79 +163,110 @@ const (
 	LostResumeCopy   LostResumePolicy = "copy_existing"
 )
 
-// Validate reports every problem of a Config at once.
+// The defaults EnsureDefaults fills in.
+const (
+	// DefaultMaxBatch caps the events produced per saved resume token.
+	DefaultMaxBatch = 500
+	// DefaultMaxInflightBytes bounds the bytes of records in flight.
+	DefaultMaxInflightBytes = config.DefaultMaxInflightBytes
+)
+
+// LostResumePolicies lists the lost-resume policies.
+var LostResumePolicies = []LostResumePolicy{LostResumeFail, LostResumeLatest, LostResumeCopy}
+
+// SubjectStrategies lists the subject naming strategies.
+var SubjectStrategies = []SubjectStrategy{SubjectTopic, SubjectRecord, SubjectTopicRecord}
+
+// EnsureDefaults fills in the default of every field left unset; New
+// calls it.
+func (c *Config) EnsureDefaults() {
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = DefaultMaxInflightBytes
+	}
+	if c.Format == 0 {
+		c.Format = schemas.Avro
+	}
+	if c.Subjects == "" {
+		c.Subjects = SubjectTopic
+	}
+	if c.Compression == "" {
+		c.Compression = config.DefaultCompression
+	}
+	if c.Tolerance == "" {
+		c.Tolerance = config.ToleranceNone
+	}
+	if c.OnLostResume == "" {
+		c.OnLostResume = LostResumeFail
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = graceful.DefaultDrain
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports every problem of a Config at once, as config.Problems
+// naming each field.
 func (c *Config) Validate() error {
-	var errs []error
-	req := func(ok bool, what string) {
+	var ps config.Problems
+	req := func(ok bool, field string) {
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: required", what))
+			ps.Add(field, "required")
 		}
 	}
-	req(c.Name != "", "name")
-	req(c.Watch != nil, "watch")
-	req(len(c.Brokers) > 0, "brokers")
+	req(c.Name != "", "Name")
+	req(c.Watch != nil, "Watch")
+	req(len(c.Brokers) > 0, "Brokers")
 	switch {
 	case c.OffsetsTopic == "" && c.OffsetsFile == "":
-		errs = append(errs, errors.New("offsetsTopic or offsetsFile: required"))
+		ps.Add("OffsetsTopic", "OffsetsTopic or OffsetsFile is required")
 	case c.OffsetsTopic != "" && c.OffsetsFile != "":
-		errs = append(errs, errors.New("offsetsTopic and offsetsFile: set only one"))
+		ps.Add("OffsetsFile", "set OffsetsTopic or OffsetsFile, not both")
 	}
-	switch c.Compression {
-	case "", "none", "gzip", "snappy", "lz4", "zstd":
-	default:
-		errs = append(errs, fmt.Errorf("compression %q: want none, gzip, snappy, lz4 or zstd", c.Compression))
-	}
-	req(c.Registry != nil, "registry")
+	config.CheckEnum(&ps, "Compression", c.Compression, config.Compressions)
+	req(c.Registry != nil, "Registry")
 	if c.Heartbeat < 0 {
-		errs = append(errs, errors.New("heartbeat must not be negative"))
+		ps.Add("Heartbeat", "must not be negative")
 	}
 	if c.MaxBatch < 0 {
-		errs = append(errs, errors.New("maxBatch must not be negative"))
+		ps.Add("MaxBatch", "must not be negative")
+	}
+	if c.MaxInflightBytes < 0 {
+		ps.Add("MaxInflightBytes", "must not be negative")
 	}
 	switch c.Format {
 	case 0, schemas.Avro, schemas.Protobuf:
 	default:
-		errs = append(errs, fmt.Errorf("format %s: want avro or protobuf", c.Format))
+		ps.Add("Format", "%s: want avro or protobuf", c.Format)
 	}
 	if cp := c.CopyExisting; cp != nil {
-		if err := cp.validate(); err != nil {
-			errs = append(errs, err)
-		}
+		ps.Nest("CopyExisting", cp.validate())
 	}
 	if sn := c.Snapshots; sn != nil {
-		if err := sn.validate(); err != nil {
-			errs = append(errs, err)
-		}
+		ps.Nest("Snapshots", sn.validate())
 	}
-	switch c.OnLostResume {
-	case "", LostResumeFail, LostResumeLatest:
-	case LostResumeCopy:
-		if c.CopyExisting == nil {
-			errs = append(errs, errors.New("lost-resume policy copy_existing needs copyExisting"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("lost-resume policy %q: want fail, latest or copy_existing", c.OnLostResume))
+	config.CheckEnum(&ps, "OnLostResume", c.OnLostResume, LostResumePolicies)
+	if c.OnLostResume == LostResumeCopy && c.CopyExisting == nil {
+		ps.Add("OnLostResume", "copy_existing needs CopyExisting")
 	}
 	if !c.Envelope && c.FullDocument == options.Default {
-		errs = append(errs, errors.New("full document \"default\" sends updates without their document, which a document-only source cannot publish: use updateLookup, whenAvailable or required, or the envelope"))
+		ps.Add("FullDocument", "\"default\" sends updates without their document, which a document-only source cannot publish: use updateLookup, whenAvailable or required, or the envelope")
 	}
-	switch c.Tolerance {
-	case "", "none":
-	case "all":
-		if c.DeadLetterTopic == "" {
-			errs = append(errs, errors.New("errors.tolerance all needs a dead-letter topic"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("errors.tolerance %q: want none or all", c.Tolerance))
+	config.CheckEnum(&ps, "Tolerance", c.Tolerance, config.Tolerances)
+	if c.Tolerance == config.ToleranceAll && c.DeadLetterTopic == "" {
+		ps.Add("DeadLetterTopic", "required with tolerance all")
 	}
-	switch c.Subjects {
-	case "", SubjectTopic, SubjectRecord, SubjectTopicRecord:
-	default:
-		errs = append(errs, fmt.Errorf("subject strategy %q: want topic, record or topic-record", c.Subjects))
-	}
-	errs = append(errs, c.Topics.validate()...)
+	config.CheckEnum(&ps, "Subjects", c.Subjects, SubjectStrategies)
+	c.Topics.validate(&ps)
 	if c.Topics.Topic != "" && c.Topics.Topic == c.OffsetsTopic {
-		errs = append(errs, fmt.Errorf("topic %q is also the offsets topic", c.Topics.Topic))
+		ps.Add("Topics.Topic", "%q is also the offsets topic", c.Topics.Topic)
 	}
-	return errors.Join(errs...)
+	if c.DeadLetterTopic != "" && c.DeadLetterTopic == c.Topics.Topic {
+		ps.Add("DeadLetterTopic", "%q is also the source's topic", c.DeadLetterTopic)
+	}
+	return ps.Err()
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
@@ -43,15 +44,20 @@ type Copy struct {
 }
 
 func (c *Copy) validate() error {
-	switch {
-	case c.Database == "" || c.Find == nil:
-		return errors.New("copyExisting: database and find are required")
-	case c.Collection == "" && c.Collections == nil:
-		return errors.New("copyExisting: a database-wide copy (no collection) needs collections")
-	case c.Parallelism < 0:
-		return errors.New("copyExisting: parallelism must not be negative")
+	var ps config.Problems
+	if c.Database == "" {
+		ps.Add("Database", "required")
 	}
-	return nil
+	if c.Find == nil {
+		ps.Add("Find", "required")
+	}
+	if c.Collection == "" && c.Collections == nil {
+		ps.Add("Collections", "required for a database-wide copy (no Collection)")
+	}
+	if c.Parallelism < 0 {
+		ps.Add("Parallelism", "must not be negative")
+	}
+	return ps.Err()
 }
 
 func (c *Copy) parallelism() int {

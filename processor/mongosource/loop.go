@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -450,7 +451,7 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 			err := errs[i]
 			var re *RecordError
 			switch {
-			case errors.As(err, &re) && s.cfg.Tolerance == "all" && ctx.Err() == nil:
+			case errors.As(err, &re) && s.cfg.Tolerance == config.ToleranceAll && ctx.Err() == nil:
 				b.mu.Lock()
 				b.dead = append(b.dead, s.deadLetter(re, nil))
 				b.mu.Unlock()
@@ -545,7 +546,7 @@ func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record
 		}
 		if err != nil {
 			b.mu.Lock()
-			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == "all" {
+			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == config.ToleranceAll {
 				o := b.originOf(r)
 				b.dead = append(b.dead, s.deadLetter(&RecordError{Class: ClassTooLarge, Where: o.ns, Key: []byte(keyJSON(o.key)),
 					Err: fmt.Errorf("%d bytes: %w", len(r.Value), err)}, r))

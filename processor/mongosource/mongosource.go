@@ -20,7 +20,6 @@ import (
 
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/subject"
-	"github.com/schemaflow/schemaflow/schemas"
 )
 
 // errInvalidated ends a run whose stream was invalidated.
@@ -103,25 +102,14 @@ type Source struct {
 // then on are streamed.
 func (s *Source) Watching() bool { return s.watching.Load() }
 
-// New validates cfg and returns a Source.
+// New fills in cfg's defaults, validates it and returns a Source.
 func New(cfg Config) (*Source, error) {
+	cfg.EnsureDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mongosource: invalid config:\n%w", err)
 	}
-	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = 500
-	}
-	if cfg.Format == 0 {
-		cfg.Format = schemas.Avro
-	}
-	if cfg.Subjects == "" {
-		cfg.Subjects = SubjectTopic
-	}
 	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}}
 	s.routes.Store(&map[string]*route{})
-	if s.log == nil {
-		s.log = slog.Default()
-	}
 	s.copyEstimate.Store(-1)
 	s.snapReqs = make(chan SnapshotRequest, snapshotQueue)
 	return s, nil
@@ -154,7 +142,7 @@ func (s *Source) Run(ctx context.Context) error {
 		// that allow it create them (auto.create.topics.enable).
 		kgo.AllowAutoTopicCreation(),
 	}
-	if c := compression(s.cfg.Compression); c != nil {
+	if c := s.cfg.Compression.Codec(); c != nil {
 		kopts = append(kopts, kgo.ProducerBatchCompression(*c))
 	}
 	cl, err := kgo.NewClient(append(kopts, s.cfg.KafkaOptions...)...)

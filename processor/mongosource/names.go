@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sync"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/subject"
 	"github.com/schemaflow/schemaflow/schemas/infer"
 )
@@ -45,14 +46,12 @@ type TopicRule struct {
 	Replacement string
 }
 
-func (t TopicNames) validate() []error {
-	var errs []error
+func (t TopicNames) validate(ps *config.Problems) {
 	for i, r := range t.Rules {
 		if r.Pattern == nil {
-			errs = append(errs, fmt.Errorf("topics.rules[%d]: pattern: required", i))
+			ps.Add(fmt.Sprintf("Topics.Rules[%d].Pattern", i), "required")
 		}
 	}
-	return errs
 }
 
 func (t TopicNames) name(db, coll string) string {

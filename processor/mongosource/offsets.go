@@ -123,27 +123,6 @@ func (f fileTokens) save(_ context.Context, token bson.Raw) error {
 	return nil
 }
 
-// compression maps a Config.Compression name to a codec; nil keeps
-// franz-go's default (snappy).
-func compression(name string) *kgo.CompressionCodec {
-	var c kgo.CompressionCodec
-	switch name {
-	case "none":
-		c = kgo.NoCompression()
-	case "gzip":
-		c = kgo.GzipCompression()
-	case "lz4":
-		c = kgo.Lz4Compression()
-	case "zstd":
-		c = kgo.ZstdCompression()
-	case "snappy":
-		c = kgo.SnappyCompression()
-	default:
-		return nil
-	}
-	return &c
-}
-
 // endOffsets lists the end offset of each partition of topic; partitions
 // already empty are left out.
 func endOffsets(ctx context.Context, cl *kgo.Client, topic string) (map[int32]int64, error) {

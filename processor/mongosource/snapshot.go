@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 )
@@ -39,13 +40,17 @@ type Snapshots struct {
 }
 
 func (s *Snapshots) validate() error {
-	switch {
-	case s.Database == "" || s.Find == nil:
-		return errors.New("snapshots: database and find are required")
-	case s.ChunkSize < 0:
-		return errors.New("snapshots: chunk size must not be negative")
+	var ps config.Problems
+	if s.Database == "" {
+		ps.Add("Database", "required")
 	}
-	return nil
+	if s.Find == nil {
+		ps.Add("Find", "required")
+	}
+	if s.ChunkSize < 0 {
+		ps.Add("ChunkSize", "must not be negative")
+	}
+	return ps.Err()
 }
 
 func (s *Snapshots) chunkSize() int {

@@ -265,8 +265,8 @@ func TestSnapshotRefused(t *testing.T) {
 		sn   Snapshots
 		want string
 	}{
-		{Snapshots{}, "snapshots: database and find are required"},
-		{Snapshots{Database: "shop", ChunkSize: -1, Find: func(context.Context, string, bson.D) (Cursor, error) { return nil, nil }}, "snapshots: chunk size must not be negative"},
+		{Snapshots{}, "Snapshots.Database: required\nSnapshots.Find: required"},
+		{Snapshots{Database: "shop", ChunkSize: -1, Find: func(context.Context, string, bson.D) (Cursor, error) { return nil, nil }}, "Snapshots.ChunkSize: must not be negative"},
 	} {
 		cfg := e.sourceConfig(func(c *Config) { c.Snapshots = &tc.sn })
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {

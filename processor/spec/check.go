@@ -76,15 +76,15 @@ var pipelineName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 func (c *checker) file(f *File) {
 	at := func(path ...any) int { return NodeLine(c.root, path...) }
 	if f.Version != 1 {
-		c.add(at("version"), "version: must be 1, not %d", f.Version)
+		c.add(at("version"), "version", "must be 1, not %d", f.Version)
 	}
 	if len(f.Pipelines) == 0 {
-		c.add(at("pipelines"), "pipelines: at least one pipeline is required")
+		c.add(at("pipelines"), "pipelines", "at least one pipeline is required")
 	}
 	// The file's defaults are checked once, where they are written; each
 	// pipeline checks the values it sets itself.
 	c.connections(nil, func(path []any, format string, args ...any) {
-		c.add(at(path...), "%s: %s", dotted(path), fmt.Sprintf(format, args...))
+		c.add(at(path...), dotted(path), format, args...)
 	}, f.Kafka, f.Registry, f.MongoDB)
 	names := map[string]int{}
 	for i := range f.Pipelines {
@@ -93,7 +93,8 @@ func (c *checker) file(f *File) {
 		c.connections(nil, pc.bad, f.Pipelines[i].Kafka, f.Pipelines[i].Registry, f.Pipelines[i].MongoDB)
 		pc.check()
 		if first, dup := names[p.Name]; dup && p.Name != "" {
-			c.add(at("pipelines", i, "name"), "pipelines[%d]: name %q is also used by pipelines[%d]", i, p.Name, first)
+			c.problems = append(c.problems, Problem{File: c.name, Line: at("pipelines", i, "name"), Path: fmt.Sprintf("pipelines[%d]", i),
+				Message: fmt.Sprintf("name %q is also used by pipelines[%d]", p.Name, first)})
 		} else {
 			names[p.Name] = i
 		}
@@ -192,14 +193,8 @@ type pipelineChecker struct {
 // pipeline.
 func (pc *pipelineChecker) bad(path []any, format string, args ...any) {
 	full := append([]any{"pipelines", pc.i}, path...)
-	where := fmt.Sprintf("pipelines[%d]", pc.i)
-	if pc.p.Name != "" {
-		where += " (" + pc.p.Name + ")"
-	}
-	if len(path) > 0 {
-		where += ": " + dotted(path)
-	}
-	pc.c.add(NodeLine(pc.c.root, full...), "%s: %s", where, fmt.Sprintf(format, args...))
+	pc.c.problems = append(pc.c.problems, Problem{File: pc.c.name, Line: NodeLine(pc.c.root, full...), Path: dotted(full),
+		Pipeline: pc.p.Name, Message: fmt.Sprintf(format, args...)})
 }
 
 func p(path ...any) []any { return path }

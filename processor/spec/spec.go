@@ -370,11 +370,69 @@ type RegexRename struct {
 	Replace string `yaml:"replace"`
 }
 
-// Problems is every problem found in spec files, one per line.
-type Problems []string
+// Problem is one problem of a spec file: where it is and what is wrong.
+type Problem struct {
+	// File is the spec file, as named to Parse or ReadFiles.
+	File string
+	// Line is the 1-based line of the problem; 0 when the file could not
+	// be read at all.
+	Line int
+	// Path is the field the problem is about, dotted with indexes
+	// ("pipelines[0].sink.max_wait"); "" for the file as a whole.
+	Path string
+	// Pipeline is the name of the pipeline Path is in, shown after its
+	// index; "" when it has none or is not shown.
+	Pipeline string
+	// Message says what is wrong.
+	Message string
+}
 
-// Error implements error.
-func (p Problems) Error() string { return strings.Join(p, "\n") }
+// Error renders the problem as "file:line: where: message", where is the
+// path with the pipeline's name after its index:
+// "pipelines[0] (orders): sink.max_wait".
+func (p Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(p.Line))
+	}
+	b.WriteString(": ")
+	if w := p.where(); w != "" {
+		b.WriteString(w + ": ")
+	}
+	b.WriteString(p.Message)
+	return b.String()
+}
+
+// where is the path as shown: a pipeline's index, its name in
+// parentheses, then the rest of the path after ": ".
+func (p Problem) where() string {
+	const pl = "pipelines["
+	end := strings.IndexByte(p.Path, ']')
+	if !strings.HasPrefix(p.Path, pl) || end < 0 {
+		return p.Path
+	}
+	w := p.Path[:end+1]
+	if p.Pipeline != "" {
+		w += " (" + p.Pipeline + ")"
+	}
+	if rest := strings.TrimPrefix(p.Path[end+1:], "."); rest != "" {
+		w += ": " + rest
+	}
+	return w
+}
+
+// Problems is every problem found in spec files.
+type Problems []Problem
+
+// Error implements error: one problem per line.
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
 
 // ReadFiles reads and checks spec files; pipeline names must be unique
 // across them. getenv expands ${VAR} references (nil: os.Getenv). All
@@ -386,7 +444,11 @@ func ReadFiles(paths []string, getenv func(string) string) ([]*File, error) {
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
 		if err != nil {
-			probs = append(probs, err.Error())
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			probs = append(probs, Problem{File: p, Message: err.Error()})
 			continue
 		}
 		f, err := Parse(p, data, getenv)
@@ -396,16 +458,17 @@ func ReadFiles(paths []string, getenv func(string) string) ([]*File, error) {
 			continue
 		}
 		if err != nil {
-			probs = append(probs, err.Error())
+			probs = append(probs, Problem{File: p, Message: err.Error()})
 			continue
 		}
 		for i, pl := range f.Pipelines {
-			where := fmt.Sprintf("%s:%d", p, f.line("pipelines", i, "name"))
+			line := f.line("pipelines", i, "name")
 			if first, dup := seen[pl.Name]; dup {
-				probs = append(probs, fmt.Sprintf("%s: pipelines[%d]: name %q is also used at %s", where, i, pl.Name, first))
+				probs = append(probs, Problem{File: p, Line: line, Path: fmt.Sprintf("pipelines[%d]", i),
+					Message: fmt.Sprintf("name %q is also used at %s", pl.Name, first)})
 				continue
 			}
-			seen[pl.Name] = where
+			seen[pl.Name] = fmt.Sprintf("%s:%d", p, line)
 		}
 		files = append(files, f)
 	}
@@ -426,7 +489,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 		return nil, Problems{syntaxProblem(name, data, err)}
 	}
 	if len(root.Content) == 0 {
-		return nil, Problems{name + ":1: the file is empty"}
+		return nil, Problems{{File: name, Line: 1, Message: "the file is empty"}}
 	}
 	f := &File{Path: name, root: &root}
 	c := &checker{name: name, root: &root}
@@ -444,8 +507,8 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 		// Values of the wrong type were reported with their fields;
 		// anything else decoding found is reported as it says.
 		for _, m := range te.Errors {
-			if line := yamlLine.FindStringSubmatch(m); line == nil || !c.typed[atoi(line[1])] {
-				c.problems = append(c.problems, yamlProblem(name, errors.New(friendlyType(m))))
+			if pr := yamlProblem(name, errors.New(friendlyType(m))); !c.typed[pr.Line] {
+				c.problems = append(c.problems, pr)
 			}
 		}
 	}
@@ -454,13 +517,13 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 	// value that failed to decode looks unset.
 	early := map[int]bool{}
 	for _, pr := range c.problems {
-		early[problemLine(pr)] = true
+		early[pr.Line] = true
 	}
 	n := len(c.problems)
 	c.file(f)
 	kept := c.problems[:n]
 	for _, pr := range c.problems[n:] {
-		if !early[problemLine(pr)] {
+		if !early[pr.Line] {
 			kept = append(kept, pr)
 		}
 	}
@@ -484,48 +547,35 @@ func (f *File) Line(pipeline int, path ...any) string {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): `)
 
-// yamlProblem rewrites yaml.v3's "yaml: line N: msg" as "name:N: msg".
-func yamlProblem(name string, err error) string {
+// yamlProblem reads yaml.v3's "yaml: line N: msg" as a problem of file
+// name at line N (1 when it names none).
+func yamlProblem(name string, err error) Problem {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		return fmt.Sprintf("%s:%s: %s", name, m[1], strings.TrimSpace(msg[len(m[0]):]))
+		line, _ := strconv.Atoi(m[1])
+		return Problem{File: name, Line: line, Message: strings.TrimSpace(msg[len(m[0]):])}
 	}
-	return fmt.Sprintf("%s:1: %s", name, strings.TrimPrefix(msg, "yaml: "))
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
+	return Problem{File: name, Line: 1, Message: strings.TrimPrefix(msg, "yaml: ")}
 }
 
 var lineKey = regexp.MustCompile(`^\s*(?:-\s+)?([A-Za-z_][A-Za-z0-9_.-]*):`)
 
 // syntaxProblem is yamlProblem naming the key written on the line of the
 // error, when there is one.
-func syntaxProblem(name string, data []byte, err error) string {
-	msg := yamlProblem(name, err)
+func syntaxProblem(name string, data []byte, err error) Problem {
+	pr := yamlProblem(name, err)
 	lines := strings.Split(string(data), "\n")
-	if n := problemLine(msg); n >= 1 && n <= len(lines) {
+	if n := pr.Line; n >= 1 && n <= len(lines) {
 		if m := lineKey.FindStringSubmatch(lines[n-1]); m != nil {
-			at := fmt.Sprintf("%s:%d: ", name, n)
-			return at + m[1] + ": " + strings.TrimPrefix(msg, at)
+			pr.Path = m[1]
 		}
 	}
-	return msg
+	return pr
 }
 
 // sortProblems orders problems by line, keeping the order of each line's.
-func sortProblems(p []string) {
-	sort.SliceStable(p, func(i, j int) bool { return problemLine(p[i]) < problemLine(p[j]) })
-}
-
-// problemLine reads the line of a "file:line: msg" problem.
-func problemLine(s string) int {
-	var n int
-	if i := strings.Index(s, ":"); i >= 0 {
-		fmt.Sscanf(s[i+1:], "%d", &n)
-	}
-	return n
+func sortProblems(p []Problem) {
+	sort.SliceStable(p, func(i, j int) bool { return p[i].Line < p[j].Line })
 }
 
 var typeMismatch = regexp.MustCompile("cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
@@ -580,7 +630,7 @@ func expand(n *yaml.Node, getenv func(string) string, c *checker, path string) {
 				if m[2] != "" {
 					return m[3]
 				}
-				c.add(n.Line, "%senvironment variable %s is not set (write ${%s:-default} for a default)", c.prefix(path), m[1], m[1])
+				c.add(n.Line, path, "environment variable %s is not set (write ${%s:-default} for a default)", m[1], m[1])
 			}
 			return v
 		})
@@ -604,7 +654,7 @@ func expand(n *yaml.Node, getenv func(string) string, c *checker, path string) {
 type checker struct {
 	name     string
 	root     *yaml.Node
-	problems []string
+	problems []Problem
 	typed    map[int]bool // lines whose values have the wrong type
 }
 
@@ -616,8 +666,11 @@ func (c *checker) resolve(path string) string {
 	return filepath.Join(filepath.Dir(c.name), path)
 }
 
-func (c *checker) add(line int, format string, args ...any) {
-	c.problems = append(c.problems, fmt.Sprintf("%s:%d: %s", c.name, line, fmt.Sprintf(format, args...)))
+// add reports a problem at line about the field at path (dotted, as
+// join and dotted write it); a pipeline's path shows its name.
+func (c *checker) add(line int, path string, format string, args ...any) {
+	c.problems = append(c.problems, Problem{File: c.name, Line: line, Path: path, Pipeline: c.pipelineName(path),
+		Message: fmt.Sprintf(format, args...)})
 }
 
 var (
@@ -666,7 +719,7 @@ func (c *checker) shape(n *yaml.Node, t reflect.Type, path string) {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				c.add(k.Line, "%sunknown key %q (known: %s)", c.prefix(path), k.Value, strings.Join(names, ", "))
+				c.add(k.Line, path, "unknown key %q (known: %s)", k.Value, strings.Join(names, ", "))
 				continue
 			}
 			c.shape(n.Content[i+1], ft, join(path, k.Value))
@@ -730,7 +783,7 @@ func (c *checker) typeProblem(n *yaml.Node, path, msg string) {
 		c.typed = map[int]bool{}
 	}
 	c.typed[n.Line] = true
-	c.add(n.Line, "%s%s", c.prefix(path), msg)
+	c.add(n.Line, path, "%s", msg)
 }
 
 // typeMessage is the message of a decoding error, without its line.
@@ -746,28 +799,20 @@ func typeMessage(err error) string {
 	return friendlyType(msg)
 }
 
-var pipelinePath = regexp.MustCompile(`^pipelines\[(\d+)\]\.?`)
+var pipelinePath = regexp.MustCompile(`^pipelines\[(\d+)\]`)
 
-// prefix is "path: ", a pipeline's part written as in the checks'
-// messages: "pipelines[0] (orders): sink.max_wait: ".
-func (c *checker) prefix(path string) string {
-	if path == "" {
-		return ""
-	}
+// pipelineName is the name of the pipeline path is in, as written in the
+// document; "" outside pipelines, or when the name is still a reference.
+func (c *checker) pipelineName(path string) string {
 	m := pipelinePath.FindStringSubmatch(path)
 	if m == nil {
-		return path + ": "
+		return ""
 	}
-	where := m[0]
-	where = strings.TrimSuffix(where, ".")
 	i, _ := strconv.Atoi(m[1])
-	if name := nameOf(c.root, i); name != "" && !strings.Contains(name, "${") {
-		where += " (" + name + ")"
+	if name := nameOf(c.root, i); !strings.Contains(name, "${") {
+		return name
 	}
-	if rest := path[len(m[0]):]; rest != "" {
-		where += ": " + rest
-	}
-	return where + ": "
+	return ""
 }
 
 // nameOf reads the name of pipeline i from the document, "" when it
