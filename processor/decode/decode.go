@@ -110,7 +110,7 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (bson.D, error) {
 		return nil, nil
 	}
 	if framed(data) {
-		return d.framed(ctx, data)
+		return d.decodeFramed(ctx, data)
 	}
 	if !d.opts.PlainJSON {
 		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("not a Confluent-framed record (first byte 0x%02x) and plain JSON is not enabled", data[0])}
@@ -122,8 +122,19 @@ func (d *Decoder) Decode(ctx context.Context, data []byte) (bson.D, error) {
 	return unmarshal(raw)
 }
 
-// framed decodes a Confluent-framed record through its schema.
-func (d *Decoder) framed(ctx context.Context, data []byte) (bson.D, error) {
+// decodeFramed decodes a framed record into a bson.D.
+func (d *Decoder) decodeFramed(ctx context.Context, data []byte) (bson.D, error) {
+	raw, err := d.framed(ctx, data)
+	if err != nil {
+		return nil, err
+	}
+	return unmarshal(raw)
+}
+
+// framed decodes a Confluent-framed record through its schema into BSON
+// bytes: the Avro and Protobuf decoders write BSON directly, and nothing
+// is unmarshalled on the way.
+func (d *Decoder) framed(ctx context.Context, data []byte) (bson.Raw, error) {
 	id, payload, err := wire.ParseHeader(data)
 	if err != nil {
 		return nil, &DataError{Class: ClassUndecodable, Err: err}
@@ -141,7 +152,7 @@ func (d *Decoder) framed(ctx context.Context, data []byte) (bson.D, error) {
 	if err != nil {
 		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("schema id %d: %w", id, err)}
 	}
-	return unmarshal(raw)
+	return raw, nil
 }
 
 func unmarshal(raw bson.Raw) (bson.D, error) {

@@ -77,7 +77,9 @@ const (
 // (a string, a number, binary data, an array). Both are nil for an absent
 // key, a tombstone, or JSON null.
 type Value struct {
-	Doc    bson.D
+	// Doc is a document as the decoder wrote it: BSON bytes, never
+	// unmarshalled on the way to a write.
+	Doc    bson.Raw
 	Scalar any
 	// Format is how the bytes were read; for FormatAuto, what it chose.
 	Format Format
@@ -87,12 +89,26 @@ type Value struct {
 func (v Value) IsNil() bool { return v.Doc == nil && v.Scalar == nil }
 
 // Document returns the value as a document to write: a document as it
-// is, anything else as {value: X}.
-func (v Value) Document() bson.D {
+// is, anything else as {value: X}; nil when there is none.
+func (v Value) Document() (bson.Raw, error) {
 	if v.Doc != nil || v.Scalar == nil {
-		return v.Doc
+		return v.Doc, nil
 	}
-	return bson.D{{Key: "value", Value: v.Scalar}}
+	b, err := bson.Marshal(bson.D{{Key: "value", Value: v.Scalar}})
+	if err != nil {
+		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("%T value: %w", v.Scalar, err)}
+	}
+	return b, nil
+}
+
+// D returns Document as a bson.D, for the code that edits documents
+// rather than writing them as they are; nil when there is none.
+func (v Value) D() (bson.D, error) {
+	raw, err := v.Document()
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return unmarshal(raw)
 }
 
 // FormatCount is how many records of a topic had their key or value read
@@ -251,14 +267,7 @@ func parseJSON(data []byte) (Value, error) {
 	case bson.TypeNull:
 		return Value{Format: FormatJSON}, nil
 	case bson.TypeEmbeddedDocument:
-		var d bson.D
-		if err := bson.Unmarshal(doc.V.Value, &d); err != nil {
-			return Value{}, err
-		}
-		if d == nil {
-			d = bson.D{}
-		}
-		return Value{Doc: d, Format: FormatJSON}, nil
+		return Value{Doc: bson.Raw(doc.V.Value), Format: FormatJSON}, nil
 	}
 	var v any
 	if err := doc.V.Unmarshal(&v); err != nil {

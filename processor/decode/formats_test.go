@@ -147,11 +147,15 @@ func TestReadCountsFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if doc := v.Document(); len(doc) != 1 || doc[0].Key != "value" || doc[0].Value != "just text" {
-		t.Fatalf("document %v, want {value: just text}", doc)
+	if doc, err := v.D(); err != nil || len(doc) != 1 || doc[0].Key != "value" || doc[0].Value != "just text" {
+		t.Fatalf("document %v (%v), want {value: just text}", doc, err)
 	}
-	if v, _ := d.Read(ctx, "a", PartValue, []byte{0xff, 2}); v.Document()[0].Value.(primitive.Binary).Data[1] != 2 {
-		t.Fatalf("bytes value %v", v)
+	if raw, err := v.Document(); err != nil || raw.Lookup("value").StringValue() != "just text" {
+		t.Fatalf("raw document %v (%v), want {value: just text}", raw, err)
+	}
+	v, _ = d.Read(ctx, "a", PartValue, []byte{0xff, 2})
+	if doc, err := v.D(); err != nil || doc[0].Value.(primitive.Binary).Data[1] != 2 {
+		t.Fatalf("bytes value %v (%v)", v, err)
 	}
 }
 

@@ -26,7 +26,15 @@ type panicky struct {
 
 func (p panicky) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
 	for _, m := range models {
-		if r, ok := m.(*mongo.ReplaceOneModel); ok && r.Filter.(bson.D)[0].Value == p.poison {
+		r, ok := m.(*mongo.ReplaceOneModel)
+		if !ok {
+			continue
+		}
+		id := r.Filter.(bson.D)[0].Value
+		if rv, isRaw := id.(bson.RawValue); isRaw {
+			_ = rv.Unmarshal(&id) // the _id as the decoder wrote it
+		}
+		if id == p.poison {
 			var a, b any = bson.D{}, bson.D{}
 			_ = a == b // panics: comparing uncomparable type primitive.D
 		}

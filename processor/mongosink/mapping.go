@@ -168,6 +168,9 @@ func (p *Pipeline) mappedRecord(ctx context.Context, rec *kgo.Record) (sink.Reco
 	if err != nil {
 		return sink.Record{}, classOf(err), fmt.Errorf("value: %w", err)
 	}
-	return sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		Key: key.Doc, KeyScalar: key.Scalar, Value: value.Document()}, "", nil
+	r, err := record(rec, key, value)
+	if err != nil {
+		return sink.Record{}, classOf(err), err
+	}
+	return r, "", nil
 }

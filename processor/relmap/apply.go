@@ -95,6 +95,12 @@ func (e event) bad(format string, args ...any) error {
 }
 
 func parse(r sink.Record) (event, bool, error) {
+	// The mapping edits and looks into values: it reads them as bson.D.
+	value, err := r.ValueD()
+	if err != nil {
+		return event{r: r}, false, err
+	}
+	r.Value, r.RawValue = value, nil
 	e := event{r: r}
 	if len(r.Value) == 0 {
 		return e, false, nil // a tombstone after a delete

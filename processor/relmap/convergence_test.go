@@ -463,7 +463,15 @@ func deliver(t testing.TB, rnd *rand.Rand, c *codecs, h *history, st *lungoStore
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := sink.Record{Topic: "pg." + tbl, Offset: int64(pos[tbl]), Key: key.Doc, Value: value.Document()}
+			keyDoc, err := key.D()
+			if err != nil {
+				t.Fatal(err)
+			}
+			valueDoc, err := value.Document()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := sink.Record{Topic: "pg." + tbl, Offset: int64(pos[tbl]), Key: keyDoc, RawValue: valueDoc}
 			if err := m.Apply(ctx, st, r); err != nil {
 				if !errors.Is(err, errCrash) {
 					t.Fatalf("%s: %v", r.Where(), err)

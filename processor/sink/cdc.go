@@ -31,11 +31,21 @@ const (
 // about the collection rather than a document). With dropNulls, null
 // fields are left out of replacements and $set.
 func CDCModel(r Record, h Handler, dropNulls bool) (mongo.WriteModel, error) {
-	if len(r.Value) == 0 {
-		return nil, nil // a tombstone after a delete
+	if len(r.Value) == 0 && len(r.RawValue) <= 5 {
+		return nil, nil // a tombstone after a delete (or an empty value)
 	}
 	var m mongo.WriteModel
 	var err error
+	if r.Value == nil {
+		if h == HandlerMongoDB && !dropNulls {
+			if m, err = rawMongoEvent(r); err == nil {
+				return m, nil
+			}
+		}
+		if r, err = asD(r); err != nil {
+			return nil, err
+		}
+	}
 	switch h {
 	case HandlerMongoDB:
 		m, err = mongoEvent(r)

@@ -29,8 +29,13 @@ type Record struct {
 	// KeyScalar is the key when it is not a document: a string, a number,
 	// binary data (keys read as json, string or bytes). Nil otherwise.
 	KeyScalar any
-	// Value is the decoded value document, or nil for a tombstone.
+	// Value is the decoded value document, or nil for a tombstone or when
+	// RawValue holds it.
 	Value bson.D
+	// RawValue is the value document as BSON bytes, as the decoders write
+	// it, when Value is nil. Strategies that write the document as it is
+	// write these bytes; the others unmarshal them (ValueD).
+	RawValue bson.Raw
 }
 
 // hasKey reports whether the record has a key of any kind.

@@ -91,7 +91,7 @@ func Model(r Record, o Options) (mongo.WriteModel, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if r.Value == nil {
+	if !r.hasValue() {
 		if !r.hasKey() {
 			return nil, nil // nothing at all
 		}
@@ -103,6 +103,15 @@ func Model(r Record, o Options) (mongo.WriteModel, error) {
 			return nil, err
 		}
 		return mongo.NewDeleteOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}), nil
+	}
+	if r.Value == nil {
+		if m, ok, err := rawModel(r, o); ok {
+			return m, err
+		}
+		var err error
+		if r, err = asD(r); err != nil {
+			return nil, err
+		}
 	}
 	value := append(bson.D(nil), r.Value...)
 	if _, has := get(value, "_id"); !has || o.OverwriteID {
