@@ -463,8 +463,10 @@ func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _
 	if err != nil {
 		return Namespace{}, nil, classOf(err), fmt.Errorf("value: %w", err)
 	}
-	r := sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		Key: key.Doc, KeyScalar: key.Scalar, Value: value.Document()}
+	r, err := record(rec, key, value)
+	if err != nil {
+		return Namespace{}, nil, classOf(err), err
+	}
 	ns, err := p.namespace(r)
 	if err != nil {
 		return Namespace{}, nil, ClassInvalidRecord, err
@@ -479,6 +481,25 @@ func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _
 		return Namespace{}, nil, ClassInvalidRecord, err
 	}
 	return ns, model, "", nil
+}
+
+// record makes the sink record of a Kafka record's decoded key and value.
+// The value stays the BSON bytes the decoder wrote; the key, small and
+// looked into by the id strategies, is unmarshalled.
+func record(rec *kgo.Record, key, value decode.Value) (sink.Record, error) {
+	var keyDoc bson.D
+	if key.Doc != nil { // a scalar key stays in KeyScalar
+		var err error
+		if keyDoc, err = key.D(); err != nil {
+			return sink.Record{}, fmt.Errorf("key: %w", err)
+		}
+	}
+	raw, err := value.Document()
+	if err != nil {
+		return sink.Record{}, fmt.Errorf("value: %w", err)
+	}
+	return sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
+		Key: keyDoc, KeyScalar: key.Scalar, RawValue: raw}, nil
 }
 
 // decode reads a key or value in the decoder's format for that part,
@@ -516,10 +537,10 @@ func (p *Pipeline) namespace(r sink.Record) (Namespace, error) {
 			ns.Collection = t.Collection
 		}
 	}
-	if p.cfg.NamespaceField == "" || r.Value == nil {
+	if p.cfg.NamespaceField == "" || (r.Value == nil && r.RawValue == nil) {
 		return ns, nil
 	}
-	v, ok := sink.Lookup(r.Value, p.cfg.NamespaceField)
+	v, ok := r.LookupValue(strings.Split(p.cfg.NamespaceField, ".")...)
 	if !ok {
 		return ns, nil
 	}
