@@ -90,7 +90,7 @@ const kindItem schemas.Kind = 250
 // elemKindOf is the kind of one value of a field: for a repeated field, of
 // one element.
 func elemKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
-	if fd.Message() != nil && strings.HasSuffix(string(fd.Message().Name()), "_Item") {
+	if fd.Message() != nil && protobuf.IsItemName(string(fd.Message().Name())) {
 		return kindItem
 	}
 	if fd.IsList() {
@@ -135,29 +135,15 @@ func bsonKindOf(fd protoreflect.FieldDescriptor) schemas.Kind {
 		switch {
 		case md.FullName() == "google.protobuf.Timestamp":
 			return schemas.KindDate
-		case strings.HasSuffix(name, "_List"):
+		case protobuf.IsListName(name):
 			return schemas.KindArray
-		case strings.HasPrefix(name, "Bson") && isTopLevel(md):
-			for _, k := range schemas.AllKinds() {
-				if schemas.ProtoHelperName(k) == name {
-					if k == schemas.KindUUID {
-						return schemas.KindBinaryOther // BsonBinary carries both
-					}
-					return k
-				}
-			}
+		}
+		if k, ok := protobuf.HelperKind(md); ok {
+			return k
 		}
 		return schemas.KindDocument
 	}
 	return 0
-}
-
-// isTopLevel reports whether a message is declared at the top of its file,
-// where infer declares the helper messages (a nested message named
-// BsonObjectId is a document's).
-func isTopLevel(md protoreflect.MessageDescriptor) bool {
-	_, top := md.Parent().(protoreflect.FileDescriptor)
-	return top
 }
 
 func modelField(fd protoreflect.FieldDescriptor) *pmField {
@@ -889,9 +875,9 @@ func (m *protoMerger) mergeGroup(om *pmMsg, items []*pmItem, nfs []protoreflect.
 		if nf.IsList() {
 			// A oneof member cannot be repeated: the array goes into a _List
 			// message, as infer writes arrays inside oneofs.
-			listName := m.scope(om).MessageName(infer.MessageName(oneof.name) + "_List")
+			listName := m.scope(om).MessageName(infer.MessageName(oneof.name) + protobuf.ListSuffix)
 			list := &pmMsg{name: listName, full: om.full + "." + listName, items: []*pmItem{{field: &pmField{
-				label: "repeated", typ: f.typ, name: "values", number: 1, kind: schemas.KindArray, elemKind: f.elemKind,
+				label: "repeated", typ: f.typ, name: protobuf.ListField, number: 1, kind: schemas.KindArray, elemKind: f.elemKind,
 			}}}}
 			om.nested = append(om.nested, list)
 			f.typ, f.elemKind = "."+list.full, schemas.KindArray
@@ -973,7 +959,7 @@ func (m *protoMerger) mergeArray(om *pmMsg, ov *pmField, nf protoreflect.FieldDe
 	}
 	newElem := nf
 	if !nf.IsList() {
-		if newElem = nf.Message().Fields().ByName("values"); newElem == nil {
+		if newElem = nf.Message().Fields().ByName(protobuf.ListField); newElem == nil {
 			return false, m.refuse(path, "message %s is not an array wrapper", nf.Message().FullName())
 		}
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/schemaflow/schemaflow/internal/retry"
 )
 
 // ClientOptions configure a Client. The zero value is usable.
@@ -27,7 +29,8 @@ type ClientOptions struct {
 	// Timeout bounds each attempt. Default 30s.
 	Timeout time.Duration
 	// Retries is how many times a network error or a 5xx answer is retried,
-	// with exponential backoff from 100ms. Default 3; -1 disables retries.
+	// with jittered exponential backoff from 100ms (internal/retry).
+	// Default 3; -1 disables retries.
 	Retries int
 }
 
@@ -38,6 +41,8 @@ type Client struct {
 	base string
 	opts ClientOptions
 	http *http.Client
+
+	retry retry.Policy
 
 	mu   sync.RWMutex
 	byID map[int]SchemaString
@@ -59,7 +64,8 @@ func NewClient(baseURL string, opts ClientOptions) (*Client, error) {
 	if opts.TLS != nil {
 		tr.TLSClientConfig = opts.TLS
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, http: &http.Client{Transport: tr, Timeout: opts.Timeout}, byID: map[int]SchemaString{}}, nil
+	policy := retry.Policy{Initial: 100 * time.Millisecond, Retries: max(opts.Retries, 0)}
+	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, http: &http.Client{Transport: tr, Timeout: opts.Timeout}, retry: policy, byID: map[int]SchemaString{}}, nil
 }
 
 // do sends a request and decodes a JSON answer into out (unless nil).
@@ -71,21 +77,14 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 			return err
 		}
 	}
-	backoff := 100 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	return c.retry.Do(ctx, func(ctx context.Context) error {
 		err := c.once(ctx, method, path, payload, out)
 		var apiErr *Error
-		retryable := err != nil && (!errors.As(err, &apiErr) || apiErr.Status >= 500) && ctx.Err() == nil
-		if !retryable || attempt >= c.opts.Retries {
-			return err
+		if errors.As(err, &apiErr) && apiErr.Status < 500 {
+			return retry.Permanent(err) // the registry's answer: retrying cannot change it
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
+		return err
+	}, nil)
 }
 
 func (c *Client) once(ctx context.Context, method, path string, payload []byte, out any) error {

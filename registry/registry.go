@@ -1,7 +1,30 @@
 // Package registry holds what the Confluent-compatible schema registry and
-// its clients share: the REST API's JSON shapes and its error codes.
+// its clients share: the REST API's JSON shapes and its error codes, and
+// [Client], the client every part of schemaflow calls a registry with.
 //
 // The server is in registry/server; storage backends in registry/store.
+//
+// # Why our own client
+//
+// The design named github.com/riferrei/srclient (v0.7.4) as the client.
+// Client replaced it for two reasons found in srclient's code:
+//
+//   - No context: srclient's calls take none (its requests are built
+//     with http.NewRequest), so a pipeline that stops, or a stuck
+//     registry, cannot cancel a call in flight; a graceful shutdown would
+//     wait for the HTTP timeout. Every Client call takes a
+//     context.Context.
+//   - "latest" cached forever: with caching on, srclient keys its
+//     subject cache by subject and version string, so GetLatestSchema
+//     answers the first "latest" it saw for the life of the process,
+//     after other writers registered newer versions. Client caches only
+//     what never changes (a schema by id).
+//
+// Client also retries network errors and 5xx answers with jittered
+// backoff (internal/retry), returns the registry's errors as *Error with
+// their code, and supports references and schema types. srclient
+// stays in the tests as the reference client: the server's tests check
+// that a real third-party client works against it.
 package registry
 
 import (

@@ -142,8 +142,8 @@ pipelines:
 	p.waitFor(t, "every record written", func(c map[string]int64) bool { return c["orders-in"] == int64(want) })
 	body := httpGet(t, "http://"+metrics+"/metrics")
 	for _, w := range []string{
-		fmt.Sprintf(`schemaflow_sink_records_read_total{pipeline="orders-in",topic="orders",part="key",format="json"} %d`, want),
-		fmt.Sprintf(`schemaflow_sink_records_read_total{pipeline="orders-in",topic="orders",part="value",format="registry"} %d`, want),
+		fmt.Sprintf(`schemaflow_sink_records_read_total{format="json",part="key",pipeline="orders-in",topic="orders"} %d`, want),
+		fmt.Sprintf(`schemaflow_sink_records_read_total{format="registry",part="value",pipeline="orders-in",topic="orders"} %d`, want),
 	} {
 		if !strings.Contains(body, w) {
 			t.Errorf("metrics lack %s", w)

@@ -9,14 +9,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/schemaflow/schemaflow/internal/retry"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/metrics"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
@@ -86,7 +87,7 @@ type Daemon struct {
 	ownsConns bool
 	pipelines []*pipeline
 	metrics   *metrics.Registry
-	batches   *metrics.HistogramVec
+	batches   *prometheus.HistogramVec
 	stopping  atomic.Bool
 }
 
@@ -112,7 +113,7 @@ type pipeline struct {
 
 // New builds the pipelines of files. Nothing runs until Run.
 func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error) {
-	d := &Daemon{opts: opts, log: opts.Logger, conns: opts.Connections, metrics: &metrics.Registry{}}
+	d := &Daemon{opts: opts, log: opts.Logger, conns: opts.Connections}
 	if d.log == nil {
 		d.log = slog.Default()
 	}
@@ -122,12 +123,9 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 	if d.conns == nil {
 		d.conns, d.ownsConns = &Connections{Logger: d.log}, true
 	}
-	d.batches = d.metrics.Histogram("schemaflow_batch_duration_seconds",
-		"Time from a batch's first record to its commit (sink) or saved resume token (source).",
-		[]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}, "pipeline")
 	drain, leave, _ := d.stopBudget()
 	b := &builder{conns: d.conns, log: d.log, hooks: func(name string) func(int, time.Duration) {
-		return func(_ int, took time.Duration) { d.batches.Observe(took.Seconds(), name) }
+		return func(_ int, took time.Duration) { d.observeBatch(name, took) }
 	}, drain: drain, leave: leave}
 	var errs []error
 	for _, f := range files {
@@ -163,13 +161,15 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 			d.pipelines = append(d.pipelines, pl)
 		}
 	}
+	if err := d.initMetrics(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		if d.ownsConns {
 			_ = d.conns.Close(context.Background())
 		}
 		return nil, err
 	}
-	d.metrics.Collect(d.collect)
 	return d, nil
 }
 
@@ -291,10 +291,11 @@ func (p *pipeline) ensureTopics(ctx context.Context) error {
 }
 
 // supervise runs a pipeline until ctx is done, restarting it after
-// failures with exponential backoff. The error, if any, stops the daemon.
+// failures with jittered exponential backoff (internal/retry). The error,
+// if any, stops the daemon.
 func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 	log := d.log.With("pipeline", p.name)
-	backoff := p.backoff
+	backoff := retry.Policy{Initial: p.backoff, Max: p.maxBackoff, Retries: retry.Unlimited}.Backoff()
 	for {
 		p.setState(StateStarting, "")
 		started := time.Now()
@@ -331,22 +332,18 @@ func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 			return nil
 		}
 		if time.Since(started) > p.maxBackoff {
-			backoff = p.backoff // it ran well for a while: start the backoff over
+			backoff.Reset() // it ran well for a while: start the backoff over
 		}
+		wait, _ := backoff.Next() // unlimited
 		p.mu.Lock()
 		p.restarts++
 		p.mu.Unlock()
 		p.setState(StateRestarting, err.Error())
-		log.Error("pipeline failed; restarting", "class", class, "in", backoff.String(), "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		log.Error("pipeline failed; restarting", "class", class, "in", wait.Round(time.Millisecond).String(), "err", err)
+		if retry.Sleep(ctx, wait) != nil {
 			p.setState(StateStopped, err.Error())
 			return nil
-		case <-t.C:
 		}
-		backoff = min(backoff*2, p.maxBackoff)
 	}
 }
 
@@ -462,83 +459,6 @@ func (d *Daemon) Status() []Status {
 		out = append(out, st)
 	}
 	return out
-}
-
-// collect writes the metrics of a scrape.
-func (d *Daemon) collect(w *metrics.Writer) {
-	for _, p := range d.pipelines {
-		p.mu.Lock()
-		state, restarts := p.state, p.restarts
-		failures := make(map[string]int64, len(p.failures))
-		for k, v := range p.failures {
-			failures[k] = v
-		}
-		p.mu.Unlock()
-		s := p.run.snapshot()
-		l := []string{"pipeline", p.name, "kind", p.kind}
-		w.Counter("schemaflow_records_in_total", "Records read: change events (sources) or Kafka records (sinks).", float64(s.In), l...)
-		w.Counter("schemaflow_records_out_total", "Records delivered: acknowledged by Kafka (sources) or written to MongoDB (sinks).", float64(s.Out), l...)
-		w.Counter("schemaflow_records_dead_lettered_total", "Records sent to the dead-letter topic.", float64(s.Dead), l...)
-		w.Counter("schemaflow_bytes_total", "Key and value bytes produced (sources) or consumed (sinks).", float64(s.Bytes), l...)
-		if p.kind == "sink" {
-			w.Gauge("schemaflow_consumer_lag_records", "Records behind the partitions' high watermarks.", s.Lag, "pipeline", p.name)
-			for _, f := range s.Formats {
-				w.Counter("schemaflow_sink_records_read_total", "Record keys and values read, by topic, part and the format they were read in (what auto chose).", float64(f.N),
-					"pipeline", p.name, "topic", f.Topic, "part", string(f.Part), "format", string(f.Format))
-			}
-		} else {
-			w.Gauge("schemaflow_source_lag_seconds", "Time from the last saved batch's cluster time to its save.", s.Lag, "pipeline", p.name)
-			w.Counter("schemaflow_schema_registrations_total", "Schema versions registered.", float64(s.Registrations), "pipeline", p.name)
-			active := 1.0
-			if s.Standby {
-				active = 0
-			}
-			w.Gauge("schemaflow_source_active", "1 on the daemon that runs the source, 0 on those standing by.", active, "pipeline", p.name)
-			w.Counter("schemaflow_copy_documents_total", "Existing documents published by copy_existing.", float64(s.Copied), "pipeline", p.name)
-			w.Gauge("schemaflow_copy_estimated_documents", "The copy's estimated document count; -1 before a copy or when unknown.", float64(s.CopyEstimate), "pipeline", p.name)
-			w.Counter("schemaflow_snapshot_documents_total", "Documents published by snapshots (schemaflow snapshot) and acknowledged.", float64(s.Snapshotted), "pipeline", p.name)
-			w.Counter("schemaflow_snapshots_total", "Snapshots done: every record acknowledged.", float64(s.Snapshots), "pipeline", p.name)
-			for _, c := range s.Copies {
-				w.Gauge("schemaflow_copy_collection_documents", "Documents of a collection copied and acknowledged, over every run of the copy.", float64(c.Copied), "pipeline", p.name, "namespace", c.Namespace)
-				w.Gauge("schemaflow_copy_collection_estimated_documents", "A copied collection's estimated document count; -1 unknown.", float64(c.Estimated), "pipeline", p.name, "namespace", c.Namespace)
-				w.Gauge("schemaflow_copy_collection_rate", "Documents per second copied from a collection in this run.", c.Rate, "pipeline", p.name, "namespace", c.Namespace)
-				w.Gauge("schemaflow_copy_collection_eta_seconds", "Estimated time left to copy a collection at the current rate; 0 when done or unknown.", c.ETA.Seconds(), "pipeline", p.name, "namespace", c.Namespace)
-			}
-			// Every reason is shown from the start, so an alert can watch
-			// for any increase.
-			for _, r := range []string{mongosource.SkipNoDocument, mongosource.SkipNoFullDocument, mongosource.SkipTombstonesOff} {
-				w.Counter("schemaflow_source_events_skipped_total", "Change events published as nothing, by reason: no_document (collection events), no_full_document (an update whose document was gone or had no post-image), tombstones_off.", float64(s.Skipped[r]), "pipeline", p.name, "reason", r)
-			}
-		}
-		w.Counter("schemaflow_registry_cache_hits_total", "Schema lookups served from the pipeline's cache.", float64(s.CacheHits), l...)
-		w.Counter("schemaflow_registry_cache_misses_total", "Schema lookups that went to the registry.", float64(s.CacheMisses), l...)
-		classes := map[string]int64{}
-		for c, n := range s.DeadByClass {
-			classes[c] += n
-		}
-		for c, n := range failures {
-			classes[c] += n
-		}
-		names := make([]string, 0, len(classes))
-		for c := range classes {
-			names = append(names, c)
-		}
-		sort.Strings(names)
-		for _, c := range names {
-			w.Counter("schemaflow_errors_total", "Records dead-lettered and pipeline failures, by error class.", float64(classes[c]), "pipeline", p.name, "class", c)
-		}
-		w.Counter("schemaflow_pipeline_restarts_total", "Restarts after failures.", float64(restarts), "pipeline", p.name)
-		up := 0.0
-		if state == StateRunning {
-			up = 1
-		}
-		w.Gauge("schemaflow_pipeline_up", "1 while the pipeline runs.", up, "pipeline", p.name)
-		stuck := 0.0
-		if p.stuck() != "" {
-			stuck = 1
-		}
-		w.Gauge("schemaflow_pipeline_stuck", "1 while a call of the pipeline (a bulk write with its retries, a commit) has run past its stuck threshold.", stuck, "pipeline", p.name)
-	}
 }
 
 // Handler serves /metrics, /healthz (the process is alive) and /readyz

@@ -102,14 +102,14 @@ func TestSourceToSink(t *testing.T) {
 	// before the sink's batch is committed and timed.
 	testenv.WaitFor(t, "the sink's commit", func() bool {
 		_, body := get(t, d, "/metrics")
-		return strings.Contains(body, `schemaflow_records_in_total{pipeline="in",kind="sink"} 21`) &&
-			strings.Contains(body, `schemaflow_records_out_total{pipeline="out",kind="source"} 21`) &&
+		return strings.Contains(body, `schemaflow_records_in_total{kind="sink",pipeline="in"} 21`) &&
+			strings.Contains(body, `schemaflow_records_out_total{kind="source",pipeline="out"} 21`) &&
 			strings.Contains(body, `schemaflow_batch_duration_seconds_count{pipeline="in"}`)
 	})
 	code, body := get(t, d, "/metrics")
 	for _, want := range []string{
-		`schemaflow_records_out_total{pipeline="out",kind="source"} 21`,
-		`schemaflow_records_in_total{pipeline="in",kind="sink"} 21`,
+		`schemaflow_records_out_total{kind="source",pipeline="out"} 21`,
+		`schemaflow_records_in_total{kind="sink",pipeline="in"} 21`,
 		`schemaflow_schema_registrations_total{pipeline="out"} 2`,
 		`schemaflow_pipeline_up{pipeline="in"} 1`,
 		`schemaflow_batch_duration_seconds_count{pipeline="in"}`,
@@ -188,7 +188,7 @@ func TestFailureIsolation(t *testing.T) {
 		t.Errorf("readyz %d:\n%s", code, body)
 	}
 	_, metrics := get(t, d, "/metrics")
-	for _, want := range []string{`schemaflow_errors_total{pipeline="stops",class="undecodable"} 1`, `schemaflow_pipeline_up{pipeline="healthy"} 1`} {
+	for _, want := range []string{`schemaflow_errors_total{class="undecodable",pipeline="stops"} 1`, `schemaflow_pipeline_up{pipeline="healthy"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -170,8 +170,8 @@ func TestPanicInAPipeline(t *testing.T) {
 	}
 	_, metrics := get(t, d, "/metrics")
 	for _, want := range []string{
-		`schemaflow_errors_total{pipeline="stops",class="panic"} 1`,
-		`schemaflow_errors_total{pipeline="restarts",class="panic"}`,
+		`schemaflow_errors_total{class="panic",pipeline="stops"} 1`,
+		`schemaflow_errors_total{class="panic",pipeline="restarts"}`,
 		`schemaflow_pipeline_up{pipeline="healthy"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
@@ -293,7 +293,7 @@ func TestSourcePanic(t *testing.T) {
 		t.Errorf("the panic's log line: %v", line)
 	}
 	_, metrics := get(t, d, "/metrics")
-	if !strings.Contains(metrics, `schemaflow_errors_total{pipeline="src",class="panic"}`) {
+	if !strings.Contains(metrics, `schemaflow_errors_total{class="panic",pipeline="src"}`) {
 		t.Errorf("metrics lack the panic:\n%s", metrics)
 	}
 	if err := stop(); err != nil {

@@ -1,210 +1,165 @@
-// Package metrics serves metrics in the Prometheus text exposition format
-// (version 0.0.4). Counters and gauges are read at scrape time from the
-// pipelines' own statistics through collect functions; histograms are
-// observed as events happen.
+// Package metrics is the daemon's Prometheus registry, on
+// github.com/prometheus/client_golang.
+//
+// Counters and gauges are not kept here: a [Collector] reads them at
+// scrape time from the pipelines' own statistics and writes them as
+// constant metrics of declared [Family] values. Histograms are
+// client_golang's, observed as events happen. Every registry also carries
+// the Go runtime (go_*) and process (process_*) collectors.
+//
+// Each family is declared once, with its help text, type and label names.
+// Registering a second family with the same name but another help text,
+// type or label names is an error ([Registry.Register]), and a sample that
+// does not fit its family fails the scrape with an error naming it; neither
+// is merged silently.
 package metrics
 
 import (
 	"fmt"
-	"io"
-	"math"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Registry holds collect functions and histograms. It is safe for
+// Registry holds the collectors of one exposition. It is safe for
 // concurrent use.
 type Registry struct {
-	mu         sync.Mutex
-	collectors []func(*Writer)
-	histograms []*HistogramVec
+	reg *prometheus.Registry
+
+	mu       sync.Mutex
+	families map[string]*Family // the families of Collectors, by name
 }
 
-// Collect adds f, called on every scrape to write current values.
-func (r *Registry) Collect(f func(*Writer)) {
+// New returns a registry holding the Go runtime and process collectors.
+func New() *Registry {
+	// Pedantic: a collected sample of a family its collector did not
+	// describe fails the scrape.
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Registry{reg: reg, families: map[string]*Family{}}
+}
+
+// Register adds c. It fails when one of c's families has the name of a
+// family already registered (by c or before) with another help text, type
+// or label names, or when c is already registered.
+func (r *Registry) Register(c prometheus.Collector) error {
 	r.mu.Lock()
-	r.collectors = append(r.collectors, f)
-	r.mu.Unlock()
-}
-
-// Histogram makes a histogram family with the given upper bounds
-// (ascending; +Inf is added) and label names.
-func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) *HistogramVec {
-	h := &HistogramVec{name: name, help: help, buckets: buckets, labels: labels, series: map[string]*histogram{}}
-	r.mu.Lock()
-	r.histograms = append(r.histograms, h)
-	r.mu.Unlock()
-	return h
-}
-
-// Write writes every family in the text format, sorted by name.
-func (r *Registry) Write(out io.Writer) error {
-	w := &Writer{families: map[string]*family{}}
-	r.mu.Lock()
-	collectors := append([](func(*Writer)){}, r.collectors...)
-	hists := append([]*HistogramVec(nil), r.histograms...)
-	r.mu.Unlock()
-	for _, f := range collectors {
-		f(w)
-	}
-	for _, h := range hists {
-		h.write(w)
-	}
-	names := make([]string, 0, len(w.families))
-	for n := range w.families {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		f := w.families[n]
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", n, escapeHelp(f.help), n, f.kind)
-		for _, line := range f.lines {
-			b.WriteString(line)
-		}
-	}
-	_, err := io.WriteString(out, b.String())
-	return err
-}
-
-// ServeHTTP serves the metrics.
-func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	_ = r.Write(w)
-}
-
-// Writer gathers the samples of one scrape.
-type Writer struct {
-	families map[string]*family
-}
-
-type family struct {
-	help, kind string
-	lines      []string
-}
-
-func (w *Writer) sample(kind, name, help string, v float64, labels []string) {
-	f := w.families[name]
-	if f == nil {
-		f = &family{help: help, kind: kind}
-		w.families[name] = f
-	}
-	f.lines = append(f.lines, name+labelText(labels)+" "+formatValue(v)+"\n")
-}
-
-// Counter writes a counter sample; labels are name, value pairs.
-func (w *Writer) Counter(name, help string, v float64, labels ...string) {
-	w.sample("counter", name, help, v, labels)
-}
-
-// Gauge writes a gauge sample; labels are name, value pairs.
-func (w *Writer) Gauge(name, help string, v float64, labels ...string) {
-	w.sample("gauge", name, help, v, labels)
-}
-
-// HistogramVec is a histogram family.
-type HistogramVec struct {
-	name, help string
-	buckets    []float64
-	labels     []string
-
-	mu     sync.Mutex
-	series map[string]*histogram // by label values joined with \xff
-	order  []string
-}
-
-type histogram struct {
-	values []string
-	counts []uint64 // per bucket, not cumulative; the last is +Inf
-	sum    float64
-	count  uint64
-}
-
-// Observe records v in the series of the label values (one per label
-// name).
-func (h *HistogramVec) Observe(v float64, labelValues ...string) {
-	key := strings.Join(labelValues, "\xff")
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.series[key]
-	if s == nil {
-		s = &histogram{values: labelValues, counts: make([]uint64, len(h.buckets)+1)}
-		h.series[key] = s
-		h.order = append(h.order, key)
-	}
-	i := sort.SearchFloat64s(h.buckets, v) // the first bound >= v
-	s.counts[i]++
-	s.sum += v
-	s.count++
-}
-
-func (h *HistogramVec) write(w *Writer) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.series) == 0 {
-		return
-	}
-	f := &family{help: h.help, kind: "histogram"}
-	w.families[h.name] = f
-	keys := append([]string(nil), h.order...)
-	sort.Strings(keys)
-	for _, k := range keys {
-		s := h.series[k]
-		var pairs []string
-		for i, n := range h.labels {
-			pairs = append(pairs, n, s.values[i])
-		}
-		cum := uint64(0)
-		for i, c := range s.counts {
-			cum += c
-			le := "+Inf"
-			if i < len(h.buckets) {
-				le = formatValue(h.buckets[i])
+	defer r.mu.Unlock()
+	col, ok := c.(*Collector)
+	if ok {
+		seen := map[string]*Family{}
+		for _, f := range col.families {
+			name := f.name
+			prev := r.families[name]
+			if prev == nil {
+				prev = seen[name]
 			}
-			f.lines = append(f.lines, h.name+"_bucket"+labelText(append(append([]string(nil), pairs...), "le", le))+" "+strconv.FormatUint(cum, 10)+"\n")
+			if prev != nil {
+				return fmt.Errorf("metrics: family %s declared twice: %s and %s", name, prev, f)
+			}
+			seen[name] = f
 		}
-		f.lines = append(f.lines,
-			h.name+"_sum"+labelText(pairs)+" "+formatValue(s.sum)+"\n",
-			h.name+"_count"+labelText(pairs)+" "+strconv.FormatUint(s.count, 10)+"\n")
+	}
+	if err := r.reg.Register(c); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if ok {
+		for _, f := range col.families {
+			r.families[f.name] = f
+		}
+	}
+	return nil
+}
+
+// Histogram registers and returns a histogram family with the given upper
+// bounds (ascending; +Inf is added) and label names.
+func (r *Registry) Histogram(name, help string, buckets []float64, labels ...string) (*prometheus.HistogramVec, error) {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	if err := r.Register(h); err != nil {
+		return nil, fmt.Errorf("histogram %s: %w", name, err)
+	}
+	return h, nil
+}
+
+// Gatherer is the registry as client_golang's gatherer, for tests and
+// other expositions.
+func (r *Registry) Gatherer() prometheus.Gatherer { return r.reg }
+
+// ServeHTTP serves the metrics in the format the scraper asks for (the
+// Prometheus text format by default). A scrape that gathers inconsistent
+// metrics is answered 500 with the error.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}).ServeHTTP(w, req)
+}
+
+// Family is a counter or gauge family: its name, help text and label
+// names, declared once.
+type Family struct {
+	desc   *prometheus.Desc
+	kind   prometheus.ValueType
+	name   string
+	help   string
+	labels []string
+}
+
+// Counter declares a counter family.
+func Counter(name, help string, labels ...string) *Family {
+	return &Family{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.CounterValue, name: name, help: help, labels: labels}
+}
+
+// Gauge declares a gauge family.
+func Gauge(name, help string, labels ...string) *Family {
+	return &Family{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.GaugeValue, name: name, help: help, labels: labels}
+}
+
+// String describes f: its type, help text and label names.
+func (f *Family) String() string {
+	kind := "gauge"
+	if f.kind == prometheus.CounterValue {
+		kind = "counter"
+	}
+	return fmt.Sprintf("%s %q %v", kind, f.help, f.labels)
+}
+
+// Collector writes the samples of its families at every scrape through a
+// collect function. Make one with [NewCollector].
+type Collector struct {
+	families []*Family
+	collect  func(*Writer)
+}
+
+// NewCollector returns a collector of families whose samples collect
+// writes at every scrape. collect may write only those families.
+func NewCollector(collect func(*Writer), families ...*Family) *Collector {
+	return &Collector{families: families, collect: collect}
+}
+
+// Describe sends the families' descriptors.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range c.families {
+		ch <- f.desc
 	}
 }
 
-func labelText(pairs []string) string {
-	if len(pairs) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteByte('{')
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(pairs[i])
-		b.WriteString(`="`)
-		b.WriteString(escapeLabel(pairs[i+1]))
-		b.WriteByte('"')
-	}
-	b.WriteByte('}')
-	return b.String()
+// Collect calls the collect function.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.collect(&Writer{ch: ch})
 }
 
-var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+// Writer takes the samples of one scrape.
+type Writer struct {
+	ch chan<- prometheus.Metric
+}
 
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
-
-func formatValue(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
+// Write writes a sample of f: v with one value per label name of f. A
+// sample with the wrong number of label values fails the scrape.
+func (w *Writer) Write(f *Family, v float64, labelValues ...string) {
+	m, err := prometheus.NewConstMetric(f.desc, f.kind, v, labelValues...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(f.desc, err)
 	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
+	w.ch <- m
 }

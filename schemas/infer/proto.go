@@ -65,7 +65,7 @@ func renderProto(opts Options, root *Document) ([]byte, error) {
 	// The top-level scope also holds the helper messages.
 	fileScope := nameSet{}
 	for _, k := range schemas.AllKinds() {
-		if n := schemas.ProtoHelperName(k); n != "" {
+		if n := protobuf.HelperName(k); n != "" {
 			fileScope[n] = true
 		}
 	}
@@ -91,7 +91,7 @@ func renderProto(opts Options, root *Document) ([]byte, error) {
 	b.WriteByte('\n')
 	top.write(&b, "")
 	for _, k := range schemas.AllKinds() {
-		if name := schemas.ProtoHelperName(k); name != "" && g.helpers[k] && (k != schemas.KindUUID || !g.helpers[schemas.KindBinaryOther]) {
+		if name := protobuf.HelperName(k); name != "" && g.helpers[k] && (k != schemas.KindUUID || !g.helpers[schemas.KindBinaryOther]) {
 			b.WriteByte('\n')
 			fmt.Fprintf(&b, "message %s {\n%s}\n", name, protoHelperBody(k))
 		}
@@ -99,28 +99,14 @@ func renderProto(opts Options, root *Document) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// protoHelperBody is the body of the helper message for k, from the
+// shared definition of its fields.
 func protoHelperBody(k schemas.Kind) string {
-	switch k {
-	case schemas.KindUUID, schemas.KindBinaryOther:
-		return "  uint32 subtype = 1;\n  bytes data = 2;\n"
-	case schemas.KindObjectID:
-		return "  bytes oid = 1;\n"
-	case schemas.KindRegex:
-		return "  string pattern = 1;\n  string options = 2;\n"
-	case schemas.KindJavaScript:
-		return "  string code = 1;\n"
-	case schemas.KindDecimal128:
-		return "  string value = 1;\n"
-	case schemas.KindTimestamp:
-		return "  uint32 t = 1;\n  uint32 i = 2;\n"
-	case schemas.KindDBPointer:
-		return "  string ref = 1;\n  bytes id = 2;\n"
-	case schemas.KindSymbol:
-		return "  string symbol = 1;\n"
-	case schemas.KindCodeWithScope:
-		return "  string code = 1;\n  bytes scope = 2;\n"
+	var b strings.Builder
+	for i, f := range protobuf.HelperFields(k) {
+		fmt.Fprintf(&b, "  %s %s = %d;\n", f.Kind, f.Name, i+1)
 	}
-	return "" // MinKey, MaxKey, Undefined carry no data
+	return b.String()
 }
 
 // Well-known types are named in full, from the root, so that no field,
@@ -330,13 +316,13 @@ func (g *protoGen) ref(m *protoMessage, k schemas.Kind, t *Type, base string, al
 		if allowRepeated && !t.emptyArray {
 			return g.elemRef(m, t.elem, base+"Element"), shapeRepeated
 		}
-		list := g.nested(m, base+"_List")
-		list.scope.AddField("values", "")
-		list.lines = append(list.lines, fmt.Sprintf("repeated %s values = %d;", g.elemRef(list, t.elem, base+"Element"), list.nextNumber()))
+		list := g.nested(m, base+protobuf.ListSuffix)
+		list.scope.AddField(protobuf.ListField, "")
+		list.lines = append(list.lines, fmt.Sprintf("repeated %s %s = %d;", g.elemRef(list, t.elem, base+"Element"), protobuf.ListField, list.nextNumber()))
 		return list.name, shapeMessage
 	}
 	g.helpers[k] = true
-	return g.prefix + schemas.ProtoHelperName(k), shapeMessage
+	return g.prefix + protobuf.HelperName(k), shapeMessage
 }
 
 // elemRef returns the element type of a repeated field. Elements of one
@@ -358,16 +344,16 @@ func (g *protoGen) elemRef(m *protoMessage, elem *Type, base string) string {
 		typ, _ := g.ref(m, variants[0], elem, base, false)
 		return typ
 	}
-	item := g.nested(m, base+"_Item")
-	item.scope.AddSymbol("value")
-	lines := []string{"oneof value {"}
+	item := g.nested(m, base+protobuf.ItemSuffix)
+	item.scope.AddSymbol(protobuf.ItemOneof)
+	lines := []string{"oneof " + protobuf.ItemOneof + " {"}
 	for _, k := range variants {
 		typ, _ := g.ref(item, k, elem, base, false)
-		lines = append(lines, fmt.Sprintf("  %s %s = %d;", typ, item.scope.MemberName("value", k.String()), item.nextNumber()))
+		lines = append(lines, fmt.Sprintf("  %s %s = %d;", typ, item.scope.MemberName(protobuf.ItemOneof, k.String()), item.nextNumber()))
 	}
 	if elem.null {
 		g.usesNull = true
-		lines = append(lines, fmt.Sprintf("  %s %s = %d;", protoNullType, item.scope.MemberName("value", "null"), item.nextNumber()))
+		lines = append(lines, fmt.Sprintf("  %s %s = %d;", protoNullType, item.scope.MemberName(protobuf.ItemOneof, "null"), item.nextNumber()))
 	}
 	item.lines = append(item.lines, append(lines, "}")...)
 	return item.name

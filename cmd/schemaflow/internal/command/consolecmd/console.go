@@ -20,8 +20,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
-	"github.com/schemaflow/schemaflow/processor/daemon"
 	"github.com/schemaflow/schemaflow/processor/decode"
+	"github.com/schemaflow/schemaflow/processor/kafkaopt"
 	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
@@ -65,7 +65,7 @@ func (k kafkaFlags) options(env *cli.Env) ([]kgo.Opt, error) {
 	if *k.useTLS || *k.ca != "" {
 		kb.TLS = &spec.TLS{CAFile: *k.ca}
 	}
-	opts, err := daemon.KafkaClientOptions(kb, env.Path)
+	opts, err := kafkaopt.Options(kb, env.Path)
 	if err != nil {
 		return nil, cli.Usagef("%v", err)
 	}

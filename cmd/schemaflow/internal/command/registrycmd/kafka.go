@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
-	"github.com/schemaflow/schemaflow/processor/daemon"
+	"github.com/schemaflow/schemaflow/processor/kafkaopt"
 	"github.com/schemaflow/schemaflow/processor/spec"
 )
 
@@ -133,7 +133,7 @@ func (k kafkaFlags) options(env *cli.Env) ([]kgo.Opt, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	opts, err := daemon.KafkaClientOptions(kb, resolve)
+	opts, err := kafkaopt.Options(kb, resolve)
 	if err != nil {
 		return nil, nil, cli.Usagef("kafka store: %v", err)
 	}
