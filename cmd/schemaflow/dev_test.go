@@ -94,7 +94,7 @@ func startDev(t *testing.T, data string, args ...string) *devProcess {
 	return p
 }
 
-var sample = regexp.MustCompile(`(?m)^schemaflow_records_out_total\{pipeline="([^"]+)",kind="[^"]+"\} (\d+)$`)
+var sample = regexp.MustCompile(`(?m)^schemaflow_records_out_total\{kind="[^"]+",pipeline="([^"]+)"\} (\d+)$`)
 
 // counts scrapes the records each pipeline delivered; nil if the daemon
 // is not serving yet.
