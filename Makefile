@@ -11,7 +11,7 @@ STATICCHECK         := bin/staticcheck-$(STATICCHECK_VERSION)
 FUZZTIME  ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: all help build test lint bench fuzz dev demo-offline clean
+.PHONY: all help build test lint bench bench-registry fuzz dev demo-offline clean
 
 all: lint test build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make test   go vet and the race-detector test suite"
 	@echo "make lint   gofmt check, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make bench  benchmarks (BENCHTIME=$(BENCHTIME))"
+	@echo "make bench-registry  registry lookups/s under wrk (OLD=binary to compare side by side)"
 	@echo "make fuzz   each fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make dev    the embedded stack (Kafka, registry, MongoDB) running examples/quickstart.yaml"
 	@echo "make demo-offline  infer, encode and decode the example documents, no server"
@@ -45,6 +46,11 @@ lint: $(STATICCHECK)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# Lookups/s of `schemaflow registry serve` under wrk (apt-get install wrk),
+# with OLD=path/to/old/schemaflow measured side by side.
+bench-registry: build
+	registry/server/bench/wrk.sh $(OLD) $(BIN)
 
 # Runs every Fuzz* target of every package for FUZZTIME.
 fuzz:

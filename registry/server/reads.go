@@ -3,7 +3,6 @@
 package server
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -290,37 +289,18 @@ func (s *Server) versionsByID(r *http.Request) (any, error) {
 	return out, nil
 }
 
+// lookup answers POST /subjects/{subject}: is this schema registered
+// under the subject? Its answers are kept with the other reads' (see
+// answers.go).
 func (s *Server) lookup(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
 	body, err := readBody(r)
 	if err != nil {
 		return nil, err
 	}
-	digest := sha256.Sum256(body)
-	key := name + "\x00" + r.URL.RawQuery + "\x00" + string(digest[:])
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	s.answersMu.RLock()
-	cached, ok := s.answers[key]
-	s.answersMu.RUnlock()
-	if ok {
-		return rawJSON(cached), nil
-	}
-	v, err := s.lookupLocked(r, name, body)
-	if err != nil {
-		return nil, err
-	}
-	enc, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	enc = append(enc, '\n')
-	s.answersMu.Lock()
-	if len(s.answers) < maxAnswers {
-		s.answers[key] = enc
-	}
-	s.answersMu.Unlock()
-	return rawJSON(enc), nil
+	return s.lookupLocked(r, name, body)
 }
 
 // readBody reads a request body of an accepted content type, as bytes; the
@@ -333,9 +313,9 @@ func readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+			return nil, errTooLarge(mbe.Limit)
 		}
-		return nil, &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "reading the body: " + err.Error()}
+		return nil, errBadBody(err)
 	}
 	return body, nil
 }

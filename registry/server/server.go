@@ -51,6 +51,10 @@ type Options struct {
 	// timed out); reads never wait for the store. Default
 	// DefaultStoreTimeout.
 	StoreTimeout time.Duration
+	// AnswerCacheBytes bounds the precomputed answers of reads and lookups
+	// (keys and bodies); past it answers are computed for each request.
+	// Default DefaultAnswerCacheBytes.
+	AnswerCacheBytes int64
 }
 
 // DefaultStoreTimeout is the StoreTimeout used when none is given.
@@ -73,18 +77,13 @@ type Server struct {
 	// take it.
 	writes chan struct{}
 
-	// answers caches encoded lookup answers by subject, query and request
-	// body digest. Serializers look the same schema up again and again;
-	// every write clears the cache, and writes are rare next to lookups.
-	answersMu sync.RWMutex
-	answers   map[string][]byte
+	// answers holds the bytes of successful reads and lookups; every
+	// applied record clears it (see answers.go).
+	answers *answers
 
 	// shared is set when other servers write the same log (Kafka).
 	shared Shared
 }
-
-// maxAnswers bounds the lookup answer cache.
-const maxAnswers = 100_000
 
 // New loads the store's log and returns a server over it.
 func New(s store.Store, opts Options) (*Server, error) {
@@ -97,7 +96,10 @@ func New(s store.Store, opts Options) (*Server, error) {
 	if opts.StoreTimeout <= 0 {
 		opts.StoreTimeout = DefaultStoreTimeout
 	}
-	srv := &Server{opts: opts, store: s, st: newState(), answers: map[string][]byte{}, writes: make(chan struct{}, 1)}
+	if opts.AnswerCacheBytes <= 0 {
+		opts.AnswerCacheBytes = DefaultAnswerCacheBytes
+	}
+	srv := &Server{opts: opts, store: s, st: newState(), answers: newAnswers(opts.AnswerCacheBytes), writes: make(chan struct{}, 1)}
 	err := s.Load(func(r store.Record) error {
 		err := srv.st.apply(r)
 		var rj *store.Rejected
@@ -115,9 +117,7 @@ func New(s store.Store, opts Options) (*Server, error) {
 			srv.mu.Lock()
 			defer srv.mu.Unlock()
 			err := srv.st.apply(r)
-			srv.answersMu.Lock()
-			clear(srv.answers)
-			srv.answersMu.Unlock()
+			srv.answers.clear()
 			var rj *store.Rejected
 			if errors.As(err, &rj) {
 				srv.opts.Logger.Warn("a record of the shared log was refused", "key", string(r.Key), "reason", rj.Reason)
@@ -140,6 +140,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, registry.Errorf(registry.CodeStoreError, "internal error"))
 		}
 	}()
+	if s.serveCached(w, r) {
+		return
+	}
+	s.serve(w, r)
+}
+
+// serve routes a request to its handler.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/contexts/") {
 		rewriteContextPath(r)
 	}
@@ -210,16 +218,16 @@ func (s *Server) handle(pattern string, h handler, write ...bool) {
 			return
 		}
 		if raw, ok := v.(rawJSON); ok {
-			w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+			w.Header()["Content-Type"] = contentTypeJSON
 			_, _ = w.Write(raw)
 			return
 		}
 		if raw, ok := v.(rawText); ok {
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header()["Content-Type"] = contentTypeText
 			_, _ = io.WriteString(w, string(raw))
 			return
 		}
-		w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+		w.Header()["Content-Type"] = contentTypeJSON
 		_ = json.NewEncoder(w).Encode(v)
 	})
 }
@@ -231,7 +239,7 @@ type rawText string
 type rawJSON []byte
 
 func writeError(w http.ResponseWriter, e *registry.Error) {
-	w.Header().Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	w.Header()["Content-Type"] = contentTypeJSON
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(e)
 }
@@ -298,11 +306,30 @@ func decode(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", mbe.Limit)}
+			return errTooLarge(mbe.Limit)
 		}
 		return &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "malformed JSON body: " + err.Error()}
 	}
 	return nil
+}
+
+// errTooLarge answers a body larger than limit bytes.
+func errTooLarge(limit int64) *registry.Error {
+	return &registry.Error{Status: http.StatusRequestEntityTooLarge, Code: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("request body larger than %d bytes", limit)}
+}
+
+// errBadBody answers a body that could not be read.
+func errBadBody(err error) *registry.Error {
+	return &registry.Error{Status: http.StatusBadRequest, Code: http.StatusBadRequest, Message: "reading the body: " + err.Error()}
+}
+
+// asRegistryError is err as the registry error it answers with.
+func asRegistryError(err error) *registry.Error {
+	var re *registry.Error
+	if errors.As(err, &re) {
+		return re
+	}
+	return registry.Errorf(registry.CodeStoreError, "%v", err)
 }
 
 func boolParam(r *http.Request, name string) bool {
@@ -387,9 +414,7 @@ func (s *Server) write(r *http.Request, build func() ([]store.Record, any, error
 func (s *Server) applyOwn(recs []store.Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.answersMu.Lock()
-	clear(s.answers)
-	s.answersMu.Unlock()
+	defer s.answers.clear()
 	for _, rec := range recs {
 		if err := s.st.apply(rec); err != nil {
 			return registry.Errorf(registry.CodeStoreError, "Error while applying a record: %v", err)
