@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/schemaflow/schemaflow/internal/retry"
@@ -32,11 +31,20 @@ type ClientOptions struct {
 	// with jittered exponential backoff from 100ms (internal/retry).
 	// Default 3; -1 disables retries.
 	Retries int
+	// CacheBytes bounds the schemas by id the client keeps (their text,
+	// references, metadata and rule set, plus a fixed overhead each); the
+	// least recently used go first. A schema larger than the bound is not
+	// kept. Default DefaultCacheBytes; -1 disables the cache.
+	CacheBytes int64
 }
 
-// Client calls a Confluent-compatible registry. Schemas by id are cached
-// for good, since an id never changes; nothing else is cached. It is safe
-// for concurrent use.
+// DefaultCacheBytes is the CacheBytes used when none is given: room for
+// thousands of typical schemas.
+const DefaultCacheBytes = 32 << 20
+
+// Client calls a Confluent-compatible registry. Schemas by id are cached,
+// since an id never changes, within ClientOptions.CacheBytes; nothing else
+// is cached. It is safe for concurrent use.
 type Client struct {
 	base string
 	opts ClientOptions
@@ -44,8 +52,7 @@ type Client struct {
 
 	retry retry.Policy
 
-	mu   sync.RWMutex
-	byID map[int]SchemaString
+	cache *idCache
 }
 
 // NewClient returns a client for the registry at baseURL.
@@ -60,12 +67,15 @@ func NewClient(baseURL string, opts ClientOptions) (*Client, error) {
 	if opts.Retries == 0 {
 		opts.Retries = 3
 	}
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if opts.TLS != nil {
 		tr.TLSClientConfig = opts.TLS
 	}
 	policy := retry.Policy{Initial: 100 * time.Millisecond, Retries: max(opts.Retries, 0)}
-	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, http: &http.Client{Transport: tr, Timeout: opts.Timeout}, retry: policy, byID: map[int]SchemaString{}}, nil
+	return &Client{base: strings.TrimRight(baseURL, "/"), opts: opts, http: &http.Client{Transport: tr, Timeout: opts.Timeout}, retry: policy, cache: newIDCache(opts.CacheBytes)}, nil
 }
 
 // do sends a request and decodes a JSON answer into out (unless nil).
@@ -172,21 +182,17 @@ func (c *Client) Version(ctx context.Context, subject string, version int, delet
 // SchemaByID returns the schema with the given id, from the cache when it
 // has been fetched before.
 func (c *Client) SchemaByID(ctx context.Context, id int) (SchemaString, error) {
-	c.mu.RLock()
-	s, ok := c.byID[id]
-	c.mu.RUnlock()
-	if ok {
+	if s, ok := c.cache.get(id); ok {
 		return s, nil
 	}
+	var s SchemaString
 	if err := c.do(ctx, "GET", "/schemas/ids/"+strconv.Itoa(id), nil, &s); err != nil {
 		return s, err
 	}
 	if s.SchemaType == "" {
 		s.SchemaType = TypeAvro
 	}
-	c.mu.Lock()
-	c.byID[id] = s
-	c.mu.Unlock()
+	c.cache.put(id, s)
 	return s, nil
 }
 
