@@ -175,7 +175,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
 		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
 		OnLostResume: mongosource.LostResumePolicy(s.OnLostResume), Heartbeat: s.Heartbeat.Duration,
-		Tolerance: config.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch,
+		Tolerance: config.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch, MaxInflightBytes: int64(p.MaxInflightBytes),
 		Topics: mongosource.TopicNames{Topic: s.Topic, Map: s.TopicMap, Prefix: s.TopicPrefix, Suffix: s.TopicSuffix},
 		Logger: log, OnBatch: b.hooks(p.Name),
 	}

@@ -22,6 +22,8 @@ import (
 // run is one pass of Run: from the saved token, or, when restart is set
 // after a lost resume point, from now (latest) or a new copy.
 func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, restart LostResumePolicy) (runErr error) {
+	// What a failed run held is not carried over.
+	s.budget.reset(s.cfg.MaxInflightBytes)
 	raw, err := offsets.load(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -154,7 +156,9 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 				}
 			}
 			// Every record of the batch is settled and its dead letters
-			// produced: its arena can serve another batch.
+			// produced: its bytes leave the in-flight bound, its arena can
+			// serve another batch.
+			s.budget.release(b.held.Load())
 			s.arenas.put(b.arena)
 			s.recSlices.put(b.recs)
 			b.arena, b.recs = nil, nil
@@ -210,7 +214,8 @@ func (s *Source) run(ctx context.Context, cl *kgo.Client, offsets tokenStore, re
 			failed <- err
 			cancelRun()
 			cancelWork()
-			for range inflight { // drain, so the producer side never blocks
+			for b := range inflight { // drain, so the producer side never blocks
+				s.budget.release(b.held.Load())
 			}
 			return
 		}
@@ -416,6 +421,11 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 	for i, ev := range events {
 		offs[i+1] = offs[i] + len(ev) + 32
 	}
+	// The batch's bytes count against MaxInflightBytes until the committer
+	// settles it: reading waits here while earlier batches fill the bound.
+	if err := s.hold(ctx, b, int64(offs[n]), true); err != nil {
+		return err
+	}
 	b.arena = s.arenas.get(offs[n])
 	arena := *b.arena
 	b.recs, b.origins = s.recSlices.get(n), make([]origin, n)
@@ -452,8 +462,14 @@ func (s *Source) produce(ctx context.Context, cl *kgo.Client, b *inflightBatch, 
 			var re *RecordError
 			switch {
 			case errors.As(err, &re) && s.cfg.Tolerance == config.ToleranceAll && ctx.Err() == nil:
+				dl := s.deadLetter(re, nil)
+				// A dead letter carries the document as Extended JSON: its
+				// bytes count from now on (without waiting: a batch that
+				// holds bytes never waits, so two copy readers cannot wait
+				// on each other); the next batch waits for them.
+				_ = s.hold(ctx, b, recordSize(dl), false)
 				b.mu.Lock()
-				b.dead = append(b.dead, s.deadLetter(re, nil))
+				b.dead = append(b.dead, dl)
 				b.mu.Unlock()
 			case err != nil:
 				failed = err // the rest of the batch is not produced
@@ -518,9 +534,12 @@ type inflightBatch struct {
 	snapshotEnd bool
 	mark        *copyMark // a copy batch's progress, saved once it is acked
 	token       bson.Raw
-	mu          sync.Mutex
-	first       error
-	dead        []*kgo.Record // dead letters, produced before the token is saved
+	// held is the bytes the batch counts against MaxInflightBytes, given
+	// back by the committer once the batch is settled.
+	held  atomic.Int64
+	mu    sync.Mutex
+	first error
+	dead  []*kgo.Record // dead letters, produced before the token is saved
 
 	arena   *[]byte      // the records' bytes, reused once they are acked
 	recs    []kgo.Record // the records, in event order
@@ -548,8 +567,12 @@ func (b *inflightBatch) add(ctx context.Context, cl *kgo.Client, rec *kgo.Record
 			b.mu.Lock()
 			if errors.Is(err, kerr.MessageTooLarge) && s.cfg.Tolerance == config.ToleranceAll {
 				o := b.originOf(r)
-				b.dead = append(b.dead, s.deadLetter(&RecordError{Class: ClassTooLarge, Where: o.ns, Key: []byte(keyJSON(o.key)),
-					Err: fmt.Errorf("%d bytes: %w", len(r.Value), err)}, r))
+				dl := s.deadLetter(&RecordError{Class: ClassTooLarge, Where: o.ns, Key: []byte(keyJSON(o.key)),
+					Err: fmt.Errorf("%d bytes: %w", len(r.Value), err)}, r)
+				// Without the refused value: its headers and key are
+				// counted at once (a callback must not wait).
+				_ = s.hold(ctx, b, recordSize(dl), false)
+				b.dead = append(b.dead, dl)
 			} else if b.first == nil {
 				b.first = fmt.Errorf("mongosource: %s: produce to %s: %w", s.cfg.Name, r.Topic, err)
 			}
@@ -570,4 +593,81 @@ func (s *Source) topicsInUse() []string {
 	s.topicsMu.Lock()
 	defer s.topicsMu.Unlock()
 	return append([]string(nil), s.topics...)
+}
+
+// hold counts n bytes of batch b against the in-flight bound; with wait,
+// it first waits until they fit (or until no other batch holds any, so a
+// batch larger than the bound still goes, alone).
+func (s *Source) hold(ctx context.Context, b *inflightBatch, n int64, wait bool) error {
+	if err := s.budget.acquire(ctx, n, b.held.Load(), wait); err != nil {
+		return err
+	}
+	b.held.Add(n)
+	return nil
+}
+
+// recordSize is what a record holds in memory: key, value and headers.
+func recordSize(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// byteBudget bounds the bytes a source holds in flight.
+type byteBudget struct {
+	mu    sync.Mutex
+	max   int64
+	held  int64
+	peak  int64
+	freed chan struct{} // closed, and replaced, by every release
+}
+
+// reset empties the budget for a new run, with max as its bound.
+func (bb *byteBudget) reset(max int64) {
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	bb.max, bb.held, bb.freed = max, 0, make(chan struct{})
+}
+
+// acquire takes n bytes for a batch that already holds own: at once when
+// they fit under the bound, or when no other batch holds any; otherwise,
+// with wait, once enough are released (false: at once regardless).
+func (bb *byteBudget) acquire(ctx context.Context, n, own int64, wait bool) error {
+	for {
+		bb.mu.Lock()
+		if !wait || bb.held+n <= bb.max || bb.held-own == 0 {
+			bb.held += n
+			bb.peak = max(bb.peak, bb.held)
+			bb.mu.Unlock()
+			return nil
+		}
+		freed := bb.freed
+		bb.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return fmt.Errorf("mongosource: waiting for room under max_inflight_bytes: %w", ctx.Err())
+		}
+	}
+}
+
+// release gives n bytes back.
+func (bb *byteBudget) release(n int64) {
+	if n == 0 {
+		return
+	}
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	bb.held -= n
+	close(bb.freed)
+	bb.freed = make(chan struct{})
+}
+
+// stats returns the bytes held now and the most held at once.
+func (bb *byteBudget) stats() (held, peak int64) {
+	bb.mu.Lock()
+	defer bb.mu.Unlock()
+	return bb.held, bb.peak
 }

@@ -51,6 +51,11 @@ type Stats struct {
 	Heartbeats int64
 	// Bytes counts the key and value bytes of acknowledged records.
 	Bytes int64
+	// InflightBytes is what the source holds for Kafka now, counted
+	// against Config.MaxInflightBytes: batches encoded and not yet
+	// settled, their dead letters not yet produced. PeakInflightBytes is
+	// the most it held at once.
+	InflightBytes, PeakInflightBytes int64
 	// Lag is how far behind the oplog the last saved batch was: from its
 	// last event's cluster time to the save.
 	Lag time.Duration
@@ -82,7 +87,9 @@ type Source struct {
 	snapReqs   chan SnapshotRequest
 	heartbeats atomic.Int64
 	bytes, lag atomic.Int64
-	deadBy     counters.ByLabel
+	// budget bounds the bytes in flight (MaxInflightBytes).
+	budget byteBudget
+	deadBy counters.ByLabel
 	// reading and committing are the calls the two sides of a run are
 	// in, for Busy.
 	reading, committing busySlot
@@ -111,6 +118,7 @@ func New(cfg Config) (*Source, error) {
 	s := &Source{cfg: cfg, log: cfg.Logger, encoders: encoders{byName: map[string]*subject.Encoder{}}}
 	s.routes.Store(&map[string]*route{})
 	s.copyEstimate.Store(-1)
+	s.budget.reset(cfg.MaxInflightBytes)
 	s.snapReqs = make(chan SnapshotRequest, snapshotQueue)
 	return s, nil
 }
@@ -120,6 +128,7 @@ func (s *Source) Stats() Stats {
 	st := Stats{Events: s.events.Load(), Batches: s.batches.Load(), Dead: s.dead.Load(), Copied: s.copied.Load(), CopyEstimate: s.copyEstimate.Load(),
 		Snapshotted: s.snapshotted.Load(), Snapshots: s.snapshots.Load(),
 		Heartbeats: s.heartbeats.Load(), Bytes: s.bytes.Load(), Lag: time.Duration(s.lag.Load()), DeadByClass: s.deadBy.Snapshot(), Skipped: s.skipped.Snapshot()}
+	st.InflightBytes, st.PeakInflightBytes = s.budget.stats()
 	s.encoders.mu.Lock()
 	for _, e := range s.encoders.byName {
 		es := e.Stats()

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -992,5 +994,152 @@ func TestBusyNamesTheCall(t *testing.T) {
 	testenv.WaitFor(t, "nothing in progress", func() bool { what, _ := s.Busy(); return what == "" })
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// countedStream is a list of events that counts those read, from any
+// goroutine.
+type countedStream struct {
+	*events
+	read atomic.Int64
+}
+
+func (c *countedStream) Next(ctx context.Context) bool {
+	if c.events.TryNext(ctx) {
+		c.read.Add(1)
+		return true
+	}
+	return c.events.Next(ctx) // none left: waits for the stop
+}
+
+func (c *countedStream) TryNext(ctx context.Context) bool {
+	ok := c.events.TryNext(ctx)
+	if ok {
+		c.read.Add(1)
+	}
+	return ok
+}
+
+// With the broker stalled, a source holds at most MaxInflightBytes for
+// Kafka: reading stops once the bound is reached (not every event is read)
+// and the bytes held, sampled all along and as the peak the source
+// tracks, never pass it; once Kafka answers, every event is delivered and
+// nothing is held. Under the default bound the same stall lets the source
+// read until its committer's queue is full (more than twice as many
+// batches), so the bound is what stopped it.
+func TestMaxInflightBytesBound(t *testing.T) {
+	t.Parallel()
+	const total, maxBatch = 400, 10
+	evs := make([][]byte, total)
+	for i := range evs {
+		ev, err := bson.Marshal(bson.D{{Key: "_id", Value: bson.D{{Key: "_data", Value: fmt.Sprint(i)}}}, {Key: "operationType", Value: "insert"},
+			{Key: "ns", Value: bson.D{{Key: "db", Value: "shop"}, {Key: "coll", Value: "orders"}}},
+			{Key: "documentKey", Value: bson.D{{Key: "_id", Value: int32(i)}}},
+			{Key: "fullDocument", Value: bson.D{{Key: "_id", Value: int32(i)}, {Key: "pad", Value: strings.Repeat("x", 1000)}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs[i] = ev
+	}
+	batchBytes := int64(maxBatch * (len(evs[0]) + 32)) // what one batch holds
+	for _, tc := range []struct {
+		name  string
+		bound int64
+	}{
+		{"bound of three batches", 3 * batchBytes},
+		{"default bound", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders", "offsets"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cluster.Close)
+			release := make(chan struct{})
+			var once sync.Once
+			unstall := func() { once.Do(func() { close(release) }) }
+			t.Cleanup(unstall)
+			// Every produce request to orders waits for release (and the
+			// requests after it on its connection): the broker is stalled,
+			// nothing is acknowledged. The first resume token, saved before
+			// any event is read, goes through.
+			ordersID := topicID(t, cluster.ListenAddrs(), "orders")
+			cluster.ControlKey(int16(kmsg.Produce), func(kr kmsg.Request) (kmsg.Response, error, bool) {
+				cluster.KeepControl()
+				for _, tp := range kr.(*kmsg.ProduceRequest).Topics {
+					if tp.Topic == "orders" || tp.TopicID == ordersID {
+						cluster.SleepControl(func() { <-release })
+					}
+				}
+				return nil, nil, false
+			})
+			reg, _ := testenv.Registry(t, registry.ClientOptions{})
+			stream := &countedStream{events: &events{list: evs}}
+			s, err := New(Config{
+				Name: "orders-source",
+				Watch: func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) {
+					return stream, nil
+				},
+				Brokers: cluster.ListenAddrs(), Topics: TopicNames{Topic: "orders"}, OffsetsTopic: "offsets",
+				Registry: reg, Logger: testenv.Quiet(), MaxBatch: maxBatch, MaxInflightBytes: tc.bound,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bound := s.cfg.MaxInflightBytes
+			// Sample what the source holds for as long as it runs.
+			var sampledMax atomic.Int64
+			sampling, sampled := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(sampled)
+				for {
+					select {
+					case <-sampling:
+						return
+					default:
+					}
+					if h := s.Stats().InflightBytes; h > sampledMax.Load() {
+						sampledMax.Store(h)
+					}
+					runtime.Gosched()
+				}
+			}()
+			stop := testenv.Start(s.Run)
+			if tc.bound > 0 {
+				// Full: the next batch does not fit.
+				testenv.WaitFor(t, "the bound reached", func() bool { return s.Stats().InflightBytes > bound-batchBytes })
+				if st := s.Stats(); st.InflightBytes > bound || st.Events != 0 {
+					t.Fatalf("stalled: %d bytes held (bound %d), %d events acknowledged", st.InflightBytes, bound, st.Events)
+				}
+				// The reader waits for room with the batch it read: at most
+				// the batches held and one more were read.
+				if read, most := stream.read.Load(), (bound/batchBytes+1)*maxBatch; read > most {
+					t.Fatalf("%d events read while stalled, want at most %d", read, most)
+				}
+			} else {
+				// Only the committer's queue (cap8 batches) stops it.
+				testenv.WaitFor(t, "the committer's queue filled while stalled", func() bool {
+					return stream.read.Load() >= (cap8+1)*maxBatch && s.Stats().InflightBytes >= (cap8+1)*batchBytes
+				})
+				if st := s.Stats(); st.Events != 0 {
+					t.Fatalf("stalled, yet %d events acknowledged", st.Events)
+				}
+			}
+			unstall()
+			testenv.WaitFor(t, "every event delivered", func() bool { st := s.Stats(); return st.Events == total && st.InflightBytes == 0 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			close(sampling)
+			<-sampled
+			st := s.Stats()
+			if st.PeakInflightBytes > bound || sampledMax.Load() > bound {
+				t.Fatalf("peak %d bytes held, sampled %d: over the bound %d", st.PeakInflightBytes, sampledMax.Load(), bound)
+			}
+			if tc.bound > 0 && st.PeakInflightBytes <= bound-batchBytes {
+				t.Fatalf("peak %d bytes: the bound %d was never reached", st.PeakInflightBytes, bound)
+			}
+		})
 	}
 }

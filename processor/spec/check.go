@@ -3,6 +3,7 @@ package spec
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"regexp"
@@ -34,6 +35,48 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration: %s", n.Line, n.Value, hint)}}
 	}
 	d.Duration = v
+	return nil
+}
+
+// ByteSize is a number of bytes, written as a whole number or with a
+// unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024),
+// as in 64MiB.
+type ByteSize int64
+
+// byteUnits are ByteSize's units, longest first for matching.
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+
+// ParseByteSize reads a size such as "64MiB", "500KB" or "1048576".
+func ParseByteSize(text string) (ByteSize, error) {
+	s := strings.TrimSpace(text)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is not a size: write e.g. 64MiB, 512KiB or 1000000", text)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML parses the text; a bad one is reported with its line and
+// decoding goes on, so every problem is reported.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a %s is not a size", n.Line, map[yaml.Kind]string{yaml.SequenceNode: "list"}[n.Kind]+map[yaml.Kind]string{yaml.MappingNode: "mapping"}[n.Kind])}}
+	}
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*b = v
 	return nil
 }
 

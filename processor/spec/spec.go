@@ -132,6 +132,13 @@ type Pipeline struct {
 
 	// Errors is the pipeline's error tolerance.
 	Errors Errors `yaml:"errors"`
+
+	// MaxInflightBytes bounds the bytes the pipeline holds in flight: a
+	// source's records encoded and not yet acknowledged by Kafka (dead
+	// letters included), a sink's records read and not yet written.
+	// Written as bytes or with a unit (64MiB, 512KiB, 1GB). Default
+	// 64MiB (config.DefaultMaxInflightBytes).
+	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
 }
 
 // Restart is a pipeline's restart backoff.
