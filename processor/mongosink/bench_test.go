@@ -204,7 +204,7 @@ func BenchmarkSinkDiscard(b *testing.B) {
 	b.StopTimer()
 	limitN, limitTook := rawConsume(b, e, "orders", "raw", n, benchBatch)
 	cfg := e.config(b)
-	cfg.MaxBatch = benchBatch
+	cfg.MaxBatch, cfg.FixedBatch = benchBatch, true
 	b.StartTimer()
 	got, took := runSink(b, cfg, n)
 	report(b, got, took, limitN, limitTook)
@@ -220,7 +220,7 @@ func benchTarget(b *testing.B, e *env, batch int, write sink.WriteStrategy) {
 	b.StopTimer()
 	limitN, limitTook := rawBulk(b, e.target("raw", "orders"), sd, frames, batch, write)
 	cfg := e.config(b)
-	cfg.MaxBatch, cfg.Sink.Write, cfg.Sink.ID = batch, write, sink.IDValue
+	cfg.MaxBatch, cfg.FixedBatch, cfg.Sink.Write, cfg.Sink.ID = batch, true, write, sink.IDValue
 	b.StartTimer()
 	got, took := runSink(b, cfg, n)
 	report(b, got, took, limitN, limitTook)

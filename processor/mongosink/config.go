@@ -79,8 +79,26 @@ type Config struct {
 	// Find reads documents; required with Mapping.
 	Find Finder
 
-	// MaxBatch caps the records of one bulk write. Default 1000.
+	// MaxBatch caps the records of one bulk write. Default 1000. Unless
+	// FixedBatch is set, it is the ceiling of the adaptive batch size.
 	MaxBatch int
+	// BatchLatency is the bulk write time the adaptive batch size aims
+	// under: a batch whose writes take longer halves the size of the
+	// next, one whose writes take less than a quarter of it grows the next
+	// by half, up to MaxBatch and down to MinAdaptiveBatch. The size
+	// starts at InitialAdaptiveBatch (or MaxBatch when smaller). Default
+	// DefaultBatchLatency (500ms).
+	BatchLatency time.Duration
+	// FixedBatch turns the adaptive batch size off: every batch fills up
+	// to MaxBatch records.
+	FixedBatch bool
+	// MaxInflightBytes bounds the bytes of records the pipeline holds —
+	// the batch being decoded, written and committed, and the headers of
+	// its dead letters — and the Kafka client's fetch buffer. A batch
+	// closes when the next record would pass it; a single record larger
+	// than the bound is taken alone. Default
+	// config.DefaultMaxInflightBytes (64 MiB).
+	MaxInflightBytes int64
 	// MaxWait is how long a batch waits to fill after its first record.
 	// Default 50ms.
 	MaxWait time.Duration
@@ -136,6 +154,12 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxWait == 0 {
 		c.MaxWait = DefaultMaxWait
 	}
+	if c.BatchLatency == 0 {
+		c.BatchLatency = DefaultBatchLatency
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = config.DefaultMaxInflightBytes
+	}
 	if c.Retries == 0 {
 		c.Retries = DefaultRetries
 	}
@@ -185,7 +209,8 @@ func (c *Config) Validate() error {
 		name string
 		v    int64
 	}{{"MaxBatch", int64(c.MaxBatch)}, {"MaxWait", int64(c.MaxWait)}, {"Retries", int64(c.Retries)}, {"Backoff", int64(c.Backoff)},
-		{"WriteTimeout", int64(c.WriteTimeout)}, {"SlowWrite", int64(c.SlowWrite)}} {
+		{"WriteTimeout", int64(c.WriteTimeout)}, {"SlowWrite", int64(c.SlowWrite)},
+		{"BatchLatency", int64(c.BatchLatency)}, {"MaxInflightBytes", c.MaxInflightBytes}} {
 		if f.v < 0 {
 			ps.Add(f.name, "must not be negative")
 		}
@@ -223,4 +248,11 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultSlowWrite    = 5 * time.Second
 	DefaultCloseTimeout = 5 * time.Second
+	DefaultBatchLatency = 500 * time.Millisecond
+)
+
+// The adaptive batch size's start and floor.
+const (
+	InitialAdaptiveBatch = 100
+	MinAdaptiveBatch     = 10
 )

@@ -88,6 +88,12 @@ type Stats struct {
 	Lag int64
 	// DeadByClass counts dead letters by error class.
 	DeadByClass map[string]int64
+	// InflightBytes is the bytes held against MaxInflightBytes now, and
+	// PeakInflightBytes the most held at once.
+	InflightBytes, PeakInflightBytes int64
+	// BatchSize is the batch size the next poll fills up to (adaptive
+	// unless FixedBatch); 0 before the first batch.
+	BatchSize int
 }
 
 // Pipeline is a running Kafka → MongoDB sink.
@@ -100,6 +106,18 @@ type Pipeline struct {
 	deadBy                                 counters.ByLabel
 
 	firstAt time.Time // when the batch in hand got its first record
+	// inflight is the bytes held against MaxInflightBytes (inflight.go).
+	inflight gauge
+	// carry holds records polled past the byte bound, for the next batch.
+	carry []*kgo.Record
+	// maxRecord is the largest record seen, for how many to poll.
+	maxRecord int64
+	// batchSize is the adaptive batch size (0 before the first batch);
+	// size publishes it to Stats; writeTook is how long the last batch's
+	// bulk writes took.
+	batchSize int
+	size      atomic.Int64
+	writeTook time.Duration
 	// connected is set once a metadata answer came back: the brokers are
 	// reachable and took the login.
 	connected atomic.Bool
@@ -177,7 +195,8 @@ func (p *Pipeline) Stats() Stats {
 	}
 	p.lagMu.Unlock()
 	return Stats{Written: p.written.Load(), DeadLetter: p.dead.Load(), Batches: p.batches.Load(), Retries: p.retries.Load(),
-		Bytes: p.bytes.Load(), Lag: lag, DeadByClass: p.deadBy.Snapshot()}
+		Bytes: p.bytes.Load(), Lag: lag, DeadByClass: p.deadBy.Snapshot(),
+		InflightBytes: p.inflight.now.Load(), PeakInflightBytes: p.inflight.peak.Load(), BatchSize: int(p.size.Load())}
 }
 
 // Run consumes until ctx is done, which returns nil, or until a record or
@@ -204,7 +223,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		// Topics created after the sink starts (a source's new namespace)
 		// are picked up within seconds, not franz-go's default 5 minutes.
 		kgo.MetadataMaxAge(10 * time.Second),
-	}, p.cfg.KafkaOptions...)
+	}, append(p.fetchLimits(), p.cfg.KafkaOptions...)...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("mongosink: kafka client: %w", err)
@@ -251,7 +270,10 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			return err
 		}
 		if len(batch) > 0 {
+			limit := p.batchLimit()
 			writtenBefore := p.written.Load()
+			p.writeTook = -1 // set by process; else the whole of it
+			began := time.Now()
 			if err := p.process(work, batch); err != nil {
 				cl.AllowRebalance()
 				if work.Err() != nil {
@@ -260,6 +282,9 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 					return nil
 				}
 				return err
+			}
+			if p.writeTook < 0 {
+				p.writeTook = time.Since(began)
 			}
 			if err := p.commit(work, batch); err != nil {
 				cl.AllowRebalance()
@@ -274,6 +299,8 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			}
 			p.committedRecords += int64(len(batch))
 			p.batches.Add(1)
+			p.inflight.set(0) // the batch is released
+			p.adapt(len(batch), limit, p.writeTook)
 			n := int64(0)
 			for _, r := range batch {
 				n += int64(len(r.Key) + len(r.Value))
@@ -282,6 +309,11 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 			if p.cfg.OnBatch != nil {
 				p.cfg.OnBatch(len(batch), time.Since(p.firstAt))
 			}
+		}
+		if len(p.carry) > 0 && ctx.Err() == nil {
+			// Records polled past the byte bound are written before the
+			// group may move their partitions.
+			continue
 		}
 		cl.AllowRebalance()
 		if ctx.Err() != nil {
@@ -356,12 +388,51 @@ func (p *Pipeline) commit(ctx context.Context, batch []*kgo.Record) error {
 	return nil
 }
 
-// poll collects up to MaxBatch records, waiting at most MaxWait after the
-// first one for the batch to fill.
+// poll collects up to the batch limit (batchLimit) of records, waiting at
+// most MaxWait after the first one for the batch to fill, and no more
+// bytes than the batch budget. Each poll asks for as many records as fit
+// the room left at the size of the largest record seen, and at most as
+// many as the batch holds; records of a poll that do not fit wait in
+// carry, still in the Kafka client's fetch buffer they point into, for
+// the next batch. A record larger than the budget is a batch alone.
 func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
+	limit, budget := p.batchLimit(), p.batchBudget()
 	var batch []*kgo.Record
+	var held int64
 	var deadline time.Time
-	for len(batch) < p.cfg.MaxBatch {
+	take := func(recs []*kgo.Record) {
+		for i, r := range recs {
+			n := recordBytes(r)
+			p.maxRecord = max(p.maxRecord, n)
+			if len(batch) >= limit || (len(batch) > 0 && held+n > budget) {
+				p.carry = append(p.carry, recs[i:]...)
+				return
+			}
+			batch, held = append(batch, r), held+n
+		}
+	}
+	if carried := p.carry; len(carried) > 0 {
+		p.carry = nil
+		take(carried)
+		p.firstAt = time.Now()
+		deadline = p.firstAt.Add(p.cfg.MaxWait)
+	}
+	for len(batch) < limit && len(p.carry) == 0 {
+		n, room := limit-len(batch), budget-held
+		switch {
+		case p.maxRecord == 0:
+			n = 1 // nothing known of the records' size yet
+		case len(batch) > 0 && room < p.maxRecord:
+			n = 0 // the next record may not fit
+		default:
+			n = min(n, max(1, int(room/p.maxRecord)))
+			if len(batch) > 0 {
+				n = min(n, 2*len(batch)) // a poll at most doubles the batch
+			}
+		}
+		if n == 0 {
+			break
+		}
 		pctx := ctx
 		cancel := func() {}
 		if batch != nil {
@@ -370,7 +441,7 @@ func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
 			}
 			pctx, cancel = context.WithDeadline(ctx, deadline)
 		}
-		fetches := p.cl.PollRecords(pctx, p.cfg.MaxBatch-len(batch))
+		fetches := p.cl.PollRecords(pctx, n)
 		cancel()
 		if fetches.IsClientClosed() {
 			return nil, errors.New("mongosink: kafka client closed")
@@ -398,12 +469,22 @@ func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
 			p.firstAt = time.Now()
 			deadline = p.firstAt.Add(p.cfg.MaxWait)
 		}
-		batch = append(batch, recs...)
-		if ctx.Err() != nil || (pctx != ctx && pctx.Err() != nil) {
-			break
+		take(recs)
+		if ctx.Err() != nil || (pctx != ctx && len(recs) == 0) {
+			break // stopped, or MaxWait passed with no more records
 		}
 	}
+	p.inflight.set(held)
 	return batch, nil
+}
+
+// bytesOf is the bytes records count against MaxInflightBytes.
+func bytesOf(recs []*kgo.Record) int64 {
+	n := int64(0)
+	for _, r := range recs {
+		n += recordBytes(r)
+	}
+	return n
 }
 
 // item is one record on its way to a collection.
@@ -443,6 +524,8 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 		groups[ns] = append(groups[ns], item{rec: rec, model: model})
 	}
 	decoded()
+	began := time.Now()
+	defer func() { p.writeTook = time.Since(began) }()
 	for _, ns := range order {
 		if err := p.write(ctx, ns, groups[ns]); err != nil {
 			return err
@@ -814,6 +897,14 @@ func (p *Pipeline) fail(ctx context.Context, rec *kgo.Record, class string, caus
 		),
 	}
 	defer p.begin("producing a dead letter to " + p.cfg.DeadLetterTopic)()
+	// The headers are the dead letter's own bytes; key and value are the
+	// record's, counted with its batch.
+	extra := int64(0)
+	for _, h := range dl.Headers[len(rec.Headers):] {
+		extra += int64(len(h.Key) + len(h.Value))
+	}
+	p.inflight.add(extra)
+	defer p.inflight.add(-extra)
 	err := p.retry(ctx, "dead-letter topic "+p.cfg.DeadLetterTopic, func() (bool, error) {
 		pctx, cancel := context.WithTimeout(ctx, p.cfg.WriteTimeout)
 		defer cancel()
