@@ -39,6 +39,10 @@ type schemaValue struct {
 	Metadata   json.RawMessage      `json:"metadata,omitempty"`
 	RuleSet    json.RawMessage      `json:"ruleSet,omitempty"`
 	Deleted    bool                 `json:"deleted"`
+	// Rollback marks a record a leader wrote to restate what the log held
+	// for the key of a refused record (see state.admit). Confluent never
+	// writes it and ignores it.
+	Rollback bool `json:"rollback,omitempty"`
 }
 
 type configValue struct {
@@ -206,6 +210,15 @@ type state struct {
 	modes     map[string]string
 	refersTos map[idKey]map[int]bool // id -> ids (in its context) of schemas that reference it
 	uses      map[idKey]int          // id -> versions (deleted ones too) that name it
+	// gone holds the subject versions whose last record was a tombstone (a
+	// hard delete), so that a rollback landing after it is refused.
+	gone map[versionKey]bool
+}
+
+// versionKey names a subject version.
+type versionKey struct {
+	subject string
+	version int
 }
 
 // printKey is a fingerprint's key in byPrint: per context.
@@ -223,6 +236,7 @@ func newState() *state {
 		modes:     map[string]string{},
 		refersTos: map[idKey]map[int]bool{},
 		uses:      map[idKey]int{},
+		gone:      map[versionKey]bool{},
 	}
 }
 
@@ -237,6 +251,16 @@ func newState() *state {
 //
 // A record that restates what the log holds (a soft delete, a rollback, the
 // same registration written twice) is admitted.
+//
+// A rollback (v.Rollback) restates the key as the log held it when the
+// refused record landed; by the time it lands itself another writer may
+// have changed the key (a soft or a hard delete from an instance that also
+// believed it led). The log order decides: a rollback that no longer
+// restates what the log holds is refused too, and its own rollback restates
+// the key as it now is: the later value, or a tombstone after a hard
+// delete. So a hard delete that lands between a refused record and its
+// rollback stays deleted, on every instance, on replay, and after
+// compaction (the last record of the key is that tombstone).
 func (st *state) admit(v schemaValue) error {
 	print := fingerprint(v.SchemaType, v.Schema, v.References, v.Metadata, v.RuleSet)
 	var old *version
@@ -245,6 +269,15 @@ func (st *state) admit(v schemaValue) error {
 	}
 	// Ids are per context.
 	ctx := contextOf(v.Subject)
+	if v.Rollback {
+		switch {
+		case old == nil && st.gone[versionKey{v.Subject, v.Version}]:
+			tomb := schemaTombstone(v.Subject, v.Version)
+			return &store.Rejected{Reason: fmt.Sprintf("rollback of subject %q version %d, hard-deleted since", v.Subject, v.Version), Rollback: &tomb}
+		case old != nil && old.deleted != v.Deleted && old.id == v.ID:
+			return st.refuse(ctx, v, old, fmt.Sprintf("rollback of subject %q version %d, changed since", v.Subject, v.Version))
+		}
+	}
 	var reason string
 	switch existing, other := st.schemas[idKey{ctx, v.ID}], st.byPrint[printKey(ctx, print)]; {
 	case existing != nil && existing.print() != print:
@@ -258,10 +291,16 @@ func (st *state) admit(v schemaValue) error {
 	default:
 		return nil
 	}
+	return st.refuse(ctx, v, old, reason)
+}
+
+// refuse is the refusal of v, with a rollback restating old, what the log
+// holds for v's key (none when it holds nothing).
+func (st *state) refuse(ctx string, v schemaValue, old *version, reason string) *store.Rejected {
 	rj := &store.Rejected{Reason: reason}
 	if old != nil {
 		sc := st.schemas[idKey{ctx, old.id}]
-		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: old.deleted})
+		rec := schemaRecord(schemaValue{Subject: v.Subject, Version: v.Version, ID: old.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: old.deleted, Rollback: true})
 		rj.Rollback = &rec
 	}
 	return rj
@@ -284,6 +323,7 @@ func (st *state) apply(r store.Record) error {
 		}
 		sub := st.subjects[*kt.Subject]
 		if r.Value == nil {
+			st.gone[versionKey{*kt.Subject, kt.Version}] = true
 			if sub != nil {
 				if old := sub.versions[kt.Version]; old != nil {
 					st.uses[idKey{contextOf(*kt.Subject), old.id}]--
@@ -305,6 +345,7 @@ func (st *state) apply(r store.Record) error {
 		if err := st.admit(v); err != nil {
 			return err
 		}
+		delete(st.gone, versionKey{v.Subject, v.Version})
 		print := fingerprint(v.SchemaType, v.Schema, v.References, v.Metadata, v.RuleSet)
 		ctx := contextOf(v.Subject)
 		key := idKey{ctx, v.ID}
