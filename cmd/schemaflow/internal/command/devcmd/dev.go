@@ -60,6 +60,7 @@ and pipelines given it use the engine in process.`,
 			seed := fs.Int("demo-seed", 0, "preload this many demo orders into an empty shop.orders before the pipelines start, for the source to copy; nothing when it holds documents")
 			progress := fs.Duration("progress", time.Second, "how often the progress line is printed; 0 for never")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
+			consoleWrite := fs.Bool("console-write", false, "let the web console (on --http-addr) replay dead letters")
 			var logs runcmd.LogFlags
 			logs.Define(fs)
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -107,6 +108,7 @@ and pipelines given it use the engine in process.`,
 					*data, stack.Brokers, stack.RegistryURL, mongoLine)
 				if *httpAddr != "" {
 					fmt.Fprintf(env.Stdout, "  Metrics:  http://%s/metrics\n", *httpAddr)
+					fmt.Fprintf(env.Stdout, "  Console:  http://%s/console/\n", *httpAddr)
 				}
 				fmt.Fprintf(env.Stdout, "  Specs:    %s\n", strings.Join(files, ", "))
 
@@ -142,7 +144,7 @@ and pipelines given it use the engine in process.`,
 					return err
 				}
 				return runcmd.RunDaemon(runCtx, specs, runcmd.DaemonOptions{
-					Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Connections: conns, Stdout: env.Stdout,
+					Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Connections: conns, Stdout: env.Stdout, ConsoleWrite: *consoleWrite,
 					Started: func(d *daemon.Daemon) {
 						if gen != nil {
 							wg.Add(1)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
+	"github.com/schemaflow/schemaflow/processor/console"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/registry/server"
 	"github.com/schemaflow/schemaflow/registry/store"
@@ -70,7 +71,10 @@ SCRAM-SHA-256/512, tls with ca_file, cert_file, key_file, server_name),
 and the --kafka-sasl-* and --kafka-tls* flags set or override it; the
 password also comes from $SCHEMAFLOW_SASL_PASSWORD. --users enables HTTP
 basic auth from a file of user:bcrypt-hash lines (htpasswd -nB USER makes
-one). It listens on 127.0.0.1 unless told otherwise.
+one). It listens on 127.0.0.1 unless told otherwise. The web console's
+schema pages are served at /console/ (subjects, versions, diffs with every
+level's verdict), behind the same basic auth; --console=false turns them
+off.
 
 Confluent-equivalent: the REST API for subjects, versions, ids, deletes,
 references, lookups, compatibility, config, mode (IMPORT included), error
@@ -90,6 +94,7 @@ log record, metadata/ruleSet inheritance and config defaults.`,
 			key := fs.String("tls-key", "", "TLS key `file`")
 			kafka := defineKafkaFlags(fs)
 			storeTimeout := fs.Duration("store-timeout", store.DefaultTimeout, "`deadline` of each write to the store; a write past it answers 50002")
+			withConsole := fs.Bool("console", true, "serve the web console's schema pages at /console/")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("serve takes no arguments")
@@ -124,6 +129,14 @@ log record, metadata/ruleSet inheritance and config defaults.`,
 					return err
 				}
 				var h http.Handler = srv
+				if *withConsole {
+					c, err := console.New(console.Options{Registry: console.HandlerRegistry{Handler: srv}, Realm: "schemaflow registry"})
+					if err != nil {
+						ln.Close()
+						return err
+					}
+					h = c.Mount(srv)
+				}
 				if *usersFile != "" {
 					f, err := os.Open(env.Path(*usersFile))
 					if err != nil {
@@ -148,6 +161,9 @@ log record, metadata/ruleSet inheritance and config defaults.`,
 				}
 				hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				fmt.Fprintf(env.Stdout, "registry listening on %s://%s (store %s)\n", scheme, ln.Addr(), *storeSpec)
+				if *withConsole {
+					fmt.Fprintf(env.Stdout, "console on %s://%s/console/\n", scheme, ln.Addr())
+				}
 				errc := make(chan error, 1)
 				go func() { errc <- hs.Serve(ln) }()
 				select {

@@ -118,7 +118,9 @@ restart), stays stopped (stop) or stops schemaflow (exit), and the others go
 on. On a signal, pipelines stop reading, deliver and commit what they read,
 save their resume tokens, and schemaflow exits 0 — within --shutdown-timeout.
 
---http-addr serves /metrics (Prometheus), /healthz and /readyz.
+--http-addr serves /metrics (Prometheus), /healthz and /readyz, and the
+web console at /console/ (schemas, pipelines live, dead letters; read-only
+unless --console-write allows replaying dead letters).
 
 Specs are checked before anything starts; every problem is reported at
 once with its file:line. See "schemaflow validate".`,
@@ -127,6 +129,7 @@ once with its file:line. See "schemaflow validate".`,
 			fs.Var(&files, "f", "spec `file` (repeatable)")
 			httpAddr := fs.String("http-addr", "127.0.0.1:9464", "`address` for /metrics, /healthz and /readyz; empty for none")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
+			consoleWrite := fs.Bool("console-write", false, "let the web console replay dead letters (default read-only)")
 			var logs LogFlags
 			logs.Define(fs)
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -141,7 +144,7 @@ once with its file:line. See "schemaflow validate".`,
 				if err != nil {
 					return err
 				}
-				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout})
+				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout, ConsoleWrite: *consoleWrite})
 			}
 		},
 	}
@@ -156,6 +159,8 @@ type DaemonOptions struct {
 	Stdout          io.Writer
 	// Started, when set, is called once the daemon is built and serving.
 	Started func(*daemon.Daemon)
+	// ConsoleWrite lets the web console replay dead letters.
+	ConsoleWrite bool
 }
 
 // RunDaemon builds and runs the pipelines of specs until ctx is done.
@@ -166,12 +171,19 @@ func RunDaemon(ctx context.Context, specs []*spec.File, o DaemonOptions) error {
 	}
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
-	addr, err := Serve(serveCtx, o.HTTPAddr, d.Handler(), o.Logger)
+	h, withUI, err := withConsole(d.Handler(), specs, d, o, serveCtx.Done())
+	if err != nil {
+		return err
+	}
+	addr, err := Serve(serveCtx, o.HTTPAddr, h, o.Logger)
 	if err != nil {
 		return err
 	}
 	if addr != "" {
 		o.Logger.Info("serving /metrics, /healthz and /readyz", "addr", "http://"+addr)
+		if withUI {
+			o.Logger.Info("serving the web console", "url", "http://"+addr+"/console/", "write", o.ConsoleWrite)
+		}
 	}
 	if o.Started != nil {
 		o.Started(d)
