@@ -176,7 +176,7 @@ func TestEvolutionProperties(t *testing.T) {
 }
 
 func evolutionProperties(t *testing.T, format schemas.Format) {
-	for _, level := range []Level{Backward, BackwardTransitive, Forward, Full, FullTransitive, None} {
+	for _, level := range []Level{Backward, BackwardTransitive, Forward, ForwardTransitive, Full, FullTransitive, None} {
 		for seed := range 15 {
 			r := rand.New(rand.NewPCG(uint64(seed), uint64(level)))
 			var history []Schema

@@ -4,49 +4,22 @@ import (
 	"context"
 	"fmt"
 	"github.com/256dpi/lungo"
-	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/internal/ferret"
 	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
-// startFerretDB runs FerretDB on SQLite in a temporary directory and
-// returns a driver client connected to it over the wire protocol.
-func startFerretDB(t testing.TB) lungo.IClient {
-	t.Helper()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + t.TempDir() + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	client, err := lungo.Connect(context.Background(), options.Client().ApplyURI(f.MongoDBURI()).SetTimeout(60*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return client
-}
-
 func newFerretEnv(t testing.TB, topics ...string) *env {
 	t.Helper()
-	client := startFerretDB(t)
+	client := ferret.Client(t)
 	e := newKafkaRegistry(t, topics...)
 	e.use(client)
 	return e

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/256dpi/lungo"
-	"github.com/FerretDB/FerretDB/ferretdb"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/internal/ferret"
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
@@ -515,7 +515,7 @@ func TestConvergenceFerretDB(t *testing.T) {
 		t.Skip("FerretDB in -short")
 	}
 	t.Parallel()
-	client := startFerretDB(t)
+	client := ferret.Client(t)
 	convergence(t, max(1, *histories/25), func(i int) *lungoStore {
 		return &lungoStore{db: client.Database(fmt.Sprintf("h%d", i))}
 	})
@@ -560,31 +560,6 @@ func convergence(t *testing.T, n int, open func(i int) *lungoStore) {
 			}
 		}
 	}
-}
-
-// startFerretDB runs FerretDB on SQLite in a temporary directory and
-// returns a driver client connected to it over the wire protocol.
-func startFerretDB(t testing.TB) lungo.IClient {
-	t.Helper()
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + t.TempDir() + "/",
-		Logger:    slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = f.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	client, err := lungo.Connect(context.Background(), options.Client().ApplyURI(f.MongoDBURI()).SetTimeout(60*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return client
 }
 
 func mustFind(t testing.TB, st *lungoStore, coll string) []bson.D {

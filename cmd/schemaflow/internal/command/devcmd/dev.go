@@ -4,7 +4,6 @@ package devcmd
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,15 +15,17 @@ import (
 
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/command/runcmd"
+	"github.com/schemaflow/schemaflow/examples"
 	"github.com/schemaflow/schemaflow/processor/daemon"
 	"github.com/schemaflow/schemaflow/processor/demo"
 	"github.com/schemaflow/schemaflow/processor/devstack"
+	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
 )
 
-// Quickstart is the spec dev runs when no -f is given, relative to the
-// working directory.
-const Quickstart = "examples/quickstart.yaml"
+// Quickstart names the spec dev runs when no -f is given: the copy of
+// examples/quickstart.yaml embedded in the binary.
+const Quickstart = examples.QuickstartPath + " (embedded)"
 
 // New returns the dev command.
 func New() *cli.Command {
@@ -35,7 +36,8 @@ func New() *cli.Command {
 		Help: `Starts, in one process: a Kafka broker (kfake), the schema registry and
 an embedded MongoDB (lungo, file-backed, served over the MongoDB wire
 protocol on --mongodb-addr for mongosh and any driver), all keeping their
-data under --data; then runs ` + Quickstart + ` on them, with a demo generator writing
+data under --data; then runs ` + examples.QuickstartPath + ` (the copy built into
+the binary, so it works from any directory) on them, with a demo generator writing
 evolving orders into shop.orders. The source pipeline streams them to Kafka
 as Avro; the sink pipeline writes them into shop.orders_copy. A progress line
 shows records, schema versions and lag.
@@ -72,12 +74,6 @@ and pipelines given it use the engine in process.`,
 					return err
 				}
 				quickstart := len(files) == 0
-				if quickstart {
-					files = runcmd.Files{Quickstart}
-					if _, err := os.Stat(env.Path(Quickstart)); errors.Is(err, os.ErrNotExist) {
-						return fmt.Errorf("%s not found: run schemaflow dev from the repository root, or give your own specs with -f", Quickstart)
-					}
-				}
 				stack, err := devstack.Start(ctx, devstack.Options{KafkaAddr: *kafkaAddr, RegistryAddr: *registryAddr, MongoDBAddr: *mongoAddr, DataDir: env.Path(*data), Logger: log})
 				if err != nil {
 					return err
@@ -96,8 +92,14 @@ and pipelines given it use the engine in process.`,
 					}
 					return env.Getenv(k)
 				}
-				specs, err := runcmd.ReadSpecs(env, files, getenv)
-				if err != nil {
+				var specs []*spec.File
+				if quickstart {
+					f, err := spec.Parse(Quickstart, examples.Quickstart, getenv)
+					if err != nil {
+						return fmt.Errorf("the embedded quickstart: %w", err)
+					}
+					specs, files = []*spec.File{f}, runcmd.Files{Quickstart}
+				} else if specs, err = runcmd.ReadSpecs(env, files, getenv); err != nil {
 					return err
 				}
 				mongoLine := stack.MongoURI + " (embedded)"
