@@ -61,13 +61,20 @@ type devProcess struct {
 	demoDone atomic.Bool
 }
 
+// startDev starts schemaflow dev in the repository's root.
 func startDev(t *testing.T, data string, args ...string) *devProcess {
+	t.Helper()
+	return startDevIn(t, "../..", data, args...)
+}
+
+// startDevIn starts schemaflow dev in the directory dir.
+func startDevIn(t *testing.T, dir, data string, args ...string) *devProcess {
 	t.Helper()
 	metrics := freeAddr(t)
 	all := append([]string{"dev", "--data", data, "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--mongodb-addr", "127.0.0.1:0",
 		"--http-addr", metrics, "--progress", "0", "--log-format", "json"}, args...)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Dir = "../.."
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SCHEMAFLOW_AS_MAIN=1", "SCHEMAFLOW_ARGS="+strings.Join(all, " "))
 	out := &syncBuffer{}
 	cmd.Stdout = out
@@ -321,14 +328,26 @@ func TestDevEndToEndAcrossSIGTERM(t *testing.T) {
 	t.Logf("third run caught up: %v; %d orders, last _id %v", c, len(orders2), orders2[len(orders2)-1][0].Value)
 }
 
-// dev refuses to start without its quickstart spec, naming it.
-func TestDevWithoutQuickstart(t *testing.T) {
+// dev runs its quickstart from any directory, as after go install: the
+// spec is built into the binary. In an empty directory it streams the
+// demo's orders to Kafka and back into MongoDB, and keeps its data there.
+func TestDevFromEmptyDirectory(t *testing.T) {
 	t.Parallel()
-	var out, errOut strings.Builder
-	env := &cli.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errOut, Getenv: func(string) string { return "" }, Dir: t.TempDir()}
-	code := cli.Main(context.Background(), Root(versioncmd.Info{}), []string{"dev", "--data", "d", "--kafka-addr", "127.0.0.1:0", "--registry-addr", "127.0.0.1:0", "--mongodb-addr", "127.0.0.1:0"}, env)
-	if code != 1 || !strings.Contains(errOut.String(), "examples/quickstart.yaml not found") {
-		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	dir := t.TempDir()
+	p := startDevIn(t, dir, "data", "--demo-rate", "200", "--demo-writes", "50")
+	p.waitFor(t, "records through both pipelines", func(c map[string]int64) bool {
+		return c["orders-to-kafka"] > 0 && c["orders-to-mongodb"] > 0
+	})
+	p.term(t)
+	if !strings.Contains(p.out.String(), "Specs:    examples/quickstart.yaml (embedded)") {
+		t.Errorf("the banner does not name the embedded quickstart:\n%s", p.out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "mongodb.lungo")); err != nil {
+		t.Errorf("no data under the working directory: %v", err)
+	}
+	orders, copied := collections(t, filepath.Join(dir, "data"))
+	if len(orders) == 0 || len(copied) == 0 {
+		t.Errorf("%d orders, %d copied", len(orders), len(copied))
 	}
 }
 
