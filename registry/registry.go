@@ -160,6 +160,7 @@ const (
 	CodeImportIDMismatch         = 42207
 	CodeInvalidSubject           = 42208
 	CodeSchemaTooLarge           = 42209
+	CodeContextNotEmpty          = 42211
 	CodeStoreError               = 50001
 	CodeUnprocessableEntityError = 422
 )

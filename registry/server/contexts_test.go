@@ -14,7 +14,9 @@ import (
 // context, with their own ids (the first schema of each context is id 1),
 // found by id with ?subject=:.ctx:, listed by /contexts, referenced by
 // unqualified names from within the context, and replayed the same after a
-// restart; srclient registers and reads qualified subjects.
+// restart; srclient registers and reads qualified subjects. A context
+// stays listed after its subjects are gone, until DELETE /contexts/{ctx},
+// which refuses a context that holds subjects.
 func TestContexts(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -134,12 +136,36 @@ func TestContexts(t *testing.T) {
 		t.Fatalf("srclient by id (default context): %v %v", byID, err)
 	}
 	stop()
-	url, _ = open()
+	url, stop = open()
 	if got := httpCall(t, "DELETE", url+"/subjects/:.stage:users-value", nil); got.status != 200 {
 		t.Fatalf("delete in a context: %s", got.raw)
 	}
 	if got := httpCall(t, "DELETE", url+"/subjects/:.stage:users-value?permanent=true", nil); got.status != 200 {
 		t.Fatalf("permanent delete in a context: %s", got.raw)
 	}
+	// As in Confluent, a context outlives its subjects (its CONTEXT record
+	// stays) until DELETE /contexts/{ctx}, which only an empty context
+	// takes.
+	for _, tc := range []struct {
+		method, path string
+		status, code int
+		raw          string
+	}{
+		{"GET", "/contexts", 200, 0, `[".",".prod",".stage"]` + "\n"},
+		{"DELETE", "/contexts/.prod", 422, 42211, ""},
+		{"DELETE", "/contexts/stage", 204, 0, ""},
+		{"GET", "/contexts", 200, 0, `[".",".prod"]` + "\n"},
+		{"DELETE", "/contexts/.never", 204, 0, ""},
+		{"DELETE", "/contexts/a:b", 422, 42208, ""},
+	} {
+		got := httpCall(t, tc.method, url+tc.path, nil)
+		if got.status != tc.status || got.code() != tc.code || (tc.raw != "" || tc.status == 204) && got.raw != tc.raw {
+			t.Fatalf("%s %s: %d %q, want %d %d %q", tc.method, tc.path, got.status, got.raw, tc.status, tc.code, tc.raw)
+		}
+	}
 	check("after the restart")
+	// The deletion is in the log: it holds after another restart.
+	stop()
+	url, _ = open()
+	check("after the context's deletion and a restart")
 }

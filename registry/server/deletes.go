@@ -4,6 +4,7 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/registry/store"
@@ -96,5 +97,31 @@ func (s *Server) deleteVersion(r *http.Request) (any, error) {
 			rec = schemaRecord(schemaValue{Subject: name, Version: n, ID: ver.id, Schema: sc.text, SchemaType: sc.schemaType, References: sc.refs, Metadata: sc.metadata, RuleSet: sc.ruleSet, Deleted: true})
 		}
 		return []store.Record{rec}, n, nil
+	})
+}
+
+// deleteContext answers DELETE /contexts/{context}, as Confluent: a
+// context that holds no subject, not even a soft-deleted one, is deleted
+// (its CONTEXT record gets a tombstone) and the answer is 204 with no
+// body; otherwise 42211. A context with no record is deleted the same, as
+// Confluent's delete of an absent key is.
+func (s *Server) deleteContext(r *http.Request) (any, error) {
+	ctx := r.PathValue("context")
+	if ctx != DefaultContext && !strings.HasPrefix(ctx, ".") {
+		ctx = "." + ctx
+	}
+	if strings.ContainsAny(ctx[1:], ":") || (ctx != DefaultContext && len(ctx) < 2) {
+		return nil, registry.Errorf(registry.CodeInvalidSubject, "The specified context '%s' is not valid.", r.PathValue("context"))
+	}
+	return s.write(r, func() ([]store.Record, any, error) {
+		for name := range s.st.subjects {
+			if contextOf(name) == ctx {
+				return nil, nil, registry.Errorf(registry.CodeContextNotEmpty, "The specified context '%s' is not empty.", ctx)
+			}
+		}
+		if !s.st.contexts[ctx] {
+			return nil, noContent{}, nil
+		}
+		return []store.Record{{Key: contextRecordKey(ctx)}}, noContent{}, nil
 	})
 }

@@ -48,12 +48,17 @@ func (s *Server) listSubjects(r *http.Request) (any, error) {
 	return out, nil
 }
 
-// listContexts answers GET /contexts: the default context and every
-// context a subject is qualified with, sorted.
+// listContexts answers GET /contexts: the default context, every context
+// a CONTEXT record created, and every context a subject (soft-deleted
+// ones too) is qualified with, sorted. The last covers logs written before
+// CONTEXT records were.
 func (s *Server) listContexts(*http.Request) (any, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	seen := map[string]bool{DefaultContext: true}
+	for ctx := range s.st.contexts {
+		seen[ctx] = true
+	}
 	for name := range s.st.subjects {
 		seen[contextOf(name)] = true
 	}

@@ -56,6 +56,33 @@ type modeValue struct {
 	Mode    string  `json:"mode"`
 }
 
+// contextKey and contextValue are Confluent's CONTEXT record: a context
+// other than the default one exists from its first registration until
+// DELETE /contexts/{ctx} writes its tombstone.
+type contextKey struct {
+	KeyType string `json:"keytype"`
+	Tenant  string `json:"tenant"`
+	Context string `json:"context"`
+	Magic   int    `json:"magic"`
+}
+
+type contextValue struct {
+	Tenant  string `json:"tenant"`
+	Context string `json:"context"`
+}
+
+// defaultTenant is the tenant of Confluent's records outside multi-tenant
+// deployments.
+const defaultTenant = "default"
+
+func contextRecord(ctx string) store.Record {
+	return store.Record{Key: contextRecordKey(ctx), Value: mustJSON(contextValue{Tenant: defaultTenant, Context: ctx})}
+}
+
+func contextRecordKey(ctx string) json.RawMessage {
+	return mustJSON(contextKey{KeyType: "CONTEXT", Tenant: defaultTenant, Context: ctx})
+}
+
 type deleteSubjectValue struct {
 	Subject string `json:"subject"`
 	Version int    `json:"version"`
@@ -210,6 +237,9 @@ type state struct {
 	modes     map[string]string
 	refersTos map[idKey]map[int]bool // id -> ids (in its context) of schemas that reference it
 	uses      map[idKey]int          // id -> versions (deleted ones too) that name it
+	// contexts holds the contexts a CONTEXT record created and no
+	// tombstone deleted.
+	contexts map[string]bool
 	// gone holds the subject versions whose last record was a tombstone (a
 	// hard delete), so that a rollback landing after it is refused.
 	gone map[versionKey]bool
@@ -237,6 +267,7 @@ func newState() *state {
 		refersTos: map[idKey]map[int]bool{},
 		uses:      map[idKey]int{},
 		gone:      map[versionKey]bool{},
+		contexts:  map[string]bool{},
 	}
 }
 
@@ -312,6 +343,7 @@ func (st *state) apply(r store.Record) error {
 		KeyType string  `json:"keytype"`
 		Subject *string `json:"subject"`
 		Version int     `json:"version"`
+		Context string  `json:"context"`
 	}
 	if err := json.Unmarshal(r.Key, &kt); err != nil {
 		return fmt.Errorf("bad key %s: %w", r.Key, err)
@@ -433,7 +465,16 @@ func (st *state) apply(r store.Record) error {
 				}
 			}
 		}
-	case "NOOP", "CONTEXT":
+	case "CONTEXT":
+		if kt.Context == "" {
+			return fmt.Errorf("context key without context: %s", r.Key)
+		}
+		if r.Value == nil {
+			delete(st.contexts, kt.Context)
+		} else {
+			st.contexts[kt.Context] = true
+		}
+	case "NOOP":
 	default:
 		// Newer key types (associations) are not used here; skip them so
 		// that a log written by a newer Confluent still loads.

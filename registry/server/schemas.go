@@ -334,6 +334,10 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 		id = s.st.maxID[ctx] + 1
 	}
 	rec := schemaRecord(schemaValue{Subject: name, Version: next, ID: id, Schema: p.text, SchemaType: p.schemaType, References: p.refs, Metadata: p.metadata, RuleSet: p.ruleSet})
+	if ctx != DefaultContext && !s.st.contexts[ctx] {
+		// As Confluent, a context's record comes before its first schema.
+		return []store.Record{contextRecord(ctx), rec}, registry.RegisterResponse{ID: id}, nil
+	}
 	return []store.Record{rec}, registry.RegisterResponse{ID: id}, nil
 }
 

@@ -217,6 +217,10 @@ func (s *Server) handle(pattern string, h handler, write ...bool) {
 			writeError(w, re)
 			return
 		}
+		if _, ok := v.(noContent); ok {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if raw, ok := v.(rawJSON); ok {
 			w.Header()["Content-Type"] = contentTypeJSON
 			_, _ = w.Write(raw)
@@ -231,6 +235,9 @@ func (s *Server) handle(pattern string, h handler, write ...bool) {
 		_ = json.NewEncoder(w).Encode(v)
 	})
 }
+
+// noContent is an answer of 204 with no body.
+type noContent struct{}
 
 // rawText is a response written as it is, not as JSON.
 type rawText string
@@ -261,6 +268,7 @@ func (s *Server) routes() {
 	s.handle("GET /schemas/ids/{id}/subjects", s.subjectsByID)
 	s.handle("GET /schemas/ids/{id}/versions", s.versionsByID)
 	s.handle("GET /contexts", s.listContexts)
+	s.handleWrite("DELETE /contexts/{context}", s.deleteContext)
 	s.handle("GET /schemas/types", func(*http.Request) (any, error) {
 		return []string{registry.TypeAvro, registry.TypeJSON, registry.TypeProtobuf}, nil
 	})
