@@ -89,15 +89,27 @@ type SubjectVersion struct {
 }
 
 // Config is a compatibility configuration as GET /config returns it.
+// The data-contract fields are merged into the metadata and rule set of
+// each new version: defaults under what the registration gives (or the
+// previous version had), overrides over it.
 type Config struct {
-	CompatibilityLevel string `json:"compatibilityLevel"`
-	Normalize          bool   `json:"normalize,omitempty"`
+	CompatibilityLevel string          `json:"compatibilityLevel"`
+	Normalize          bool            `json:"normalize,omitempty"`
+	DefaultMetadata    json.RawMessage `json:"defaultMetadata,omitempty"`
+	OverrideMetadata   json.RawMessage `json:"overrideMetadata,omitempty"`
+	DefaultRuleSet     json.RawMessage `json:"defaultRuleSet,omitempty"`
+	OverrideRuleSet    json.RawMessage `json:"overrideRuleSet,omitempty"`
 }
 
 // ConfigUpdate is the body of PUT /config; note the key "compatibility".
+// Fields left out keep their value.
 type ConfigUpdate struct {
-	Compatibility string `json:"compatibility"`
-	Normalize     *bool  `json:"normalize,omitempty"`
+	Compatibility    string          `json:"compatibility,omitempty"`
+	Normalize        *bool           `json:"normalize,omitempty"`
+	DefaultMetadata  json.RawMessage `json:"defaultMetadata,omitempty"`
+	OverrideMetadata json.RawMessage `json:"overrideMetadata,omitempty"`
+	DefaultRuleSet   json.RawMessage `json:"defaultRuleSet,omitempty"`
+	OverrideRuleSet  json.RawMessage `json:"overrideRuleSet,omitempty"`
 }
 
 // Mode is a registry or subject mode.

@@ -3,6 +3,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -16,7 +18,7 @@ func (s *Server) getConfig(r *http.Request) (any, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if name == "" {
-		return registry.Config{CompatibilityLevel: s.st.global.CompatibilityLevel, Normalize: s.st.global.Normalize}, nil
+		return s.st.global.public(), nil
 	}
 	cfg, ok := s.st.configs[name]
 	if !ok {
@@ -25,30 +27,85 @@ func (s *Server) getConfig(r *http.Request) (any, error) {
 		}
 		cfg = s.st.global
 	}
-	return registry.Config{CompatibilityLevel: cfg.CompatibilityLevel, Normalize: cfg.Normalize}, nil
+	out := cfg.public()
+	if out.CompatibilityLevel == "" {
+		// A config that sets only data-contract fields: the level in force.
+		out.CompatibilityLevel = s.levelLocked(name).String()
+	}
+	return out, nil
 }
 
+// objectOrNil checks that a config field is a JSON object; null or absent
+// is nil.
+func objectOrNil(name string, raw json.RawMessage) (json.RawMessage, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid %s: want a JSON object: %v", name, err)
+	}
+	return compactMarshal(obj)
+}
+
+// putConfig answers PUT /config[/{subject}]. As in Confluent, fields the
+// request leaves out keep the value they had.
 func (s *Server) putConfig(r *http.Request) (any, error) {
 	name := r.PathValue("subject")
 	var req registry.ConfigUpdate
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	level, err := evolution.ParseLevel(req.Compatibility)
-	if err != nil {
-		return nil, registry.Errorf(registry.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+	level := ""
+	if req.Compatibility != "" {
+		l, err := evolution.ParseLevel(req.Compatibility)
+		if err != nil {
+			return nil, registry.Errorf(registry.CodeInvalidCompatibility, "Invalid compatibility level. Valid values are none, backward, forward, full, backward_transitive, forward_transitive, and full_transitive")
+		}
+		level = l.String()
+	}
+	fields := []struct {
+		name string
+		raw  *json.RawMessage
+	}{{"defaultMetadata", &req.DefaultMetadata}, {"overrideMetadata", &req.OverrideMetadata}, {"defaultRuleSet", &req.DefaultRuleSet}, {"overrideRuleSet", &req.OverrideRuleSet}}
+	for _, f := range fields {
+		v, err := objectOrNil(f.name, *f.raw)
+		if err != nil {
+			return nil, err
+		}
+		*f.raw = v
 	}
 	return s.write(r, func() ([]store.Record, any, error) {
-		v := configValue{CompatibilityLevel: level.String()}
+		v, ok := s.st.configs[name]
+		if name == "" {
+			v, ok = s.st.global, true
+		}
+		if !ok {
+			v = configValue{}
+		}
+		if level != "" {
+			v.CompatibilityLevel = level
+		}
 		if req.Normalize != nil {
 			v.Normalize = *req.Normalize
+		}
+		for _, f := range []struct {
+			in  json.RawMessage
+			out *json.RawMessage
+		}{{req.DefaultMetadata, &v.DefaultMetadata}, {req.OverrideMetadata, &v.OverrideMetadata}, {req.DefaultRuleSet, &v.DefaultRuleSet}, {req.OverrideRuleSet, &v.OverrideRuleSet}} {
+			if f.in != nil {
+				*f.out = f.in
+			}
 		}
 		var subj *string
 		if name != "" {
 			subj = strptr(name)
 			v.Subject = subj
 		}
-		return []store.Record{store.Record{Key: subjectRecordKey("CONFIG", subj), Value: mustJSON(v)}}, registry.ConfigUpdate{Compatibility: level.String(), Normalize: req.Normalize}, nil
+		out := req
+		out.Compatibility = level
+		return []store.Record{{Key: subjectRecordKey("CONFIG", subj), Value: mustJSON(v)}}, out, nil
 	})
 }
 
@@ -64,7 +121,7 @@ func (s *Server) deleteConfig(r *http.Request) (any, error) {
 			}
 			old, subj = cfg, strptr(name)
 		}
-		return []store.Record{store.Record{Key: subjectRecordKey("CONFIG", subj)}}, registry.Config{CompatibilityLevel: old.CompatibilityLevel, Normalize: old.Normalize}, nil
+		return []store.Record{{Key: subjectRecordKey("CONFIG", subj)}}, old.public(), nil
 	})
 }
 

@@ -31,8 +31,9 @@ func jsonEq(t *testing.T, a any, b string) bool {
 // stored, returned by version, by id and by lookup, kept across a restart
 // of the file store, and part of the schema's identity: the same schema
 // with other metadata is another id and version, the same metadata with
-// its keys in another order is the same schema. srclient, which knows
-// nothing of them, keeps working on the same subjects.
+// its keys in another order is the same schema, and a registration or a
+// lookup that leaves them out inherits the previous version's. srclient,
+// which knows nothing of them, keeps working on the same subjects.
 func TestMetadataAndRuleSet(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -55,6 +56,7 @@ func TestMetadataAndRuleSet(t *testing.T) {
 		metadata  = `{"properties":{"owner":"shop","pii":"false"},"tags":{"email":["PII"]}}`
 		reordered = `{"tags":{"email":["PII"]},"properties":{"pii":"false","owner":"shop"}}`
 		ruleSet   = `{"domainRules":[{"name":"checkEmail","kind":"CONDITION","type":"CEL","mode":"WRITE","expr":"message.email != ''"}]}`
+		metadata2 = `{"properties":{"owner":"billing"}}`
 	)
 	body := func(meta, rules string) map[string]any {
 		b := map[string]any{"schema": userV1}
@@ -79,8 +81,10 @@ func TestMetadataAndRuleSet(t *testing.T) {
 		lookupMetadata string
 	}{
 		{"same contract, keys reordered", body(reordered, ruleSet), 1, "[1]\n", 1, metadata},
-		{"no contract", body("", ""), 2, "[1,2]\n", 2, ""},
-		{"metadata without rules", body(metadata, ""), 3, "[1,2,3]\n", 3, metadata},
+		// As Confluent, what a registration leaves out it inherits from the
+		// previous version: the same schema without a contract is version 1.
+		{"no contract inherits version 1's", body("", ""), 1, "[1]\n", 1, metadata},
+		{"other metadata keeps the rules", body(metadata2, ""), 2, "[1,2]\n", 2, metadata2},
 	} {
 		got := httpCall(t, "POST", ts.URL+"/subjects/users-value/versions", tc.body)
 		if got.status != 200 || got.id() != tc.wantID {
@@ -107,8 +111,8 @@ func TestMetadataAndRuleSet(t *testing.T) {
 		if !jsonEq(t, byID.body["metadata"], metadata) || !jsonEq(t, byID.body["ruleSet"], ruleSet) {
 			t.Fatalf("%s: id 1: %s", when, byID.raw)
 		}
-		if v2 := httpCall(t, "GET", ts.URL+"/subjects/users-value/versions/2", nil); v2.body["metadata"] != nil || v2.body["ruleSet"] != nil {
-			t.Fatalf("%s: version 2 has a contract: %s", when, v2.raw)
+		if v2 := httpCall(t, "GET", ts.URL+"/subjects/users-value/versions/2", nil); !jsonEq(t, v2.body["metadata"], metadata2) || !jsonEq(t, v2.body["ruleSet"], ruleSet) {
+			t.Fatalf("%s: version 2 does not have its metadata and the inherited rules: %s", when, v2.raw)
 		}
 	}
 	check(ts, "before the restart")
@@ -128,7 +132,7 @@ func TestMetadataAndRuleSet(t *testing.T) {
 		t.Fatalf("srclient by id: %v %v", got, err)
 	}
 	if s, err := c.CreateSchema("users-value", userV1, srclient.Avro); err != nil || s.ID() != 2 {
-		t.Fatalf("srclient registering the schema without a contract: %v %v", s, err)
+		t.Fatalf("srclient registering the schema without a contract (inherits version 2's): %v %v", s, err)
 	}
 	stop()
 	again, _ := open()

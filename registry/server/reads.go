@@ -3,6 +3,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -339,21 +340,38 @@ func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, e
 		return nil, err
 	}
 	p.subject = name
-	id, known := s.st.byPrint[printKey(contextOf(name), fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet))]
-	if !known {
-		// An unknown schema is validated only to tell an invalid one apart.
-		if err := s.validate(&p); err != nil {
-			return nil, err
-		}
-	}
 	deleted := boolParam(r, "deleted")
-	if known {
+	find := func(metadata, ruleSet json.RawMessage) (registry.Schema, bool) {
+		id, known := s.st.byPrint[printKey(contextOf(name), fingerprint(p.schemaType, p.text, p.refs, metadata, ruleSet))]
+		if !known {
+			return registry.Schema{}, false
+		}
 		versions := sub.sortedVersions(deleted)
 		for i := len(versions) - 1; i >= 0; i-- {
 			if ver := sub.versions[versions[i]]; ver.id == id {
-				return s.schemaOf(name, versions[i], ver), nil
+				return s.schemaOf(name, versions[i], ver), true
 			}
 		}
+		return registry.Schema{}, false
+	}
+	if found, ok := find(p.metadata, p.ruleSet); ok {
+		return found, nil
+	}
+	// As Confluent, look again with the metadata and rule set a
+	// registration would give it: merged with the latest version's and
+	// the config's.
+	if live := sub.sortedVersions(false); len(live) > 0 {
+		prev := s.st.schema(name, sub.versions[live[len(live)-1]].id)
+		m, rs, err := mergeContract(s.configLocked(name).contract(), p.metadata, p.ruleSet, prev.metadata, prev.ruleSet, 0, false)
+		if err == nil && (!bytes.Equal(m, p.metadata) || !bytes.Equal(rs, p.ruleSet)) {
+			if found, ok := find(m, rs); ok {
+				return found, nil
+			}
+		}
+	}
+	// An unknown schema is validated only to tell an invalid one apart.
+	if err := s.validate(&p); err != nil {
+		return nil, err
 	}
 	return nil, registry.Errorf(registry.CodeSchemaNotFound, "Schema not found")
 }

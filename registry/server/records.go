@@ -46,9 +46,24 @@ type schemaValue struct {
 }
 
 type configValue struct {
-	Subject            *string `json:"subject,omitempty"`
-	CompatibilityLevel string  `json:"compatibilityLevel"`
-	Normalize          bool    `json:"normalize,omitempty"`
+	Subject            *string         `json:"subject,omitempty"`
+	CompatibilityLevel string          `json:"compatibilityLevel,omitempty"`
+	Normalize          bool            `json:"normalize,omitempty"`
+	DefaultMetadata    json.RawMessage `json:"defaultMetadata,omitempty"`
+	OverrideMetadata   json.RawMessage `json:"overrideMetadata,omitempty"`
+	DefaultRuleSet     json.RawMessage `json:"defaultRuleSet,omitempty"`
+	OverrideRuleSet    json.RawMessage `json:"overrideRuleSet,omitempty"`
+}
+
+// contract is the config's data-contract part.
+func (c configValue) contract() contractConfig {
+	return contractConfig{defaultMetadata: c.DefaultMetadata, overrideMetadata: c.OverrideMetadata, defaultRuleSet: c.DefaultRuleSet, overrideRuleSet: c.OverrideRuleSet}
+}
+
+// public is the config as GET /config answers it.
+func (c configValue) public() registry.Config {
+	return registry.Config{CompatibilityLevel: c.CompatibilityLevel, Normalize: c.Normalize,
+		DefaultMetadata: c.DefaultMetadata, OverrideMetadata: c.OverrideMetadata, DefaultRuleSet: c.DefaultRuleSet, OverrideRuleSet: c.OverrideRuleSet}
 }
 
 type modeValue struct {

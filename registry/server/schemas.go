@@ -218,10 +218,10 @@ func contextSubject(name string) string {
 // context's, else the global one.
 func (s *Server) levelLocked(name string) evolution.Level {
 	cfg, ok := s.st.configs[name]
-	if !ok {
+	if !ok || cfg.CompatibilityLevel == "" {
 		cfg, ok = s.st.configs[contextSubject(name)]
 	}
-	if !ok {
+	if !ok || cfg.CompatibilityLevel == "" {
 		cfg = s.st.global
 	}
 	l, err := evolution.ParseLevel(cfg.CompatibilityLevel)
@@ -229,6 +229,18 @@ func (s *Server) levelLocked(name string) evolution.Level {
 		return evolution.Backward
 	}
 	return l
+}
+
+// configLocked is the config in force for a subject: its own, else its
+// context's, else the global one, as Confluent's getConfigInScope.
+func (s *Server) configLocked(name string) configValue {
+	if cfg, ok := s.st.configs[name]; ok {
+		return cfg
+	}
+	if cfg, ok := s.st.configs[contextSubject(name)]; ok {
+		return cfg
+	}
+	return s.st.global
 }
 
 // modeLocked is a subject's mode: its own, else its context's, else the
@@ -283,10 +295,36 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 		return nil, nil, err
 	}
 	p.subject = name
+	sub := s.st.subjects[name]
+	next := 1
+	if sub != nil {
+		for v := range sub.versions {
+			next = max(next, v+1)
+		}
+	}
+	if mode != registry.ModeImport {
+		// Metadata and rule set: the request's or the previous version's,
+		// between the config's defaults and overrides, as in Confluent.
+		var prevMeta, prevRules json.RawMessage
+		if sub != nil {
+			if live := sub.sortedVersions(false); len(live) > 0 {
+				prev := s.st.schema(name, sub.versions[live[len(live)-1]].id)
+				prevMeta, prevRules = prev.metadata, prev.ruleSet
+			}
+		}
+		version := next
+		if req.Version > 0 {
+			version = req.Version
+		}
+		m, rs, err := mergeContract(s.configLocked(name).contract(), p.metadata, p.ruleSet, prevMeta, prevRules, version, req.Version > 0)
+		if err != nil {
+			return nil, nil, registry.Errorf(registry.CodeInvalidSchema, "Invalid metadata or ruleSet: %v", err)
+		}
+		p.metadata, p.ruleSet = m, rs
+	}
 	print := fingerprint(p.schemaType, p.text, p.refs, p.metadata, p.ruleSet)
 	ctx := contextOf(name)
 	id, known := s.st.byPrint[printKey(ctx, print)]
-	sub := s.st.subjects[name]
 	if known && sub != nil && req.Version == 0 {
 		for _, v := range sub.sortedVersions(false) {
 			if sub.versions[v].id == id {
@@ -304,12 +342,6 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 		}
 		if !res.Compatible {
 			return nil, nil, registry.Errorf(registry.CodeIncompatible, "Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]", name, strings.Join(issuesText(res), ", "))
-		}
-	}
-	next := 1
-	if sub != nil {
-		for v := range sub.versions {
-			next = max(next, v+1)
 		}
 	}
 	if req.Version > 0 {
