@@ -53,7 +53,7 @@ func TestContractConfig(t *testing.T) {
 			metadata: `{"properties":{"owner":"team-a","tier":"silver"},"sensitive":["ssn"]}`,
 			ruleSet:  `{"domainRules":[` + rule("r1", "true") + `,` + rule("r2", "true") + `]}`},
 		{name: "the request's own merge between them", version: 2,
-			body: map[string]any{"schema": userV2, "metadata": json.RawMessage(`{"properties":{"owner":"team-b"},"sensitive":["email"]}`), "ruleSet": json.RawMessage(`{"domainRules":[` + rule("r1", "false") + `]}`)},
+			body:     map[string]any{"schema": userV2, "metadata": json.RawMessage(`{"properties":{"owner":"team-b"},"sensitive":["email"]}`), "ruleSet": json.RawMessage(`{"domainRules":[` + rule("r1", "false") + `]}`)},
 			metadata: `{"properties":{"owner":"team-b","tier":"silver"},"sensitive":["email","ssn"]}`,
 			ruleSet:  `{"domainRules":[` + rule("r1", "false") + `,` + rule("r2", "true") + `]}`},
 		{name: "PUT /config keeps what it is not given; an explicit version is recorded", version: 3,
