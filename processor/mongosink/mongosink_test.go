@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
@@ -274,31 +275,61 @@ func TestRestart(t *testing.T) {
 
 	cfg := e.config(t)
 	cfg.MaxBatch = 7
-	total := int64(0)
+	total, committed := int64(0), int64(0) // written and committed by the runs
 	for range 6 {
 		p, stop := start(t, cfg)
+		// Killed at a random point: the point is the test, not a wait.
+		// (Stopping after a number of records instead would wait on
+		// kfake, whose group sometimes keeps a left member's partitions
+		// for its session timeout, long after an early stop.)
 		time.Sleep(time.Duration(rng.IntN(40)) * time.Millisecond)
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 		total += p.Stats().Written
+		committed += p.committedRecords
 	}
+	// The last run reads exactly what the earlier runs did not commit (as
+	// the group's offsets say): it must not replay what they committed.
+	if got := e.committed(t, "sink", "orders"); got != committed {
+		t.Fatalf("the group's offsets cover %d records; the runs counted %d committed", got, committed)
+	}
+	rest := int64(len(recs)) - committed
 	p, stop := start(t, cfg)
-	testenv.WaitFor(t, "the final state", func() bool { return e.state(t, "shop", "orders") == string(wantJSON) })
-	// The last run waits until nothing more arrives: it must not have
-	// replayed what the earlier runs committed.
-	time.Sleep(100 * time.Millisecond)
+	testenv.WaitFor(t, "the final state", func() bool {
+		return p.Stats().Written >= rest && e.state(t, "shop", "orders") == string(wantJSON)
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	last := p.Stats().Written
-	if total+last < int64(len(recs)) {
-		t.Fatalf("written %d + %d < %d records", total, last, len(recs))
+	if last := p.Stats().Written; last != rest || p.committedRecords != rest {
+		t.Fatalf("the last run wrote %d and committed %d records, want exactly the %d the earlier runs left uncommitted", last, p.committedRecords, rest)
 	}
 	if got := e.state(t, "shop", "orders"); got != string(wantJSON) {
 		t.Fatalf("state after restarts:\n got %s\nwant %s", got, wantJSON)
 	}
-	t.Logf("runs wrote %d records before the last run, which wrote %d of %d", total, last, len(recs))
+	t.Logf("runs wrote %d records (committed %d) before the last run, which wrote %d of %d", total, committed, rest, len(recs))
+}
+
+// committed is the records of topic the group's committed offsets cover.
+func (e *env) committed(t *testing.T, group, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offsets, err := kadm.NewClient(cl).FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := int64(0)
+	offsets.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic {
+			n += o.At
+		}
+	})
+	return n
 }
 
 // A duplicate key on insert goes to the dead-letter topic alone: the
