@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linkedin/goavro/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
@@ -63,6 +64,66 @@ func TestFormatSerialized(t *testing.T) {
 	}
 	s, err := client(ts).GetSchema(orderID)
 	if err != nil || s.Schema() != stored {
+		t.Fatalf("srclient: %v %v", s, err)
+	}
+}
+
+// TestFormatResolved: format=resolved answers an Avro schema with the
+// named types of its references, and of theirs, defined inline where first
+// used, by id, by version and on the raw /schema endpoints, as Confluent's
+// AvroSchema.formattedString("resolved"); the answer parses on its own
+// (goavro, with no references) and names each type once. Without it the
+// stored text comes back, which is what srclient reads.
+func TestFormatResolved(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, store.NewMemory())
+	money := `{"type":"record","name":"Money","namespace":"shop","fields":[{"name":"units","type":"long"},{"name":"currency","type":{"type":"enum","name":"Currency","symbols":["EUR","USD"]}}]}`
+	line := `{"type":"record","name":"Line","namespace":"shop","fields":[{"name":"sku","type":"string"},{"name":"price","type":"shop.Money"}]}`
+	order := `{"type":"record","name":"Order","namespace":"shop","fields":[{"name":"lines","type":{"type":"array","items":"shop.Line"}},{"name":"total","type":"shop.Money"},{"name":"paidIn","type":"shop.Currency"}]}`
+	reg := func(subject, schema string, refs ...map[string]any) int {
+		t.Helper()
+		body := map[string]any{"schema": schema}
+		if len(refs) > 0 {
+			body["references"] = refs
+		}
+		got := httpCall(t, "POST", ts.URL+"/subjects/"+subject+"/versions", body)
+		if got.status != 200 {
+			t.Fatalf("register %s: %s", subject, got.raw)
+		}
+		return got.id()
+	}
+	reg("money", money)
+	reg("line", line, map[string]any{"name": "shop.Money", "subject": "money", "version": 1})
+	// Order names Line and, through it, Money; it also references money
+	// directly. Line's own reference is found through line.
+	id := reg("order", order, map[string]any{"name": "shop.Line", "subject": "line", "version": 1}, map[string]any{"name": "shop.Money", "subject": "money", "version": 1})
+	want := `{"type":"record","name":"shop.Order","fields":[{"name":"lines","type":{"type":"array","items":{"type":"record","name":"shop.Line","fields":[{"name":"sku","type":"string"},{"name":"price","type":{"type":"record","name":"shop.Money","fields":[{"name":"units","type":"long"},{"name":"currency","type":{"type":"enum","name":"shop.Currency","symbols":["EUR","USD"]}}]}}]}}},{"name":"total","type":"shop.Money"},{"name":"paidIn","type":"shop.Currency"}]}`
+	for _, tc := range []struct {
+		path string
+		json bool
+		want string
+	}{
+		{fmt.Sprintf("/schemas/ids/%d?format=resolved", id), true, want},
+		{"/subjects/order/versions/1?format=resolved", true, want},
+		{"/subjects/order/versions/latest/schema?format=resolved", false, want},
+		{fmt.Sprintf("/schemas/ids/%d/schema?format=resolved", id), false, want},
+		{fmt.Sprintf("/schemas/ids/%d", id), true, order},
+		{"/subjects/order/versions/1?format=default", true, order},
+		{"/subjects/money/versions/1?format=resolved", true, `{"type":"record","name":"shop.Money","fields":[{"name":"units","type":"long"},{"name":"currency","type":{"type":"enum","name":"shop.Currency","symbols":["EUR","USD"]}}]}`},
+	} {
+		a := httpCall(t, "GET", ts.URL+tc.path, nil)
+		got := a.raw
+		if tc.json {
+			got = fmt.Sprint(a.body["schema"])
+		}
+		if a.status != 200 || got != tc.want {
+			t.Errorf("GET %s: %d\n got %s\nwant %s", tc.path, a.status, got, tc.want)
+		}
+	}
+	if _, err := goavro.NewCodec(want); err != nil {
+		t.Fatalf("the resolved schema does not stand alone: %v", err)
+	}
+	if s, err := client(ts).GetSchema(id); err != nil || s.Schema() != order {
 		t.Fatalf("srclient: %v %v", s, err)
 	}
 }

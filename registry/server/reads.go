@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/reflect/protodesc"
 
 	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/schemas/avro"
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
@@ -143,22 +145,27 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 }
 
 // formatted is a stored schema's text in the form the request's format
-// parameter asks for: as stored, or for Protobuf with format=serialized,
-// its FileDescriptorProto in base64, as Confluent answers. Other formats
-// (Avro's resolved, Protobuf's ignore_extensions) are answered as stored.
+// parameter asks for, as Confluent answers:
+//   - Avro, format=resolved: the schema with the named types of its
+//     references (and theirs) defined inline where first used, as Avro's
+//     Schema.toString() writes the parsed schema. Names are written in
+//     full rather than with a namespace attribute: the same schema, not
+//     the same bytes as Confluent's;
+//   - Protobuf, format=serialized: its FileDescriptorProto in base64.
+//
+// Other values (Protobuf's ignore_extensions, unknown ones) answer the
+// schema as stored, as Confluent does for formats it does not know.
 // subject names the schema's context. Callers hold the read lock.
 func (s *Server) formatted(r *http.Request, subject string, sc *storedSchema) (string, error) {
-	if r.URL.Query().Get("format") != "serialized" || sc.schemaType != registry.TypeProtobuf {
+	format := r.URL.Query().Get("format")
+	switch {
+	case format == "resolved" && sc.schemaType == registry.TypeAvro:
+		return s.resolvedAvro(subject, sc)
+	case format == "serialized" && sc.schemaType == registry.TypeProtobuf:
+	default:
 		return sc.text, nil
 	}
-	deps := map[string]string{}
-	for _, ref := range sc.refs {
-		rsub := refSubject(subject, ref.Subject)
-		if rs := s.st.subjects[rsub]; rs != nil && rs.versions[ref.Version] != nil {
-			deps[ref.Name] = s.st.schema(rsub, rs.versions[ref.Version].id).text
-		}
-	}
-	compiled, err := protobuf.Compile("schema.proto", []byte(sc.text), protobuf.Options{Sources: deps})
+	compiled, err := protobuf.Compile("schema.proto", []byte(sc.text), protobuf.Options{Sources: s.depsLocked(subject, sc.refs)})
 	if err != nil {
 		return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: %v", sc.id, err)
 	}
@@ -167,6 +174,66 @@ func (s *Server) formatted(r *http.Request, subject string, sc *storedSchema) (s
 		return "", fmt.Errorf("serializing schema %d: %w", sc.id, err)
 	}
 	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// depsLocked returns the texts of the schemas refs name, and of those they
+// name in turn, by reference name. subject is the referrer, which names
+// the context references are resolved in.
+func (s *Server) depsLocked(subject string, refs []registry.Reference) map[string]string {
+	deps := map[string]string{}
+	var walk func(refs []registry.Reference, depth int)
+	walk = func(refs []registry.Reference, depth int) {
+		for _, ref := range refs {
+			if _, seen := deps[ref.Name]; seen || depth > 64 {
+				continue
+			}
+			rsub := refSubject(subject, ref.Subject)
+			if rs := s.st.subjects[rsub]; rs != nil && rs.versions[ref.Version] != nil {
+				dep := s.st.schema(rsub, rs.versions[ref.Version].id)
+				deps[ref.Name] = dep.text
+				walk(dep.refs, depth+1)
+			}
+		}
+	}
+	walk(refs, 0)
+	return deps
+}
+
+// resolvedAvro is an Avro schema with its references' named types inline.
+func (s *Server) resolvedAvro(subject string, sc *storedSchema) (string, error) {
+	deps := s.depsLocked(subject, sc.refs)
+	var known []*avro.Schema
+	// References may use each other: parse them in as many passes as it
+	// takes.
+	pending := slices.Sorted(maps.Keys(deps))
+	for len(pending) > 0 {
+		var left []string
+		for _, name := range pending {
+			dep, err := avro.ParseWith([]byte(deps[name]), known...)
+			if err != nil {
+				left = append(left, name)
+				continue
+			}
+			known = append(known, dep)
+		}
+		if len(left) == len(pending) {
+			return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: references %v do not parse", sc.id, left)
+		}
+		pending = left
+	}
+	parsed, err := avro.ParseWith([]byte(sc.text), known...)
+	if err != nil {
+		return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: %v", sc.id, err)
+	}
+	out, err := avro.Marshal(parsed.Root)
+	if err != nil {
+		return "", fmt.Errorf("writing schema %d resolved: %w", sc.id, err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, out); err != nil {
+		return "", fmt.Errorf("writing schema %d resolved: %w", sc.id, err)
+	}
+	return buf.String(), nil
 }
 
 func (s *Server) getVersionSchema(r *http.Request) (any, error) {
@@ -180,7 +247,8 @@ func (s *Server) getVersionSchema(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawText(s.st.schema(r.PathValue("subject"), ver.id).text), nil
+	text, err := s.formatted(r, r.PathValue("subject"), s.st.schema(r.PathValue("subject"), ver.id))
+	return rawText(text), err
 }
 
 func (s *Server) referencedBy(r *http.Request) (any, error) {
@@ -240,7 +308,8 @@ func (s *Server) rawSchemaByID(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rawText(sc.text), nil
+	text, err := s.formatted(r, r.URL.Query().Get("subject"), sc)
+	return rawText(text), err
 }
 
 // usesOfID returns the subject versions, in the context ctx, that use id.
