@@ -1,4 +1,4 @@
-package checkcmd
+package check
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/schemas"
 )
 
@@ -403,8 +402,21 @@ var Explanations = []Explanation{
 	},
 }
 
-// explainRule prints the explanations of a rule.
-func explainRule(w io.Writer, rule string) error {
+// UnknownRuleError is the error of Explain for a rule it has no
+// explanation of.
+type UnknownRuleError struct {
+	Rule  string
+	Known []string // every rule explained, sorted
+}
+
+func (e *UnknownRuleError) Error() string {
+	return fmt.Sprintf("unknown rule %q; known rules: %s", e.Rule, strings.Join(e.Known, ", "))
+}
+
+// Explain writes to w what a rule (in any case) means, an example that
+// breaks it and how to evolve safely, for every format that has the rule.
+// A rule without an explanation is an *UnknownRuleError.
+func Explain(w io.Writer, rule string) error {
 	rule = strings.ToUpper(strings.TrimSpace(rule))
 	var b strings.Builder
 	found := false
@@ -439,7 +451,7 @@ func explainRule(w io.Writer, rule string) error {
 			}
 		}
 		sort.Strings(names)
-		return cli.Usagef("--explain: unknown rule %q; known rules: %s", rule, strings.Join(names, ", "))
+		return &UnknownRuleError{Rule: rule, Known: names}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -1,4 +1,4 @@
-package checkcmd
+package check
 
 import (
 	"bytes"
@@ -69,9 +69,9 @@ type Ref struct {
 	Version int    `yaml:"version"`
 }
 
-// loadConfig parses a config file strictly and reports every problem at
+// LoadConfig parses a config file strictly and reports every problem at
 // once, each with its line.
-func loadConfig(name string, data []byte) (*Config, error) {
+func LoadConfig(name string, data []byte) (*Config, error) {
 	var cfg Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)

@@ -1,4 +1,4 @@
-package checkcmd
+package check
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/schemas"
 )
@@ -61,7 +60,7 @@ func TestExplanationsCoverRules(t *testing.T) {
 	for _, e := range Explanations {
 		explained[e.Rule] = true
 	}
-	dir := filepath.Join("..", "..", "..", "..", "..", "evolution")
+	dir := filepath.Join("..", "..", "evolution")
 	read := func(name string) string {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
@@ -100,7 +99,7 @@ func TestExplanationsCoverRules(t *testing.T) {
 func TestExplainRule(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
-	if err := explainRule(&b, "reader_field_missing_default_value"); err != nil {
+	if err := Explain(&b, "reader_field_missing_default_value"); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -116,11 +115,11 @@ func TestExplainRule(t *testing.T) {
 	}
 	// A rule in two formats explains both.
 	b.Reset()
-	if err := explainRule(&b, "ENUM_ADDED"); err != nil || !strings.Contains(b.String(), "ENUM_ADDED (json)") {
+	if err := Explain(&b, "ENUM_ADDED"); err != nil || !strings.Contains(b.String(), "ENUM_ADDED (json)") {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
-	var ue *cli.UsageError
-	if err := explainRule(&b, "NO_SUCH_RULE"); !errors.As(err, &ue) || !strings.Contains(err.Error(), "unknown rule \"NO_SUCH_RULE\"; known rules: ") || !strings.Contains(err.Error(), "TYPE_MISMATCH") {
+	var ue *UnknownRuleError
+	if err := Explain(&b, "NO_SUCH_RULE"); !errors.As(err, &ue) || ue.Rule != "NO_SUCH_RULE" || !strings.Contains(err.Error(), "unknown rule \"NO_SUCH_RULE\"; known rules: ") || !strings.Contains(err.Error(), "TYPE_MISMATCH") {
 		t.Fatalf("unknown rule: %v", err)
 	}
 }

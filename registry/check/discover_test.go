@@ -1,4 +1,4 @@
-package checkcmd
+package check
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -193,17 +194,67 @@ func TestImportRoots(t *testing.T) {
 
 func TestLoadConfigGlobsAndImportPaths(t *testing.T) {
 	t.Parallel()
-	_, err := loadConfig("c.yaml", []byte("version: 1\nimport_paths:\n  - proto\n  - \"\"\nschemas:\n  - files: \"a/[\"\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
+	_, err := LoadConfig("c.yaml", []byte("version: 1\nimport_paths:\n  - proto\n  - \"\"\nschemas:\n  - files: \"a/[\"\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
 	want := "c.yaml:4: import_paths[1] is empty\nc.yaml:6: schemas[0]: invalid glob \"a/[\""
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v, want %q", err, want)
 	}
-	cfg, err := loadConfig("c.yaml", []byte("version: 1\nimport_paths: [proto]\nschemas:\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
+	cfg, err := LoadConfig("c.yaml", []byte("version: 1\nimport_paths: [proto]\nschemas:\n  - files: \"b/{x,y}/**/*.avsc\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sfs, _, err := resolve(cfg, []candidate{{path: "b/x/1/a.avsc"}, {path: "b/z/a.avsc"}, {path: "b/y/c.avsc"}}, nil)
 	if err != nil || len(sfs) != 2 || sfs[0].path != "b/x/1/a.avsc" || sfs[1].path != "b/y/c.avsc" {
 		t.Fatalf("%+v %v", sfs, err)
+	}
+}
+
+// Config globs are doublestar's: character classes (ranges, negation),
+// alternatives and ** select the files; the glob's literal directory is
+// what may reach into excluded directories.
+func TestConfigGlobs(t *testing.T) {
+	t.Parallel()
+	cands := []candidate{
+		{path: "schemas/a.avsc"}, {path: "schemas/b.avsc"}, {path: "schemas/c.avsc"}, {path: "schemas/z.avsc"},
+		{path: "schemas/v1/a1.avsc"}, {path: "schemas/v2/a2.avsc"}, {path: "schemas/v10/a10.avsc"},
+		{path: "proto/x.proto"},
+	}
+	for _, tc := range []struct {
+		glob string
+		want []string
+	}{
+		{"schemas/[ab].avsc", []string{"schemas/a.avsc", "schemas/b.avsc"}},
+		{"schemas/[a-c].avsc", []string{"schemas/a.avsc", "schemas/b.avsc", "schemas/c.avsc"}},
+		{"schemas/[!a-c].avsc", []string{"schemas/z.avsc"}},
+		{"schemas/[^a-c].avsc", []string{"schemas/z.avsc"}},
+		{"schemas/v[0-9]/*.avsc", []string{"schemas/v1/a1.avsc", "schemas/v2/a2.avsc"}},
+		{"schemas/v[0-9]*/*.avsc", []string{"schemas/v1/a1.avsc", "schemas/v10/a10.avsc", "schemas/v2/a2.avsc"}},
+		{"schemas/{a,z}.avsc", []string{"schemas/a.avsc", "schemas/z.avsc"}},
+		{"**/a*.avsc", []string{"schemas/a.avsc", "schemas/v1/a1.avsc", "schemas/v10/a10.avsc", "schemas/v2/a2.avsc"}},
+		{"proto/[xy].proto", []string{"proto/x.proto"}},
+		{"schemas/[xy].avsc", nil},
+	} {
+		t.Run(tc.glob, func(t *testing.T) {
+			cfg, err := LoadConfig("c.yaml", []byte("version: 1\nschemas:\n  - files: \""+tc.glob+"\"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			sfs, _, err := resolve(cfg, cands, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, sf := range sfs {
+				got = append(got, sf.path)
+			}
+			sort.Strings(got)
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// An unclosed class is refused with the entry's line.
+	if _, err := LoadConfig("c.yaml", []byte("version: 1\nschemas:\n  - files: \"schemas/[a-\"\n")); err == nil || !strings.Contains(err.Error(), `c.yaml:3: schemas[0]: invalid glob "schemas/[a-"`) {
+		t.Errorf("unclosed class: %v", err)
 	}
 }
