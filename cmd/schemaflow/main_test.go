@@ -49,7 +49,7 @@ func golden(t *testing.T, name string) string {
 	return string(b)
 }
 
-func writeFile(t *testing.T, dir, name, text string) string {
+func writeFile(t testing.TB, dir, name, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -328,7 +328,7 @@ func TestCompatProtobufAndJSON(t *testing.T) {
 // kafkaAndRegistry starts a one-broker kfake cluster seeded with topics
 // (one partition each) and our registry server over HTTP on a memory
 // store; both close when the test ends.
-func kafkaAndRegistry(t *testing.T, topics ...string) (*kfake.Cluster, *httptest.Server) {
+func kafkaAndRegistry(t testing.TB, topics ...string) (*kfake.Cluster, *httptest.Server) {
 	t.Helper()
 	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
 	if err != nil {

@@ -1,0 +1,599 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/256dpi/lungo"
+	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/mongo"
+	"go.mongodb.org/mongo-driver/mongo/options"
+
+	"github.com/schemaflow/schemaflow/processor/devstack/mongowire"
+)
+
+// The soak's shape: soakPairs source pipelines (MongoDB → Kafka) and as
+// many sinks (Kafka → MongoDB), each sink reading one source's topic.
+const (
+	soakPairs = 5
+	// soakKeys is each source collection's key space: writers upsert
+	// _id = n % soakKeys, so collections (and their copies) stay this
+	// size. The embedded engine copies a collection and its oplog on
+	// every write, so both must stay small for its rate to stay flat.
+	soakKeys = 500
+	// soakWindow bounds the documents a writer is ahead of its sink: the
+	// writers go as fast as the pipelines deliver, and the backlog stays
+	// inside the engine's oplog.
+	soakWindow = 200
+	// soakBulk is the writes per bulk write of a writer.
+	soakBulk = 100
+	// soakOplog is the oplog entries the sources' engine keeps beyond
+	// the last second: more than every pair's window together (a change
+	// stream is never further behind), few enough that copying the
+	// oplog on every write costs little.
+	soakOplog = 3 * soakPairs * soakWindow / 2
+	// soakWarmup is when the growth check starts: samples before it are
+	// the daemon filling its buffers and pools.
+	soakWarmup = 30 * time.Second
+	// soakMaxSlope and soakMaxGrowth define "RSS keeps growing": after
+	// the warm-up, the least-squares slope of RSS exceeds soakMaxSlope
+	// MB per minute and the last sample is more than soakMaxGrowth times
+	// the first sample after the warm-up. Either alone is noise: one
+	// GC cycle moves RSS by a few MB.
+	soakMaxSlope  = 5.0
+	soakMaxGrowth = 1.10
+	// soakRSSLimit is issue 16's target for 10 pipelines under load.
+	soakRSSLimit = 100.0
+)
+
+// soakSample is the daemon's state at one moment of the soak.
+type soakSample struct {
+	at         time.Duration
+	rssMB      float64
+	heapMB     float64 // go_memstats_heap_inuse_bytes; -1 when not served
+	goroutines float64 // go_goroutines; -1 when not served
+	written    int64   // documents the writers wrote
+	delivered  int64   // records the sinks wrote into MongoDB
+}
+
+// BenchmarkSoak runs `schemaflow run` — the binary, built for the soak,
+// in a child process — with 5 MongoDB→Kafka sources and 5 Kafka→MongoDB
+// sinks against kfake, our registry over HTTP and a lungo memory engine
+// served over the MongoDB wire protocol, all in this process. Writers
+// upsert ~1 KB orders into the 5 source collections as fast as the
+// pipelines deliver them (at most soakWindow ahead of each sink) for
+// SCHEMAFLOW_SOAK_DURATION (default 2m). Every 10 s
+// (SCHEMAFLOW_SOAK_INTERVAL) it samples the daemon's RSS (VmRSS of
+// /proc/PID/status), Go heap in use and goroutines (its /metrics, when
+// served). It reports the peaks, the delivered rate and the RSS slope,
+// logs the table, and fails when RSS keeps growing after the first 30 s,
+// when the daemon logs an error, or when a sink stops delivering.
+func BenchmarkSoak(b *testing.B) {
+	duration := envDuration(b, "SCHEMAFLOW_SOAK_DURATION", 2*time.Minute)
+	interval := envDuration(b, "SCHEMAFLOW_SOAK_INTERVAL", 10*time.Second)
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		b.Skipf("the soak reads RSS from /proc: %v", err)
+	}
+	for range b.N {
+		soak(b, duration, interval)
+	}
+}
+
+func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		b.Fatalf("%s=%q: want a positive duration such as 2m", name, v)
+	}
+	return d
+}
+
+func soak(b *testing.B, duration, interval time.Duration) {
+	b.StopTimer()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "schemaflow")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+
+	topics := []string{"_schemaflow_offsets"}
+	for i := range soakPairs {
+		topics = append(topics, fmt.Sprintf("soak.orders%d", i))
+	}
+	kafka, reg := kafkaAndRegistry(b, topics...)
+	// The sources read one engine, the sinks write another: the
+	// writers' engine keeps the oplog the change streams need, the
+	// sinks' keeps almost none.
+	mongoURI := soakMongo(b, soakOplog)
+	copyURI := soakMongo(b, 100)
+
+	var spec strings.Builder
+	fmt.Fprintf(&spec, "version: 1\nkafka: {brokers: [%q]}\nregistry: {url: %q}\nmongodb: {uri: %q, database: soak}\npipelines:\n",
+		kafka.ListenAddrs()[0], reg.URL, mongoURI)
+	for i := range soakPairs {
+		fmt.Fprintf(&spec, `  - name: source-%[1]d
+    mongodb: {collection: orders%[1]d}
+    source: {topic: soak.orders%[1]d, format: avro, namespace: soak}
+  - name: sink-%[1]d
+    mongodb: {uri: %[2]q, collection: orders%[1]d_copy}
+    sink: {topics: [soak.orders%[1]d], id_strategy: key}
+`, i, copyURI)
+	}
+	specFile := writeFile(b, dir, "soak.yaml", spec.String())
+
+	httpAddr := freeAddr(b)
+	d := startDaemon(b, bin, "run", "-f", specFile, "--http-addr", httpAddr, "--log-format", "json")
+	metricsURL := "http://" + httpAddr + "/metrics"
+	waitUntil(b, "the daemon ready", time.Minute, d, func() bool {
+		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(mongoURI))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Disconnect(context.Background())
+
+	flow := newSoakFlow()
+	ctx, stopWriters := context.WithCancel(context.Background())
+	var writers sync.WaitGroup
+	writeErrs := make(chan error, soakPairs)
+	b.StartTimer()
+	start := time.Now()
+	for i := range soakPairs {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			if err := soakWriter(ctx, client.Database("soak").Collection(fmt.Sprintf("orders%d", i)), i, flow); err != nil && ctx.Err() == nil {
+				writeErrs <- fmt.Errorf("writer %d: %w", i, err)
+			}
+		}()
+	}
+
+	// The sampler: /metrics every 250 ms for the flow control, a sample
+	// for the table every interval.
+	var samples []soakSample
+	take := func() soakSample {
+		m, err := scrape(metricsURL)
+		if err != nil {
+			b.Fatalf("scrape %s: %v\ndaemon output:\n%s", metricsURL, err, d.out)
+		}
+		rss, err := vmRSS(d.cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
+		}
+		flow.update(m)
+		s := soakSample{at: time.Since(start).Round(time.Second), rssMB: rss, heapMB: -1, goroutines: -1,
+			written: flow.totalWritten(), delivered: m.sum("schemaflow_records_out_total", `kind="sink"`)}
+		if v, ok := m.value("go_memstats_heap_inuse_bytes", ""); ok {
+			s.heapMB = v / (1 << 20)
+		}
+		if v, ok := m.value("go_goroutines", ""); ok {
+			s.goroutines = v
+		}
+		return s
+	}
+	samples = append(samples, take())
+	tick := time.NewTicker(250 * time.Millisecond)
+	next := interval
+	for done := false; !done; {
+		select {
+		case err := <-writeErrs:
+			b.Fatalf("%v\ndaemon output:\n%s", err, d.out)
+		case err := <-d.exited:
+			b.Fatalf("the daemon exited during the soak: %v\noutput:\n%s", err, d.out)
+		case <-tick.C:
+		}
+		if time.Since(start) >= next {
+			s := take()
+			samples = append(samples, s)
+			if prev := samples[len(samples)-2]; s.delivered == prev.delivered {
+				b.Fatalf("the sinks delivered nothing between %s and %s\ndaemon output:\n%s", prev.at, s.at, d.out)
+			}
+			done = time.Since(start) >= duration
+			next += interval
+			continue
+		}
+		m, err := scrape(metricsURL)
+		if err != nil {
+			b.Fatalf("scrape %s: %v", metricsURL, err)
+		}
+		flow.update(m)
+	}
+	tick.Stop()
+	elapsed := time.Since(start)
+	stopWriters()
+	writers.Wait()
+	b.StopTimer()
+	if errs := d.errors(); len(errs) > 0 {
+		b.Fatalf("the daemon logged errors:\n%s", strings.Join(errs, "\n"))
+	}
+
+	last := samples[len(samples)-1]
+	peakRSS, peakHeap, peakG := 0.0, -1.0, -1.0
+	for _, s := range samples {
+		peakRSS, peakHeap, peakG = max(peakRSS, s.rssMB), max(peakHeap, s.heapMB), max(peakG, s.goroutines)
+	}
+	slope, growth, checked := rssGrowth(samples)
+	b.ReportMetric(peakRSS, "peak-RSS-MB")
+	if peakHeap >= 0 {
+		b.ReportMetric(peakHeap, "peak-heap-MB")
+	}
+	if peakG >= 0 {
+		b.ReportMetric(peakG, "peak-goroutines")
+	}
+	b.ReportMetric(float64(last.delivered)/elapsed.Seconds(), "docs/s")
+	if checked {
+		b.ReportMetric(slope, "RSS-slope-MB/min")
+	}
+	b.Log("\n" + soakTable(samples))
+	if peakHeap < 0 || peakG < 0 {
+		b.Log("the daemon serves no go_memstats_heap_inuse_bytes or go_goroutines: heap and goroutines not measured")
+	}
+	if peakRSS > soakRSSLimit {
+		b.Logf("peak RSS %.1f MB is above the %.0f MB target for %d pipelines", peakRSS, soakRSSLimit, 2*soakPairs)
+	}
+	d.term(b)
+	if checked && slope > soakMaxSlope && growth > soakMaxGrowth {
+		b.Fatalf("RSS keeps growing after %s: %.1f MB/min, last sample %.2fx the first after warm-up (limits %.0f MB/min and %.2fx)",
+			soakWarmup, slope, growth, soakMaxSlope, soakMaxGrowth)
+	}
+}
+
+// rssGrowth is the least-squares slope of RSS (MB per minute) over the
+// samples from soakWarmup on, and the last of them over the first; checked
+// is false with fewer than three such samples.
+func rssGrowth(samples []soakSample) (slope, growth float64, checked bool) {
+	var xs, ys []float64
+	for _, s := range samples {
+		if s.at >= soakWarmup {
+			xs, ys = append(xs, s.at.Minutes()), append(ys, s.rssMB)
+		}
+	}
+	if len(xs) < 3 {
+		return 0, 1, false
+	}
+	var mx, my float64
+	for i := range xs {
+		mx, my = mx+xs[i], my+ys[i]
+	}
+	mx, my = mx/float64(len(xs)), my/float64(len(xs))
+	var num, den float64
+	for i := range xs {
+		num += (xs[i] - mx) * (ys[i] - my)
+		den += (xs[i] - mx) * (xs[i] - mx)
+	}
+	return num / den, ys[len(ys)-1] / ys[0], true
+}
+
+// soakTable is the samples as a Markdown table, one row per sample, the
+// rate being the sinks' since the previous sample.
+func soakTable(samples []soakSample) string {
+	var sb strings.Builder
+	sb.WriteString("| t | RSS MB | heap MB | goroutines | written | delivered | docs/s |\n|---|---|---|---|---|---|---|\n")
+	opt := func(v float64, format string) string {
+		if v < 0 {
+			return "–"
+		}
+		return fmt.Sprintf(format, v)
+	}
+	for i, s := range samples {
+		rate := "–"
+		if i > 0 {
+			p := samples[i-1]
+			rate = fmt.Sprintf("%.0f", float64(s.delivered-p.delivered)/(s.at-p.at).Seconds())
+		}
+		fmt.Fprintf(&sb, "| %s | %.1f | %s | %s | %d | %d | %s |\n", s.at, s.rssMB, opt(s.heapMB, "%.1f"), opt(s.goroutines, "%.0f"), s.written, s.delivered, rate)
+	}
+	return strings.TrimSuffix(sb.String(), "\n")
+}
+
+// soakMongo serves a lungo memory engine over the wire protocol on a
+// loopback port and returns its URI. The oplog keeps the last oplog
+// entries and those of the last second (trimmed every second), so that
+// the engine's copy-on-write cost per write stays flat over the soak.
+func soakMongo(b *testing.B, oplog int) string {
+	_, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore(),
+		ExpireInterval: time.Second, MinOplogSize: oplog, MaxOplogSize: oplog, MinOplogAge: time.Second, MaxOplogAge: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(engine.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := mongowire.New(engine, mongowire.Options{Logger: slog.New(slog.DiscardHandler)})
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return mongowire.URI(ln.Addr().String(), mongowire.DefaultReplicaSet)
+}
+
+// soakFlow holds the writers at most soakWindow documents ahead of their
+// sinks.
+type soakFlow struct {
+	mu        sync.Mutex
+	cond      *sync.Cond
+	written   [soakPairs]int64
+	delivered [soakPairs]int64
+}
+
+func newSoakFlow() *soakFlow {
+	f := &soakFlow{}
+	f.cond = sync.NewCond(&f.mu)
+	return f
+}
+
+// update takes the sinks' delivered counts from a scrape and wakes the
+// writers.
+func (f *soakFlow) update(m metricSet) {
+	f.mu.Lock()
+	for i := range soakPairs {
+		if v, ok := m.value("schemaflow_records_out_total", fmt.Sprintf(`pipeline="sink-%d"`, i)); ok {
+			f.delivered[i] = int64(v)
+		}
+	}
+	f.mu.Unlock()
+	f.cond.Broadcast()
+}
+
+// wait blocks until writer i may write n more documents, or ctx ends.
+func (f *soakFlow) wait(ctx context.Context, i int, n int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.written[i]+n-f.delivered[i] > soakWindow {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.cond.Wait()
+	}
+	return nil
+}
+
+func (f *soakFlow) wrote(i int, n int64) {
+	f.mu.Lock()
+	f.written[i] += n
+	f.mu.Unlock()
+}
+
+func (f *soakFlow) totalWritten() (n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.written {
+		n += w
+	}
+	return n
+}
+
+// soakWriter upserts orders into coll in bulk writes of soakBulk, as fast
+// as the flow allows, until ctx ends.
+func soakWriter(ctx context.Context, coll *mongo.Collection, w int, flow *soakFlow) error {
+	// Wake the writer's wait when ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		flow.mu.Lock()
+		defer flow.mu.Unlock()
+		flow.cond.Broadcast()
+	})
+	defer stop()
+	models := make([]mongo.WriteModel, soakBulk)
+	for n := int64(0); ; {
+		if err := flow.wait(ctx, w, soakBulk); err != nil {
+			return nil
+		}
+		for j := range models {
+			id := (n + int64(j)) % soakKeys
+			models[j] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(soakOrder(id, n+int64(j))).SetUpsert(true)
+		}
+		if _, err := coll.BulkWrite(ctx, models); err != nil {
+			if errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}
+		n += soakBulk
+		flow.wrote(w, soakBulk)
+	}
+}
+
+// soakOrder is a ~1 KB order, the same shape the sink benchmarks write.
+func soakOrder(id, version int64) bson.D {
+	items := make(bson.A, 0, 8)
+	for i := range 8 {
+		items = append(items, bson.D{{Key: "sku", Value: fmt.Sprintf("SKU-%06d", i)}, {Key: "qty", Value: int64(i + 1)}, {Key: "price", Value: 9.99 * float64(i+1)}})
+	}
+	return bson.D{{Key: "_id", Value: id}, {Key: "status", Value: "paid"}, {Key: "version", Value: version},
+		{Key: "customer", Value: bson.D{{Key: "name", Value: "Ada Lovelace"}, {Key: "email", Value: "ada@example.com"}, {Key: "city", Value: "London"}}},
+		{Key: "items", Value: items}, {Key: "note", Value: "leave at the door, ring twice, the dog is friendly"}}
+}
+
+// soakDaemon is the built binary running as a child process.
+type soakDaemon struct {
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan error
+	mu     sync.Mutex
+	errs   []string
+}
+
+// startDaemon runs bin with args; its output is kept, and its ERROR log
+// lines collected.
+func startDaemon(b *testing.B, bin string, args ...string) *soakDaemon {
+	cmd := exec.Command(bin, args...)
+	d := &soakDaemon{cmd: cmd, out: &syncBuffer{}, exited: make(chan error, 1)}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stdout = d.out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(d.out, line)
+			if strings.Contains(line, `"level":"ERROR"`) {
+				d.mu.Lock()
+				d.errs = append(d.errs, line)
+				d.mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		<-scanned
+		d.exited <- cmd.Wait()
+	}()
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+	})
+	return d
+}
+
+func (d *soakDaemon) errors() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.errs...)
+}
+
+// term sends SIGTERM and checks exit 0 within 30 s.
+func (d *soakDaemon) term(b *testing.B) {
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		b.Fatal(err)
+	}
+	select {
+	case err := <-d.exited:
+		if err != nil {
+			b.Fatalf("the daemon exited with %v after SIGTERM; output:\n%s", err, d.out)
+		}
+	case <-time.After(30 * time.Second):
+		b.Fatalf("the daemon did not exit within 30s of SIGTERM; output:\n%s", d.out)
+	}
+}
+
+// waitUntil polls ok every 50 ms until it holds, failing after limit or
+// when the daemon exits.
+func waitUntil(b *testing.B, what string, limit time.Duration, d *soakDaemon, ok func() bool) {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(limit)
+	for !ok() {
+		select {
+		case err := <-d.exited:
+			b.Fatalf("the daemon exited (%v) waiting for %s; output:\n%s", err, what, d.out)
+		case <-deadline:
+			b.Fatalf("timed out after %s waiting for %s; output:\n%s", limit, what, d.out)
+		case <-tick.C:
+		}
+	}
+}
+
+// vmRSS is the resident set of process pid in MB, from /proc/PID/status.
+func vmRSS(pid int) (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read RSS: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) != 2 || fields[1] != "kB" {
+				return 0, fmt.Errorf("/proc/%d/status: unexpected VmRSS line %q", pid, sc.Text())
+			}
+			kb, err := strconv.ParseFloat(fields[0], 64)
+			if err != nil {
+				return 0, fmt.Errorf("/proc/%d/status: VmRSS: %w", pid, err)
+			}
+			return kb / 1024, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
+}
+
+// metricSet is the samples of one scrape of the Prometheus text format:
+// series (name and labels as written) to value.
+type metricSet map[string]float64
+
+var promSample = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)`)
+
+func scrape(url string) (metricSet, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	m := metricSet{}
+	for _, line := range strings.Split(string(body), "\n") {
+		sm := promSample.FindStringSubmatch(line)
+		if sm == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(sm[3], 64)
+		if err != nil || math.IsNaN(v) {
+			continue
+		}
+		m[sm[1]+sm[2]] = v
+	}
+	return m, nil
+}
+
+// value is the first series of name whose labels contain label ("" for
+// any).
+func (m metricSet) value(name, label string) (float64, bool) {
+	for series, v := range m {
+		if (series == name || strings.HasPrefix(series, name+"{")) && strings.Contains(series, label) {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+// sum adds the series of name whose labels contain label.
+func (m metricSet) sum(name, label string) (n int64) {
+	for series, v := range m {
+		if strings.HasPrefix(series, name+"{") && strings.Contains(series, label) {
+			n += int64(v)
+		}
+	}
+	return n
+}
