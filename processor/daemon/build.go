@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -19,22 +18,18 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/readconcern"
 	"gopkg.in/yaml.v3"
 
-	"github.com/schemaflow/schemaflow/evolution"
-	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/mongocopy"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
 	"github.com/schemaflow/schemaflow/processor/mongosource"
 	"github.com/schemaflow/schemaflow/processor/relmap"
-	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
-	"github.com/schemaflow/schemaflow/schemas"
 )
 
 // DefaultOffsetsTopic keeps sources' resume tokens unless a spec names
 // another.
-const DefaultOffsetsTopic = "_schemaflow_offsets"
+const DefaultOffsetsTopic = spec.DefaultOffsetsTopic
 
 // Snapshot is a pipeline's counters at one moment, the same for sources
 // and sinks.
@@ -158,7 +153,7 @@ func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, []kgo
 	}
 	var r runner
 	if p.Sink != nil {
-		r, err = b.sink(p, kopts, reg, client, log)
+		r, err = b.sink(f, p, kopts, reg, client, log)
 	} else {
 		r, err = b.source(f, p, kopts, reg, client, log)
 	}
@@ -167,57 +162,14 @@ func (b *builder) build(ctx context.Context, f *spec.File, i int) (runner, []kgo
 
 func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Source
-	cfg := mongosource.Config{
-		Name: p.Name, Brokers: p.Kafka.Brokers, Compression: config.Compression(p.Kafka.Compression),
-		// Every produce has a deadline: records, resume tokens, dead letters.
-		KafkaOptions: append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(sourceDeliveryTimeout)), DrainTimeout: b.drain,
-		Registry: reg, Namespace: s.Namespace, Subjects: mongosource.SubjectStrategy(s.SubjectStrategy),
-		Envelope: s.Publish == "envelope", NoTombstones: s.Tombstones != nil && !*s.Tombstones,
-		FullDocument: options.FullDocument(s.FullDocument), FullDocumentBeforeChange: options.FullDocument(s.FullDocumentBeforeChange),
-		OnLostResume: mongosource.LostResumePolicy(s.OnLostResume), Heartbeat: s.Heartbeat.Duration,
-		Tolerance: config.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic, MaxBatch: s.MaxBatch, MaxInflightBytes: int64(p.MaxInflightBytes),
-		Topics: mongosource.TopicNames{Topic: s.Topic, Map: s.TopicMap, Prefix: s.TopicPrefix, Suffix: s.TopicSuffix},
-		Logger: log, OnBatch: b.hooks(p.Name),
+	// The spec's settings; what only a running daemon has is added here.
+	cfg, err := f.SourceConfig(p)
+	if err != nil {
+		return nil, err
 	}
-	if s.FullDocumentBeforeChange == "off" {
-		cfg.FullDocumentBeforeChange = ""
-	}
-	switch {
-	case s.Offsets.File != "":
-		cfg.OffsetsFile = f.Resolve(s.Offsets.File)
-	case s.Offsets.Topic != "":
-		cfg.OffsetsTopic = s.Offsets.Topic
-	default:
-		cfg.OffsetsTopic = DefaultOffsetsTopic
-	}
-	if s.Format != "" {
-		format, err := schemas.ParseFormat(s.Format)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Format = format
-	}
-	if s.Compatibility != "" {
-		level, err := evolution.ParseLevel(s.Compatibility)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Level = level
-	}
-	if s.Numbers != "" {
-		numbers, err := schemas.ParseNumbers(s.Numbers)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Numbers = numbers
-	}
-	for _, r := range s.TopicRules {
-		re, err := regexp.Compile(r.Pattern)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Topics.Rules = append(cfg.Topics.Rules, mongosource.TopicRule{Pattern: re, Replacement: r.Replacement})
-	}
+	// Every produce has a deadline: records, resume tokens, dead letters.
+	cfg.KafkaOptions = append(slices.Clip(kopts), kgo.RecordDeliveryTimeout(sourceDeliveryTimeout))
+	cfg.DrainTimeout, cfg.Registry, cfg.Logger, cfg.OnBatch = b.drain, reg, log, b.hooks(p.Name)
 	if s.Filter.Kind != 0 {
 		stages, err := filterStages(&s.Filter)
 		if err != nil {
@@ -225,30 +177,21 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 		}
 		cfg.Pipeline = stages
 	}
-	if s.StartAt != "" {
-		ts, err := spec.ParseTimestamp(s.StartAt)
-		if err != nil {
-			return nil, err
-		}
-		cfg.StartAt = &ts
-	}
 	db, coll := p.MongoDB.Database, p.MongoDB.Collection
 	embedded := strings.HasPrefix(p.MongoDB.URI, "lungo:")
 	// The dev stack serves its engine under a mongodb:// URI too.
 	_, engine := client.(*lungo.Client)
-	copying := db != "" && (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing")
+	copying := db != "" && cfg.CopyExisting != nil
 	if copying {
 		d := client.Database(db)
-		cfg.CopyExisting = &mongosource.Copy{Database: db, Collection: coll, Parallelism: s.Copy.Parallelism,
-			Collections: func(ctx context.Context) ([]string, error) { return mongocopy.Collections(ctx, d) },
-			Find: func(ctx context.Context, c string, filter bson.D) (mongosource.Cursor, error) {
-				return mongocopy.Find(ctx, d.Collection(c), filter)
-			},
-			Count: func(ctx context.Context, c string) (int64, error) { return d.Collection(c).EstimatedDocumentCount(ctx) },
-			Splits: func(ctx context.Context, c string, n int) ([]bson.RawValue, error) {
-				return mongocopy.Splits(ctx, d.Collection(c), n, !engine)
-			},
-			OnLostResumeOnly: s.Startup != "copy_existing",
+		cp := cfg.CopyExisting
+		cp.Collections = func(ctx context.Context) ([]string, error) { return mongocopy.Collections(ctx, d) }
+		cp.Find = func(ctx context.Context, c string, filter bson.D) (mongosource.Cursor, error) {
+			return mongocopy.Find(ctx, d.Collection(c), filter)
+		}
+		cp.Count = func(ctx context.Context, c string) (int64, error) { return d.Collection(c).EstimatedDocumentCount(ctx) }
+		cp.Splits = func(ctx context.Context, c string, n int) ([]bson.RawValue, error) {
+			return mongocopy.Splits(ctx, d.Collection(c), n, !engine)
 		}
 	}
 	switch {
@@ -322,7 +265,7 @@ func (b *builder) source(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *re
 		group: "schemaflow-source-" + p.Name, log: log, leave: b.leave}, nil
 }
 
-func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
+func (b *builder) sink(f *spec.File, p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, client mongoClient, log *slog.Logger) (runner, error) {
 	s := p.Sink
 	var dreg decode.Registry
 	if reg != nil {
@@ -331,43 +274,16 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 	keyFormat, valueFormat := s.Formats()
 	dec := decode.New(decode.Options{Registry: dreg, KeyFormat: decode.Format(keyFormat), ValueFormat: decode.Format(valueFormat),
 		Logger: b.log.With("pipeline", p.Name)})
-	opts := sink.Options{
-		ID: sink.IDStrategy(s.IDStrategy), OverwriteID: s.OverwriteID, UUIDBinary: s.UUIDBinary,
-		PartialKey: projection(s.PartialKey), PartialValue: projection(s.PartialValue),
-		Write: sink.WriteStrategy(s.WriteStrategy), DeleteOnTombstone: s.DeleteOnTombstone == nil || *s.DeleteOnTombstone,
+	// The spec's settings; what only a running daemon has is added here.
+	cfg, err := f.SinkConfig(p)
+	if err != nil {
+		return nil, err
 	}
-	for _, pp := range s.PostProcessors {
-		step, err := postProcessor(pp)
-		if err != nil {
-			return nil, err
-		}
-		opts.PostProcess = append(opts.PostProcess, step)
+	cfg.KafkaOptions, cfg.Decoder = kopts, dec
+	cfg.Target = func(db, coll string) mongosink.Collection {
+		return client.Database(db).Collection(coll)
 	}
-	group := s.Group
-	if group == "" {
-		group = "schemaflow-" + p.Name
-	}
-	cfg := mongosink.Config{
-		Brokers: p.Kafka.Brokers, Group: group, Topics: s.Topics, KafkaOptions: kopts,
-		Decoder: dec,
-		Target: func(db, coll string) mongosink.Collection {
-			return client.Database(db).Collection(coll)
-		},
-		Database: p.MongoDB.Database, Collection: p.MongoDB.Collection, NamespaceField: s.NamespaceField,
-		Sink: opts, Handler: sink.Handler(s.CDC),
-		MaxBatch: s.MaxBatch, MaxWait: s.MaxWait.Duration, Unordered: s.Ordered != nil && !*s.Ordered,
-		Retries: s.Retries, Backoff: s.Backoff.Duration,
-		WriteTimeout: s.WriteTimeout.Duration, SlowWrite: s.SlowWrite.Duration, DrainTimeout: b.drain, CloseTimeout: b.leave,
-		Tolerance: mongosink.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic,
-		Logger: log, OnBatch: b.hooks(p.Name),
-	}
-	for topic, ns := range s.TopicNamespaces {
-		db, coll, _ := strings.Cut(ns, ".")
-		if cfg.TopicNamespaces == nil {
-			cfg.TopicNamespaces = map[string]mongosink.Namespace{}
-		}
-		cfg.TopicNamespaces[topic] = mongosink.Namespace{Database: db, Collection: coll}
-	}
+	cfg.DrainTimeout, cfg.CloseTimeout, cfg.Logger, cfg.OnBatch = b.drain, b.leave, log, b.hooks(p.Name)
 	if s.Mapping != nil {
 		mcfg, err := s.Mapping.Config()
 		if err != nil {
@@ -391,47 +307,6 @@ func (b *builder) sink(p spec.Pipeline, kopts []kgo.Opt, reg *registry.Client, c
 		return nil, err
 	}
 	return sinkRunner{pl, dec}, nil
-}
-
-func projection(p spec.Projection) sink.Projection {
-	if len(p.Allow) > 0 {
-		return sink.Projection{Allow: true, Paths: p.Allow}
-	}
-	return sink.Projection{Paths: p.Block}
-}
-
-func postProcessor(pp spec.PostProcessor) (sink.PostProcessor, error) {
-	switch {
-	case len(pp.Allow) > 0:
-		return sink.Project(sink.Projection{Allow: true, Paths: pp.Allow}), nil
-	case len(pp.Block) > 0:
-		return sink.Project(sink.Projection{Paths: pp.Block}), nil
-	case len(pp.Rename) > 0:
-		renames := make([]sink.Rename, 0, len(pp.Rename))
-		for _, r := range pp.Rename {
-			renames = append(renames, sink.Rename{Old: r.From, New: r.To})
-		}
-		return sink.RenameByMapping(renames), nil
-	case len(pp.RenameRegex) > 0:
-		var renames []sink.RegexpRename
-		for _, r := range pp.RenameRegex {
-			match, err := regexp.Compile(r.Match)
-			if err != nil {
-				return nil, err
-			}
-			pattern, err := regexp.Compile(r.Pattern)
-			if err != nil {
-				return nil, err
-			}
-			renames = append(renames, sink.RegexpRename{Match: match, Pattern: pattern, Replace: r.Replace})
-		}
-		return sink.RenameByRegexp(renames), nil
-	case pp.KafkaMetadata:
-		return sink.AddKafkaMetadata, nil
-	case pp.RemoveNulls:
-		return sink.RemoveNulls, nil
-	}
-	return nil, errors.New("empty post processor")
 }
 
 // filterStages turns the YAML aggregation pipeline into BSON stages, key

@@ -124,7 +124,7 @@ type Config struct {
 	WriteTimeout time.Duration
 	// SlowWrite is how long a bulk write attempt may run before a warning
 	// names its namespace, record count and time so far, while it still
-	// runs. Default 5s.
+	// runs. Default 5s, or half of WriteTimeout when that is shorter.
 	SlowWrite time.Duration
 	// CloseTimeout bounds leaving the consumer group when the pipeline
 	// stops, after the drain. Default 5s.
@@ -170,7 +170,9 @@ func (c *Config) EnsureDefaults() {
 		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.SlowWrite <= 0 {
-		c.SlowWrite = DefaultSlowWrite
+		// Half the write timeout when that is shorter, so the warning
+		// still comes before the write gives up.
+		c.SlowWrite = min(DefaultSlowWrite, c.WriteTimeout/2)
 	}
 	if c.CloseTimeout <= 0 {
 		c.CloseTimeout = DefaultCloseTimeout
@@ -194,7 +196,7 @@ func (c *Config) Validate() error {
 		ps.Add("Group", "required")
 	}
 	if len(c.Topics) == 0 {
-		ps.Add("Topics", "at least one is required")
+		ps.Add("Topics", "at least one topic is required")
 	}
 	if c.Decoder == nil {
 		ps.Add("Decoder", "required")
@@ -216,7 +218,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if writeTimeout := cmp.Or(c.WriteTimeout, DefaultWriteTimeout); c.SlowWrite >= writeTimeout {
-		ps.Add("SlowWrite", "%s is not shorter than the write timeout (%s): the warning would never come", c.SlowWrite, writeTimeout)
+		ps.Add("SlowWrite", "%s is not shorter than write_timeout (%s): the warning would never come", c.SlowWrite, writeTimeout)
 	}
 	config.CheckEnum(&ps, "Tolerance", c.Tolerance, config.Tolerances)
 	if c.Tolerance == ToleranceAll && c.DeadLetterTopic == "" {

@@ -254,7 +254,7 @@ func (c *Config) Validate() error {
 		ps.Add("OnLostResume", "copy_existing needs CopyExisting")
 	}
 	if !c.Envelope && c.FullDocument == options.Default {
-		ps.Add("FullDocument", "\"default\" sends updates without their document, which a document-only source cannot publish: use updateLookup, whenAvailable or required, or the envelope")
+		ps.Add("FullDocument", "\"default\" sends updates without their document, which publish: document cannot publish: use updateLookup (the default), whenAvailable or required, or publish: envelope")
 	}
 	config.CheckEnum(&ps, "Tolerance", c.Tolerance, config.Tolerances)
 	if c.Tolerance == config.ToleranceAll && c.DeadLetterTopic == "" {

@@ -610,7 +610,7 @@ func TestConfigValidate(t *testing.T) {
 			"Name: required", "Watch: required", "Brokers: required", `Compression: "brotli": want none, gzip, snappy, lz4 or zstd`,
 			"Registry: required", "MaxBatch: must not be negative", "MaxInflightBytes: must not be negative",
 			`OnLostResume: "ignore": want fail, latest or copy_existing`,
-			`FullDocument: "default" sends updates without their document, which a document-only source cannot publish: use updateLookup, whenAvailable or required, or the envelope`,
+			`FullDocument: "default" sends updates without their document, which publish: document cannot publish: use updateLookup (the default), whenAvailable or required, or publish: envelope`,
 			`Tolerance: "some": want none or all`, `Subjects: "x": want topic, record or topic-record`,
 			"Topics.Rules[0].Pattern: required", `Topics.Topic: "t" is also the offsets topic`}},
 		{"tolerance all without a dead-letter topic", Config{Name: "n", Watch: func(context.Context, any, *options.ChangeStreamOptions) (ChangeStream, error) { return nil, nil },

@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"net/url"
@@ -15,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/evolution"
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/schemas"
 )
 
@@ -152,8 +152,8 @@ func (c *checker) connections(_ []any, bad func(path []any, format string, args 
 			bad(p("kafka", "brokers", j), "%q: want host:port", b)
 		}
 	}
-	if k.Compression != "" && !contains(k.Compression, "none", "gzip", "snappy", "lz4", "zstd") {
-		bad(p("kafka", "compression"), "%q: want none, gzip, snappy, lz4 or zstd", k.Compression)
+	if c := config.Compression(k.Compression); c != "" && !config.Valid(c, config.Compressions) {
+		bad(p("kafka", "compression"), "%q: want %s", k.Compression, config.Want(config.Compressions))
 	}
 	if r.URL != "" {
 		if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -164,8 +164,8 @@ func (c *checker) connections(_ []any, bad func(path []any, format string, args 
 		bad(p("registry", "token"), "use a token or a username and password, not both")
 	}
 	if s := k.SASL; s != nil {
-		if !contains(s.Mechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512") {
-			bad(p("kafka", "sasl", "mechanism"), "%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+		if !config.Valid(config.SASLMechanism(s.Mechanism), config.SASLMechanisms) {
+			bad(p("kafka", "sasl", "mechanism"), "%q: want %s", s.Mechanism, config.Want(config.SASLMechanisms))
 		}
 		if s.Username == "" || s.Password == "" {
 			bad(p("kafka", "sasl"), "username and password are required")
@@ -274,10 +274,6 @@ func (pc *pipelineChecker) check() {
 	if pl.MongoDB.URI == "" {
 		pc.bad(p("mongodb", "uri"), "required (here or in the file's mongodb block)")
 	}
-	pc.oneOf(p("errors", "tolerance"), pl.Errors.Tolerance, "none", "all")
-	if pl.Errors.Tolerance == "all" && pl.Errors.DeadLetterTopic == "" {
-		pc.bad(p("errors", "dead_letter_topic"), "required with tolerance all")
-	}
 	needRegistry := true
 	switch {
 	case pl.Source == nil && pl.Sink == nil:
@@ -301,6 +297,10 @@ func (pc *pipelineChecker) check() {
 
 func (pc *pipelineChecker) source(s *Source) {
 	pl := pc.p
+	// What the source's Config checks is checked there, and placed here.
+	cfg, _ := sourceConfig(pc.c.resolve, pl)
+	cfg.EnsureDefaults()
+	pc.configProblems(cfg.Validate(), sourceFields)
 	if pl.MongoDB.Collection != "" && pl.MongoDB.Database == "" {
 		pc.bad(p("mongodb", "database"), "required with a collection")
 	}
@@ -315,12 +315,8 @@ func (pc *pipelineChecker) source(s *Source) {
 	pc.oneOf(p("source", "full_document"), s.FullDocument, "default", "updateLookup", "whenAvailable", "required")
 	pc.oneOf(p("source", "full_document_before_change"), s.FullDocumentBeforeChange, "off", "whenAvailable", "required")
 	pc.oneOf(p("source", "startup"), s.Startup, "latest", "timestamp", "copy_existing")
-	pc.oneOf(p("source", "on_lost_resume"), s.OnLostResume, "fail", "latest", "copy_existing")
 	if (s.Startup == "copy_existing" || s.OnLostResume == "copy_existing") && pl.MongoDB.Database == "" {
 		pc.bad(p("source"), "copy_existing needs mongodb.database: a collection or every collection of a database is copied, not a whole deployment")
-	}
-	if s.Copy.Parallelism < 0 {
-		pc.bad(p("source", "copy", "parallelism"), "must not be negative")
 	}
 	switch {
 	case s.Startup == "timestamp" && s.StartAt == "":
@@ -333,17 +329,11 @@ func (pc *pipelineChecker) source(s *Source) {
 		}
 	}
 	pc.oneOf(p("source", "publish"), s.Publish, "document", "envelope")
-	if s.FullDocument == "default" && s.Publish != "envelope" {
-		// MongoDB sends updates without fullDocument under "default", so a
-		// document-only source would have nothing to publish for them.
-		pc.bad(p("source", "full_document"), "\"default\" sends updates without their document, which publish: document cannot publish: use updateLookup (the default), whenAvailable or required, or publish: envelope")
-	}
 	if s.Format != "" {
 		if f, err := schemas.ParseFormat(s.Format); err != nil || (f != schemas.Avro && f != schemas.Protobuf) {
 			pc.bad(p("source", "format"), "%q: want avro or protobuf", s.Format)
 		}
 	}
-	pc.oneOf(p("source", "subject_strategy"), s.SubjectStrategy, "topic", "record", "topic-record")
 	pc.oneOf(p("source", "numbers"), s.Numbers, "widen", "exact")
 	if s.Compatibility != "" {
 		if _, err := evolution.ParseLevel(s.Compatibility); err != nil {
@@ -352,9 +342,6 @@ func (pc *pipelineChecker) source(s *Source) {
 	}
 	if s.Offsets.Topic != "" && s.Offsets.File != "" {
 		pc.bad(p("source", "offsets"), "set topic or file, not both")
-	}
-	if s.MaxBatch < 0 {
-		pc.bad(p("source", "max_batch"), "must not be negative")
 	}
 	if s.Topic != "" && (len(s.TopicMap) > 0 || len(s.TopicRules) > 0) {
 		pc.bad(p("source", "topic"), "one topic for every event leaves topic_map and topic_rules unused: set one or the others")
@@ -366,29 +353,19 @@ func (pc *pipelineChecker) source(s *Source) {
 			pc.bad(p("source", "topic_rules", j, "pattern"), "%v", err)
 		}
 	}
-	if pl.Errors.DeadLetterTopic != "" && pl.Errors.DeadLetterTopic == s.Topic {
-		pc.bad(p("errors", "dead_letter_topic"), "%q is also the source's topic", s.Topic)
-	}
 }
 
 func (pc *pipelineChecker) sink(s *Sink) {
 	pl := pc.p
+	// What the sink's Config checks is checked there, and placed here.
+	cfg, _ := sinkConfig(pl)
+	cfg.EnsureDefaults()
+	pc.configProblems(cfg.Validate(), sinkFields)
 	pc.oneOf(p("sink", "key", "format"), s.Key.Format, "auto", "registry", "json", "string", "bytes", "ignore")
 	if s.Value.Format == "ignore" {
 		pc.bad(p("sink", "value", "format"), "\"ignore\" is for keys only: a value is what gets written")
 	} else {
 		pc.oneOf(p("sink", "value", "format"), s.Value.Format, "auto", "registry", "json", "string", "bytes")
-	}
-	if len(s.Topics) == 0 {
-		pc.bad(p("sink", "topics"), "at least one topic is required")
-	}
-	for j, t := range s.Topics {
-		if t == "" {
-			pc.bad(p("sink", "topics", j), "empty topic name")
-		}
-		if t == pl.Errors.DeadLetterTopic {
-			pc.bad(p("sink", "topics", j), "%q is also the dead-letter topic", t)
-		}
 	}
 	if pl.MongoDB.Database == "" {
 		pc.bad(p("mongodb", "database"), "required: the sink's default database")
@@ -398,9 +375,6 @@ func (pc *pipelineChecker) sink(s *Sink) {
 			pc.bad(p("sink", "topic_namespaces", t), "%q: want db.coll", ns)
 		}
 	}
-	pc.oneOf(p("sink", "cdc"), s.CDC, "mongodb", "debezium-rdbms", "debezium-mongodb", "debezium-mongodb-oplog")
-	pc.oneOf(p("sink", "id_strategy"), s.IDStrategy, "objectid", "uuid", "full-key", "partial-key", "partial-value", "key", "value", "kafka")
-	pc.oneOf(p("sink", "write_strategy"), s.WriteStrategy, "replace", "update", "insert", "update-timestamps", "replace-business-key", "update-business-key-timestamps")
 	pc.mapping(s)
 	if s.CDC != "" && (s.IDStrategy != "" || s.WriteStrategy != "" || len(s.PostProcessors) > 0) {
 		pc.bad(p("sink", "cdc"), "a CDC handler makes its own write models: id_strategy, write_strategy and post_processors are not used with it")
@@ -448,15 +422,6 @@ func (pc *pipelineChecker) sink(s *Sink) {
 				}
 			}
 		}
-	}
-	if s.MaxBatch < 0 {
-		pc.bad(p("sink", "max_batch"), "must not be negative")
-	}
-	if s.Retries < 0 {
-		pc.bad(p("sink", "retries"), "must not be negative")
-	}
-	if writeTimeout := cmp.Or(s.WriteTimeout.Duration, 30*time.Second); s.SlowWrite.Duration >= writeTimeout {
-		pc.bad(p("sink", "slow_write"), "%s is not shorter than write_timeout (%s): the warning would never come", s.SlowWrite.Duration, writeTimeout)
 	}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package spec
 
 import (
 	"reflect"
@@ -8,7 +8,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/schemaflow/schemaflow/processor/sink"
-	"github.com/schemaflow/schemaflow/processor/spec"
 )
 
 // TestRenameChain checks that renames apply in the order written, in both
@@ -29,7 +28,7 @@ func TestRenameChain(t *testing.T) {
 		{"nested path", "rename: [{from: x.a, to: b}, {from: x.b, to: c}]", bson.D{{Key: "x", Value: bson.D{{Key: "a", Value: 1}}}}, bson.D{{Key: "x", Value: bson.D{{Key: "c", Value: 1}}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var pp spec.PostProcessor
+			var pp PostProcessor
 			if err := yaml.Unmarshal([]byte(tc.yaml), &pp); err != nil {
 				t.Fatal(err)
 			}
