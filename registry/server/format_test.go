@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/linkedin/goavro/v2"
+	"github.com/riferrei/srclient"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/descriptorpb"
 
@@ -125,5 +126,50 @@ func TestFormatResolved(t *testing.T) {
 	}
 	if s, err := client(ts).GetSchema(id); err != nil || s.Schema() != order {
 		t.Fatalf("srclient: %v %v", s, err)
+	}
+}
+
+// TestRegisterSerializedProtobuf: a Protobuf schema given as a base64
+// FileDescriptorProto (what format=serialized answers) registers, as in
+// Confluent, and is stored as the .proto text it prints to: its own
+// format=serialized gives the same descriptor back, a lookup with the
+// descriptor finds it, and srclient registers it under the same id. A
+// base64 text that is no descriptor is an invalid schema.
+func TestRegisterSerializedProtobuf(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, store.NewMemory())
+	money := "syntax = \"proto3\";\npackage shop;\nmessage Money { string currency = 1; int64 units = 2; }\n"
+	order := "syntax = \"proto3\";\npackage shop;\nimport \"money.proto\";\nmessage Order { string id = 1; shop.Money total = 2; map<string, int32> counts = 3; oneof pay { string card = 4; bytes token = 5; } }\n"
+	refs := []map[string]any{{"name": "money.proto", "subject": "money", "version": 1}}
+	if got := httpCall(t, "POST", ts.URL+"/subjects/money/versions", map[string]any{"schema": money, "schemaType": "PROTOBUF"}); got.status != 200 {
+		t.Fatalf("money: %s", got.raw)
+	}
+	if got := httpCall(t, "POST", ts.URL+"/subjects/orders/versions", map[string]any{"schema": order, "schemaType": "PROTOBUF", "references": refs}); got.status != 200 {
+		t.Fatalf("orders: %s", got.raw)
+	}
+	serialized := fmt.Sprint(httpCall(t, "GET", ts.URL+"/subjects/orders/versions/1?format=serialized", nil).body["schema"])
+
+	got := httpCall(t, "POST", ts.URL+"/subjects/orders-copy/versions", map[string]any{"schema": serialized, "schemaType": "PROTOBUF", "references": refs})
+	if got.status != 200 {
+		t.Fatalf("register serialized: %s", got.raw)
+	}
+	id := got.id()
+	text := fmt.Sprint(httpCall(t, "GET", ts.URL+"/subjects/orders-copy/versions/1", nil).body["schema"])
+	if !strings.Contains(text, "message Order {") || !strings.Contains(text, `import "money.proto";`) {
+		t.Fatalf("stored text:\n%s", text)
+	}
+	if back := fmt.Sprint(httpCall(t, "GET", ts.URL+"/subjects/orders-copy/versions/1?format=serialized", nil).body["schema"]); back != serialized {
+		t.Fatalf("the stored text serializes to another descriptor:\n%s\n%s", back, serialized)
+	}
+	if lk := httpCall(t, "POST", ts.URL+"/subjects/orders-copy", map[string]any{"schema": serialized, "schemaType": "PROTOBUF", "references": refs}); lk.status != 200 || lk.id() != id {
+		t.Fatalf("lookup by descriptor: %s", lk.raw)
+	}
+	s, err := client(ts).CreateSchema("orders-srclient", serialized, srclient.Protobuf, srclient.Reference{Name: "money.proto", Subject: "money", Version: 1})
+	if err != nil || s.ID() != id {
+		t.Fatalf("srclient register serialized: %v %v (want id %d)", s, err, id)
+	}
+	bad := base64.StdEncoding.EncodeToString([]byte{0xff, 0xff, 0xff, 0xff})
+	if got := httpCall(t, "POST", ts.URL+"/subjects/bad/versions", map[string]any{"schema": bad, "schemaType": "PROTOBUF"}); got.status != 422 || got.code() != 42201 || !strings.Contains(got.raw, "FileDescriptorProto") {
+		t.Fatalf("bad descriptor: %s", got.raw)
 	}
 }

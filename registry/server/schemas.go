@@ -60,6 +60,17 @@ func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsed
 		_ = json.Compact(&buf, raw)
 		*f.out = buf.Bytes()
 	}
+	if st == registry.TypeProtobuf {
+		// A schema given as a base64 FileDescriptorProto, as Confluent
+		// accepts it, is stored as the .proto text it prints to.
+		printed, ok, err := serializedProto(p.text)
+		if err != nil {
+			return p, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema of type %s, details: %v", st, err)
+		}
+		if ok {
+			p.text = strings.TrimSpace(printed)
+		}
+	}
 	if st == registry.TypeAvro || st == registry.TypeJSON {
 		var buf strings.Builder
 		if err := compactJSON(&buf, req.Schema); err != nil {
