@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -205,3 +206,65 @@ var SASLMechanisms = []SASLMechanism{SASLPlain, SASLScramSHA256, SASLScramSHA512
 // (records encoded and not yet acknowledged, batches not yet written,
 // dead letters not yet produced) when its Config sets no bound: 64 MiB.
 const DefaultMaxInflightBytes = 64 << 20
+
+// OnFailure is what the daemon does when a pipeline fails.
+type OnFailure string
+
+// The failure policies.
+const (
+	// OnFailureRestart restarts the pipeline after a backoff (default).
+	OnFailureRestart OnFailure = "restart"
+	// OnFailureStop leaves it stopped; the other pipelines go on.
+	OnFailureStop OnFailure = "stop"
+	// OnFailureExit stops the daemon with an error.
+	OnFailureExit OnFailure = "exit"
+)
+
+// OnFailures lists the failure policies.
+var OnFailures = []OnFailure{OnFailureRestart, OnFailureStop, OnFailureExit}
+
+// The defaults of Restart.
+const (
+	DefaultRestartBackoff    = time.Second
+	DefaultRestartMaxBackoff = time.Minute
+)
+
+// Restart is how the daemon supervises a pipeline that fails.
+type Restart struct {
+	// OnFailure is the policy. Default OnFailureRestart.
+	OnFailure OnFailure
+	// Backoff is the first delay before a restart; it doubles up to
+	// MaxBackoff. Default DefaultRestartBackoff (1s).
+	Backoff time.Duration
+	// MaxBackoff caps the delay. Default DefaultRestartMaxBackoff (1m),
+	// or Backoff when that is longer.
+	MaxBackoff time.Duration
+}
+
+// EnsureDefaults fills in the default of every field left unset.
+func (r *Restart) EnsureDefaults() {
+	if r.OnFailure == "" {
+		r.OnFailure = OnFailureRestart
+	}
+	if r.Backoff == 0 {
+		r.Backoff = DefaultRestartBackoff
+	}
+	if r.MaxBackoff == 0 {
+		r.MaxBackoff = max(DefaultRestartMaxBackoff, r.Backoff)
+	}
+}
+
+// Validate reports every problem at once, as Problems.
+func (r *Restart) Validate() error {
+	var ps Problems
+	CheckEnum(&ps, "OnFailure", r.OnFailure, OnFailures)
+	if r.Backoff < 0 {
+		ps.Add("Backoff", "must not be negative")
+	}
+	if r.MaxBackoff < 0 {
+		ps.Add("MaxBackoff", "must not be negative")
+	} else if r.MaxBackoff > 0 && r.MaxBackoff < r.Backoff {
+		ps.Add("MaxBackoff", "is shorter than backoff")
+	}
+	return ps.Err()
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/schemaflow/schemaflow/internal/retry"
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
 	"github.com/schemaflow/schemaflow/processor/metrics"
 	"github.com/schemaflow/schemaflow/processor/mongosink"
@@ -95,7 +96,7 @@ type Daemon struct {
 type pipeline struct {
 	name, kind string
 	where      string // file:line of its spec
-	onFailure  string
+	onFailure  config.OnFailure
 	backoff    time.Duration
 	maxBackoff time.Duration
 	stuckAfter time.Duration
@@ -113,13 +114,11 @@ type pipeline struct {
 
 // New builds the pipelines of files. Nothing runs until Run.
 func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("daemon: invalid options:\n%w", err)
+	}
 	d := &Daemon{opts: opts, log: opts.Logger, conns: opts.Connections}
-	if d.log == nil {
-		d.log = slog.Default()
-	}
-	if d.opts.ShutdownTimeout <= 0 {
-		d.opts.ShutdownTimeout = 30 * time.Second
-	}
 	if d.conns == nil {
 		d.conns, d.ownsConns = &Connections{Logger: d.log}, true
 	}
@@ -137,19 +136,12 @@ func New(ctx context.Context, files []*spec.File, opts Options) (*Daemon, error)
 				errs = append(errs, fmt.Errorf("%s: pipeline %s: %w", where, p.Name, err))
 				continue
 			}
-			pl := &pipeline{name: p.Name, kind: "source", where: where, onFailure: p.OnFailure, spec: p, run: r, kopts: kopts,
-				backoff: p.Restart.Backoff.Duration, maxBackoff: p.Restart.MaxBackoff.Duration, state: StateStarting}
+			restart := p.RestartConfig()
+			restart.EnsureDefaults()
+			pl := &pipeline{name: p.Name, kind: "source", where: where, onFailure: restart.OnFailure, spec: p, run: r, kopts: kopts,
+				backoff: restart.Backoff, maxBackoff: restart.MaxBackoff, state: StateStarting}
 			if p.Sink != nil {
 				pl.kind = "sink"
-			}
-			if pl.onFailure == "" {
-				pl.onFailure = "restart"
-			}
-			if pl.backoff <= 0 {
-				pl.backoff = time.Second
-			}
-			if pl.maxBackoff <= 0 {
-				pl.maxBackoff = time.Minute
 			}
 			pl.stuckAfter = d.opts.StuckAfter
 			if pl.stuckAfter <= 0 {
@@ -321,11 +313,11 @@ func (d *Daemon) supervise(ctx context.Context, p *pipeline) error {
 		class := errorClass(err)
 		p.countFailure(class)
 		switch p.onFailure {
-		case "exit":
+		case config.OnFailureExit:
 			p.setState(StateFailed, err.Error())
 			log.Error("pipeline failed; stopping schemaflow (on_failure: exit)", "class", class, "err", err)
 			return fmt.Errorf("pipeline %s (%s): %w", p.name, p.where, err)
-		case "stop":
+		case config.OnFailureStop:
 			p.setState(StateFailed, err.Error())
 			log.Error("pipeline failed; it stays stopped (on_failure: stop), the others go on", "class", class, "err", err)
 			<-ctx.Done()

@@ -264,10 +264,9 @@ func (pc *pipelineChecker) check() {
 	case !pipelineName.MatchString(pl.Name):
 		pc.bad(p("name"), "%q: use letters, digits, '.', '_' and '-'", pl.Name)
 	}
-	pc.oneOf(p("on_failure"), pl.OnFailure, "restart", "stop", "exit")
-	if pl.Restart.MaxBackoff.Duration > 0 && pl.Restart.MaxBackoff.Duration < pl.Restart.Backoff.Duration {
-		pc.bad(p("restart", "max_backoff"), "is shorter than backoff")
-	}
+	restart := pl.RestartConfig()
+	restart.EnsureDefaults()
+	pc.configProblems(restart.Validate(), restartFields)
 	if len(pl.Kafka.Brokers) == 0 {
 		pc.bad(p("kafka", "brokers"), "at least one broker is required (here or in the file's kafka block)")
 	}

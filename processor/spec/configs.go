@@ -188,6 +188,17 @@ func postProcessor(pp PostProcessor) (sink.PostProcessor, error) {
 	return nil, errors.New("empty post processor")
 }
 
+// RestartConfig is how the daemon supervises pipeline p: on_failure and
+// restart, defaults left to EnsureDefaults.
+func (p Pipeline) RestartConfig() config.Restart {
+	return config.Restart{OnFailure: config.OnFailure(p.OnFailure), Backoff: p.Restart.Backoff.Duration, MaxBackoff: p.Restart.MaxBackoff.Duration}
+}
+
+// restartFields places the problems of a pipeline's config.Restart.
+var restartFields = map[string][]any{
+	"OnFailure": p("on_failure"), "Backoff": p("restart", "backoff"), "MaxBackoff": p("restart", "max_backoff"),
+}
+
 // sourceFields places the problems of a source's mongosource.Config in
 // the spec, by Config field; nil marks fields the spec checks itself, in
 // its own words, or that the daemon sets.

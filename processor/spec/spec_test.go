@@ -2,9 +2,11 @@ package spec
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -143,4 +145,67 @@ func TestProblemsNameTheirField(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Problems are values: a file name and keys containing ':' keep their
+// lines, the order by line and the one-problem-per-line rule (parsing
+// "file:line" strings broke on both).
+func TestProblemPathsWithColons(t *testing.T) {
+	spec := "version: 1\nkafka: {brokers: [k:9092]}\nregistry: {url: http://r:8081}\nmongodb: {uri: lungo:memory, database: d}\npipelines:\n" +
+		"  - name: p\n    sink:\n      topics: [t]\n      topic_namespaces: {\"a:b\": nodot}\n      max_batch: -1\n" +
+		"  - name: q\n    sink: {topics: [u], max_batch: many}\n"
+	name := "C:/specs/my:spec.yaml"
+	_, err := Parse(name, []byte(spec), nil)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("error %v, want Problems", err)
+	}
+	want := []Problem{
+		{File: name, Line: 9, Path: "pipelines[0].sink.topic_namespaces.a:b", Pipeline: "p", Message: `"nodot": want db.coll`},
+		{File: name, Line: 10, Path: "pipelines[0].sink.max_batch", Pipeline: "p", Message: "must not be negative"},
+		{File: name, Line: 12, Path: "pipelines[1].sink.max_batch", Pipeline: "q", Message: `"many" is not a whole number`},
+	}
+	if !reflect.DeepEqual([]Problem(probs), want) {
+		t.Fatalf("problems:\n%#v\nwant:\n%#v", probs, want)
+	}
+	if got, want := probs[0].Error(), name+`:9: pipelines[0] (p): sink.topic_namespaces.a:b: "nodot": want db.coll`; got != want {
+		t.Fatalf("rendered %q, want %q", got, want)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want ByteSize
+		err  bool
+	}{
+		{"1048576", 1 << 20, false},
+		{"64MiB", 64 << 20, false},
+		{"512 KiB", 512 << 10, false},
+		{"1GB", 1e9, false},
+		{"10B", 10, false},
+		{"0", 0, false},
+		{"-1", 0, true},
+		{"lots", 0, true},
+		{"1.5MiB", 0, true},
+		{"MiB", 0, true},
+		{"9999999999GiB", 0, true}, // overflows int64
+	} {
+		got, err := ParseByteSize(tc.in)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// ParseByteSize never panics and never returns a negative size.
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"64MiB", "1", "-1", "9223372036854775807", "8589934592GiB", " 3 KB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseByteSize(s); err == nil && n < 0 {
+			t.Fatalf("%q: negative size %d", s, n)
+		}
+	})
 }
