@@ -87,10 +87,7 @@ func normalize(body string) string {
 			name, value, _ = strings.Cut(line, " ")
 			rest = ""
 		}
-		var pairs []string
-		for _, m := range labelPair.FindAllString(rest, -1) {
-			pairs = append(pairs, m)
-		}
+		pairs := labelPair.FindAllString(rest, -1)
 		sort.Strings(pairs)
 		family = append(family, name+"{"+strings.Join(pairs, ",")+"} "+value)
 	}
