@@ -66,7 +66,9 @@ const (
 // soakSample is the daemon's state at one moment of the soak.
 type soakSample struct {
 	at         time.Duration
-	rssMB      float64
+	rssMB      float64 // VmRSS
+	anonMB     float64 // RssAnon: heap, stacks, runtime
+	fileMB     float64 // RssFile: the binary's pages
 	heapMB     float64 // go_memstats_heap_inuse_bytes; -1 when not served
 	goroutines float64 // go_goroutines; -1 when not served
 	written    int64   // documents the writers wrote
@@ -183,12 +185,12 @@ func soak(b *testing.B, duration, interval time.Duration) {
 		if err != nil {
 			b.Fatalf("scrape %s: %v\ndaemon output:\n%s", metricsURL, err, d.out)
 		}
-		rss, err := vmRSS(d.cmd.Process.Pid)
+		mem, err := readProcMemory(d.cmd.Process.Pid)
 		if err != nil {
 			b.Fatal(err)
 		}
 		flow.update(m)
-		s := soakSample{at: time.Since(start).Round(time.Second), rssMB: rss, heapMB: -1, goroutines: -1,
+		s := soakSample{at: time.Since(start).Round(time.Second), rssMB: mem.rss, anonMB: mem.anon, fileMB: mem.file, heapMB: -1, goroutines: -1,
 			written: flow.totalWritten(), delivered: m.sum("schemaflow_records_out_total", `kind="sink"`)}
 		if v, ok := m.value("go_memstats_heap_inuse_bytes", ""); ok {
 			s.heapMB = v / (1 << 20)
@@ -251,7 +253,13 @@ func soak(b *testing.B, duration, interval time.Duration) {
 	if checked {
 		b.ReportMetric(slope, "RSS-slope-MB/min")
 	}
-	b.Log("\n" + soakTable(samples))
+	// To stdout, not b.Log: go test keeps only 10 lines of a
+	// benchmark's log. internal/benchreport reads the "table NAME: "
+	// lines into the README.
+	fmt.Println()
+	for _, line := range strings.Split(soakTable(samples), "\n") {
+		fmt.Println("table BenchmarkSoak: " + line)
+	}
 	if peakHeap < 0 || peakG < 0 {
 		b.Log("the daemon serves no go_memstats_heap_inuse_bytes or go_goroutines: heap and goroutines not measured")
 	}
@@ -292,10 +300,12 @@ func rssGrowth(samples []soakSample) (slope, growth float64, checked bool) {
 }
 
 // soakTable is the samples as a Markdown table, one row per sample, the
-// rate being the sinks' since the previous sample.
+// rate being the sinks' since the previous sample. RSS is VmRSS: anon
+// (RssAnon: heap, stacks, the runtime) plus file (RssFile: the binary's
+// pages).
 func soakTable(samples []soakSample) string {
 	var sb strings.Builder
-	sb.WriteString("| t | RSS MB | heap MB | goroutines | written | delivered | docs/s |\n|---|---|---|---|---|---|---|\n")
+	sb.WriteString("| t | RSS MB | anon MB | file MB | heap MB | goroutines | written | delivered | docs/s |\n|---|---|---|---|---|---|---|---|---|\n")
 	opt := func(v float64, format string) string {
 		if v < 0 {
 			return "–"
@@ -308,7 +318,7 @@ func soakTable(samples []soakSample) string {
 			p := samples[i-1]
 			rate = fmt.Sprintf("%.0f", float64(s.delivered-p.delivered)/(s.at-p.at).Seconds())
 		}
-		fmt.Fprintf(&sb, "| %s | %.1f | %s | %s | %d | %d | %s |\n", s.at, s.rssMB, opt(s.heapMB, "%.1f"), opt(s.goroutines, "%.0f"), s.written, s.delivered, rate)
+		fmt.Fprintf(&sb, "| %s | %.1f | %.1f | %.1f | %s | %s | %d | %d | %s |\n", s.at, s.rssMB, s.anonMB, s.fileMB, opt(s.heapMB, "%.1f"), opt(s.goroutines, "%.0f"), s.written, s.delivered, rate)
 	}
 	return strings.TrimSuffix(sb.String(), "\n")
 }
@@ -516,31 +526,52 @@ func waitUntil(b *testing.B, what string, limit time.Duration, d *soakDaemon, ok
 	}
 }
 
-// vmRSS is the resident set of process pid in MB, from /proc/PID/status.
-func vmRSS(pid int) (float64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// procMemory is a process's resident memory in MB from /proc/PID/status:
+// VmRSS and its parts, RssAnon (heap, stacks, the runtime's own) and
+// RssFile (the binary's pages and other mapped files).
+type procMemory struct{ rss, anon, file float64 }
+
+func readProcMemory(pid int) (procMemory, error) {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("read RSS: %w", err)
+		return procMemory{}, fmt.Errorf("read RSS: %w", err)
 	}
 	defer f.Close()
+	var m procMemory
+	fields := map[string]*float64{"VmRSS:": &m.rss, "RssAnon:": &m.anon, "RssFile:": &m.file}
+	seen := 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			fields := strings.Fields(rest)
-			if len(fields) != 2 || fields[1] != "kB" {
-				return 0, fmt.Errorf("/proc/%d/status: unexpected VmRSS line %q", pid, sc.Text())
-			}
-			kb, err := strconv.ParseFloat(fields[0], 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/status: VmRSS: %w", pid, err)
-			}
-			return kb / 1024, nil
+		parts := strings.Fields(sc.Text())
+		dst, ok := fields[firstField(parts)]
+		if !ok {
+			continue
 		}
+		if len(parts) != 3 || parts[2] != "kB" {
+			return procMemory{}, fmt.Errorf("%s: unexpected line %q", path, sc.Text())
+		}
+		kb, err := strconv.ParseFloat(parts[1], 64)
+		if err != nil {
+			return procMemory{}, fmt.Errorf("%s: %s %w", path, parts[0], err)
+		}
+		*dst = kb / 1024
+		seen++
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("/proc/%d/status: %w", pid, err)
+		return procMemory{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmRSS line", pid)
+	if seen != len(fields) {
+		return procMemory{}, fmt.Errorf("%s: want VmRSS, RssAnon and RssFile lines, found %d of them", path, seen)
+	}
+	return m, nil
+}
+
+func firstField(parts []string) string {
+	if len(parts) == 0 {
+		return ""
+	}
+	return parts[0]
 }
 
 // metricSet is the samples of one scrape of the Prometheus text format:

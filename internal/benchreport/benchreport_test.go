@@ -23,7 +23,7 @@ func TestParse(t *testing.T) {
 				"BenchmarkX-2   \t     100\t     12345 ns/op\t  812.5 docs/s\t  3 allocs/op\n" +
 				"BenchmarkY/1KB-8 \t 5\t 7.5 ns/op\nPASS\nok  \texample.com/a\t1.2s\n" +
 				"pkg: example.com/b\ngoos: darwin\nBenchmarkX \t 1\t 2 x-ref\n",
-			want: &Run{Config: map[string]string{"date": "2026-11-29", "goos": "linux", "cpu": "Some CPU @ 2GHz"}, Results: []Result{
+			want: &Run{Config: map[string]string{"date": "2026-11-29", "goos": "linux", "cpu": "Some CPU @ 2GHz"}, Tables: map[string][]string{}, Results: []Result{
 				{Pkg: "example.com/a", Name: "BenchmarkX", Iterations: 100, Units: []string{"ns/op", "docs/s", "allocs/op"},
 					Values: map[string]float64{"ns/op": 12345, "docs/s": 812.5, "allocs/op": 3}},
 				{Pkg: "example.com/a", Name: "BenchmarkY/1KB", Iterations: 5, Units: []string{"ns/op"}, Values: map[string]float64{"ns/op": 7.5}},
@@ -33,8 +33,9 @@ func TestParse(t *testing.T) {
 		{
 			name: "output between a name and its result",
 			in: "pkg: p\nBenchmarkZ-2   \t2026/11/29 12:00:00 INFO something happened\nstarting: 3 workers\n" +
+				"table BenchmarkZ: | t | RSS |\ntable BenchmarkZ: |---|---|\ntable BenchmarkZ: | 0s | 5.0 |\n" +
 				"     10\t  99 ns/op\n",
-			want: &Run{Config: map[string]string{}, Results: []Result{
+			want: &Run{Config: map[string]string{}, Tables: map[string][]string{"BenchmarkZ": {"| t | RSS |", "|---|---|", "| 0s | 5.0 |"}}, Results: []Result{
 				{Pkg: "p", Name: "BenchmarkZ", Iterations: 10, Units: []string{"ns/op"}, Values: map[string]float64{"ns/op": 99}},
 			}},
 		},
@@ -47,7 +48,7 @@ func TestParse(t *testing.T) {
 				"--- SKIP: BenchmarkK\n    k_test.go:1: needs wrk\n" +
 				"FAIL\nFAIL\tp\t3.1s\nFAIL\tq [build failed]\nFAIL\tr\t0.5s\n" +
 				"pkg: t\nBenchmarkT/x-2 \tpanic: boom\n\ngoroutine 1 [running]:\nFAIL\tt\t1.0s\n",
-			want: &Run{Config: map[string]string{}, Results: []Result{
+			want: &Run{Config: map[string]string{}, Tables: map[string][]string{}, Results: []Result{
 				{Pkg: "p", Name: "BenchmarkS", Iterations: 1, Units: []string{"peak-RSS-MB"}, Values: map[string]float64{"peak-RSS-MB": 5},
 					Log: []string{"", "| t | RSS |", "| 0s | 5 |", "done"}},
 				{Pkg: "p", Name: "BenchmarkP/a", Values: map[string]float64{}, Log: []string{"sub log"}},

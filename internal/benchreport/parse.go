@@ -23,6 +23,10 @@ type Run struct {
 	Failed []Problem
 	// Skipped are benchmarks that skipped (--- SKIP), with the reason.
 	Skipped []Problem
+	// Tables are the lines a benchmark printed as "table NAME: LINE"
+	// (Markdown table rows), by benchmark name: go test keeps only ten
+	// lines of a benchmark's log, so longer tables go to stdout.
+	Tables map[string][]string
 }
 
 // Result is one benchmark line.
@@ -80,6 +84,7 @@ var (
 	blockLine = regexp.MustCompile(`^\s*--- (BENCH|FAIL|SKIP): (Benchmark\S*?)(?:-\d+)?(?: \(.*\))?\s*$`)
 	pkgStatus = regexp.MustCompile(`^(ok|FAIL)\s+(\S+)`)
 	duration  = regexp.MustCompile(`^[0-9.]+s$`)
+	tableLine = regexp.MustCompile(`^table (Benchmark[^\s:]*): (.*)$`)
 	// logPrefix is the file:line a log line starts with.
 	logPrefix = regexp.MustCompile(`^\S+\.go:\d+: ?`)
 )
@@ -88,7 +93,7 @@ var (
 // build output) are left alone; a benchmark line whose metrics cannot be
 // read is an error naming its line.
 func Parse(r io.Reader, name string) (*Run, error) {
-	run := &Run{Config: map[string]string{}}
+	run := &Run{Config: map[string]string{}, Tables: map[string][]string{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, 1<<20)
 	// pending is a benchmark named without a result yet, pendingRest
@@ -133,6 +138,10 @@ func Parse(r io.Reader, name string) (*Run, error) {
 				block = &run.Skipped[len(run.Skipped)-1].messages
 			}
 			blockIndent = indent
+			continue
+		}
+		if t := tableLine.FindStringSubmatch(line); t != nil {
+			run.Tables[t[1]] = append(run.Tables[t[1]], t[2])
 			continue
 		}
 		if indent == 0 {

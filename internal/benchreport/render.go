@@ -65,7 +65,7 @@ func Render(run *Run, rows []Row) (string, error) {
 
 	for _, res := range run.Results {
 		if inPkg(res.Pkg, "cmd/schemaflow") && res.Name == "BenchmarkSoak" {
-			sb.WriteString("\n" + soakSection(res))
+			sb.WriteString("\n" + soakSection(res, run.Tables["BenchmarkSoak"]))
 		}
 	}
 	if len(missing) > 0 {
@@ -174,8 +174,9 @@ func goal(row Row, ratio float64) string {
 	}
 }
 
-// soakSection is the soak's summary and its table of samples, as logged.
-func soakSection(res Result) string {
+// soakSection is the soak's summary and its table of samples, as
+// printed (table lines) or logged.
+func soakSection(res Result, printed []string) string {
 	var sb strings.Builder
 	v := func(unit, suffix string) string {
 		if x, ok := res.Value(unit); ok {
@@ -186,10 +187,12 @@ func soakSection(res Result) string {
 	fmt.Fprintf(&sb, "Soak (`BenchmarkSoak`: the built binary, 5 sources and 5 sinks on kfake, our registry and lungo over the wire protocol, writers as fast as the pipelines deliver): "+
 		"peak RSS %s (bound 100 MB), peak Go heap in use %s, peak goroutines %s, %s delivered, RSS slope after the first 30 s %s.\n",
 		v("peak-RSS-MB", " MB"), v("peak-heap-MB", " MB"), v("peak-goroutines", ""), v("docs/s", " docs/s"), v("RSS-slope-MB/min", " MB/min"))
-	var table []string
-	for _, l := range res.Log {
-		if strings.HasPrefix(l, "|") {
-			table = append(table, l)
+	table := printed
+	if len(table) == 0 {
+		for _, l := range res.Log {
+			if strings.HasPrefix(l, "|") {
+				table = append(table, l)
+			}
 		}
 	}
 	if len(table) > 0 {
