@@ -13,8 +13,11 @@ import (
 
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
+
+	"github.com/schemaflow/schemaflow/schemas/protobuf"
 )
 
 // base64Text matches a schema given as base64; .proto text never does, as
@@ -144,6 +147,7 @@ func (p *protoPrinter) optionValues(m proto.Message, where string) []string {
 		out = append(out, name+" = "+optionValue(f, v))
 		return true
 	})
+	slices.Sort(out) // by name, as Confluent orders them
 	return out
 }
 
@@ -401,4 +405,109 @@ func (p *protoPrinter) extensions(depth int, exts []*descriptorpb.FieldDescripto
 		}
 		p.line(depth, "}")
 	}
+}
+
+// normalizedProto is a Protobuf schema in normal form, by the rules of
+// Confluent's normalization (ProtobufSchemaUtils with normalize): imports
+// sorted and without duplicates, options sorted by name, fields sorted by
+// number (a oneof's too, and oneofs by their first field), enum values by
+// number, reserved and extension ranges in order, types named in full;
+// messages keep their order, which message indexes depend on. The text is
+// this printer's, not Confluent's: two schemas that normalize alike here
+// normalize alike there, but the bytes differ.
+func normalizedProto(text string, deps map[string]string) (string, error) {
+	compiled, err := protobuf.Compile("schema.proto", []byte(text), protobuf.Options{Sources: deps})
+	if err != nil {
+		return "", err
+	}
+	fd := protodesc.ToFileDescriptorProto(compiled.File)
+	normalizeFD(fd)
+	printed, err := printProto(fd)
+	if err != nil {
+		return "", err
+	}
+	// The normal form must be the same schema (proto3 wants its zero enum
+	// value first, which sorting by number can break with negative ones).
+	if _, err := protobuf.Compile("schema.proto", []byte(printed), protobuf.Options{Sources: deps}); err != nil {
+		return "", fmt.Errorf("normal form does not compile: %w", err)
+	}
+	return strings.TrimSpace(printed), nil
+}
+
+func normalizeFD(fd *descriptorpb.FileDescriptorProto) {
+	// Imports: sorted, without duplicates, public and weak marks kept.
+	type imp struct {
+		path         string
+		public, weak bool
+	}
+	var imps []imp
+	for i, d := range fd.GetDependency() {
+		imps = append(imps, imp{d, slices.Contains(fd.GetPublicDependency(), int32(i)), slices.Contains(fd.GetWeakDependency(), int32(i))})
+	}
+	slices.SortStableFunc(imps, func(a, b imp) int { return strings.Compare(a.path, b.path) })
+	imps = slices.CompactFunc(imps, func(a, b imp) bool { return a.path == b.path })
+	fd.Dependency, fd.PublicDependency, fd.WeakDependency = nil, nil, nil
+	for i, im := range imps {
+		fd.Dependency = append(fd.Dependency, im.path)
+		if im.public {
+			fd.PublicDependency = append(fd.PublicDependency, int32(i))
+		}
+		if im.weak {
+			fd.WeakDependency = append(fd.WeakDependency, int32(i))
+		}
+	}
+	for _, m := range fd.GetMessageType() {
+		normalizeMessage(m)
+	}
+	for _, e := range fd.GetEnumType() {
+		normalizeEnum(e)
+	}
+	slices.SortStableFunc(fd.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+}
+
+func normalizeMessage(m *descriptorpb.DescriptorProto) {
+	// Oneofs ordered by their first field's number, then every field by
+	// number; oneof indexes follow.
+	first := map[int32]int32{}
+	for _, f := range m.GetField() {
+		if f.OneofIndex != nil {
+			if n, ok := first[f.GetOneofIndex()]; !ok || f.GetNumber() < n {
+				first[f.GetOneofIndex()] = f.GetNumber()
+			}
+		}
+	}
+	order := make([]int32, len(m.GetOneofDecl()))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return int(first[a] - first[b]) })
+	newIndex := map[int32]int32{}
+	decls := make([]*descriptorpb.OneofDescriptorProto, len(order))
+	for i, old := range order {
+		newIndex[old] = int32(i)
+		decls[i] = m.GetOneofDecl()[old]
+	}
+	m.OneofDecl = decls
+	for _, f := range m.GetField() {
+		if f.OneofIndex != nil {
+			f.OneofIndex = proto.Int32(newIndex[f.GetOneofIndex()])
+		}
+	}
+	slices.SortStableFunc(m.Field, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+	slices.SortStableFunc(m.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int { return int(a.GetStart() - b.GetStart()) })
+	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int { return int(a.GetStart() - b.GetStart()) })
+	slices.Sort(m.ReservedName)
+	for _, n := range m.GetNestedType() {
+		normalizeMessage(n)
+	}
+	for _, e := range m.GetEnumType() {
+		normalizeEnum(e)
+	}
+}
+
+func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
+	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int { return int(a.GetStart() - b.GetStart()) })
+	slices.Sort(e.ReservedName)
 }

@@ -404,7 +404,7 @@ func (s *Server) lookupLocked(r *http.Request, name string, body []byte) (any, e
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.canonical(req, boolParam(r, "normalize"))
+	p, err := s.canonical(req, name, boolParam(r, "normalize"))
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ type parsedRequest struct {
 // canonical puts a request in stored form: its type, its text as stored
 // (compact JSON for Avro and JSON Schema, normalized Avro with normalize),
 // and its references. It does not validate the schema.
-func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsedRequest, error) {
+func (s *Server) canonical(req registry.RegisterRequest, subject string, normalize bool) (parsedRequest, error) {
 	st, ok := registry.NormalizeType(req.SchemaType)
 	if !ok {
 		return parsedRequest{}, registry.Errorf(registry.CodeInvalidSchema, "Invalid schema type %q", req.SchemaType)
@@ -100,7 +100,14 @@ func (s *Server) canonical(req registry.RegisterRequest, normalize bool) (parsed
 		}
 		p.text = text
 	}
-	if normalize && st != registry.TypeProtobuf {
+	if st == registry.TypeProtobuf && normalize {
+		// Confluent's normalization rules; a schema that does not compile
+		// (validate says why) or uses custom options is kept as given.
+		if text, err := normalizedProto(p.text, s.depsLocked(subject, p.refs)); err == nil {
+			p.text = text
+		}
+	}
+	if normalize {
 		p.refs = sortedRefs(p.refs)
 	}
 	return p, nil
@@ -167,7 +174,7 @@ func (s *Server) validate(p *parsedRequest) error {
 
 // prepare is canonical followed by validate.
 func (s *Server) prepare(req registry.RegisterRequest, subject string, normalize bool) (parsedRequest, error) {
-	p, err := s.canonical(req, normalize)
+	p, err := s.canonical(req, subject, normalize)
 	p.subject = subject
 	if err != nil {
 		return p, err
@@ -301,7 +308,7 @@ func (s *Server) registerLocked(r *http.Request, name string, req registry.Regis
 	if cfg, ok := s.st.configs[name]; ok && cfg.Normalize || !ok && s.st.global.Normalize {
 		normalize = true
 	}
-	p, err := s.canonical(req, normalize)
+	p, err := s.canonical(req, name, normalize)
 	if err != nil {
 		return nil, nil, err
 	}
