@@ -128,6 +128,10 @@ func TestRenderRows(t *testing.T) {
 			{Pkg: "m/a", Name: "BenchmarkPipe", Units: []string{"records/s"}, Values: map[string]float64{"records/s": 900}},
 			{Pkg: "m/a", Name: "BenchmarkRaw", Units: []string{"records/s"}, Values: map[string]float64{"records/s": 1200}},
 			{Pkg: "m/a", Name: "BenchmarkMem", Units: []string{"peak-RSS-MB"}, Values: map[string]float64{"peak-RSS-MB": 120.4}},
+			{Pkg: "m/a", Name: "BenchmarkBatch/x/fixed-10", Units: []string{"docs/s"}, Values: map[string]float64{"docs/s": 50}},
+			{Pkg: "m/a", Name: "BenchmarkBatch/x/fixed-100", Units: []string{"docs/s"}, Values: map[string]float64{"docs/s": 80}},
+			{Pkg: "m/a", Name: "BenchmarkBatch/x/adaptive", Units: []string{"docs/s", "batch"}, Values: map[string]float64{"docs/s": 76, "batch": 120}},
+			{Pkg: "m/b", Name: "BenchmarkBatch/x/fixed-1000", Units: []string{"docs/s"}, Values: map[string]float64{"docs/s": 900}},
 			{Pkg: "m/a", Name: "BenchmarkOther", Units: []string{"ns/op", "B/op"}, Values: map[string]float64{"ns/op": 1234567.8, "B/op": 0.5}},
 		}}
 	rows := []Row{
@@ -135,6 +139,9 @@ func TestRenderRows(t *testing.T) {
 		{Group: "G", Title: "sink", Pkg: "a", Bench: `^BenchmarkSink$`, Figure: "docs/s", Ratio: "%limit", Goal: 85, Limit: Limit{Label: "raw", Units: []string{"limit-docs/s"}}},
 		{Group: "G", Title: "pipe", Pkg: "a", Bench: `^BenchmarkPipe$`, Figure: "records/s", Goal: 50, Limit: Limit{Label: "raw", Bench: "BenchmarkRaw", Units: []string{"records/s"}}},
 		{Group: "G", Title: "mem", Pkg: "a", Bench: `^BenchmarkMem$`, Figure: "peak-RSS-MB", Goal: 100, Lower: true, Limit: Limit{Label: "bound", Const: 100, ConstUnit: "MB"}},
+		{Group: "G", Title: "$1 fixed $2", Pkg: "a", Bench: `^BenchmarkBatch/(.+)/fixed-(\d+)$`, Figure: "docs/s"},
+		{Group: "G", Title: "$1 adaptive", Pkg: "a", Bench: `^BenchmarkBatch/(.+)/adaptive$`, Figure: "docs/s",
+			Limit: Limit{Label: "best", Bench: `^BenchmarkBatch/$1/fixed-\d+$`, Units: []string{"docs/s"}}},
 		{Group: "G", Title: "gone $1", Pkg: "a", Bench: `^BenchmarkGone/(.+)$`, Figure: "docs/s"},
 	}
 	got, err := Render(run, rows)
@@ -147,6 +154,10 @@ func TestRenderRows(t *testing.T) {
 		"| G | sink | 1,880 docs/s | 2,825 docs/s (raw) | 67% | ≥ 85%: **not met** |",
 		"| G | pipe | 900 records/s | 1,200 records/s (raw) | 75% | ≥ 50%: met |",
 		"| G | mem | 120 MB | 100 MB (bound) | 120% | ≤ 100%: **not met** |",
+		"| G | x fixed 10 | 50.0 docs/s | – | – | – |",
+		"| G | x fixed 100 | 80.0 docs/s | – | – | – |",
+		"| G | x adaptive | 76.0 docs/s | 80.0 docs/s (best) | 95% | – |",
+		"| m/b | `BenchmarkBatch/x/fixed-1000` | 900 docs/s |",
 		"Not in this run: G: gone … (`^BenchmarkGone/(.+)$` in a).",
 		"| m/a | `BenchmarkOther` | 1,234,568 ns/op, 0.50 B/op |",
 	} {

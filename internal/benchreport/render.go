@@ -52,7 +52,11 @@ func Render(run *Run, rows []Row) (string, error) {
 			}
 			found, used[i] = true, true
 			title := re.ReplaceAllString(res.Name, row.Title)
-			cells, err := rowCells(run, res, row, used)
+			limitBench := ""
+			if row.Limit.Bench != "" {
+				limitBench = string(re.ExpandString(nil, row.Limit.Bench, res.Name, re.FindStringSubmatchIndex(res.Name)))
+			}
+			cells, err := rowCells(run, res, row, limitBench, used)
 			if err != nil {
 				return "", fmt.Errorf("%s %s: %w", res.Pkg, res.Name, err)
 			}
@@ -102,8 +106,9 @@ func Render(run *Run, rows []Row) (string, error) {
 }
 
 // rowCells are a row's figure, limit, ratio and goal cells.
-// A result of another benchmark taken as the limit is marked used.
-func rowCells(run *Run, res Result, row Row, used map[int]bool) ([]string, error) {
+// limitBench is the row's Limit.Bench with the figure's groups expanded;
+// the results it matches are marked used.
+func rowCells(run *Run, res Result, row Row, limitBench string, used map[int]bool) ([]string, error) {
 	figure, _ := res.Value(row.Figure)
 	unit := shortUnit(row.Figure)
 	var limit float64
@@ -117,16 +122,25 @@ func rowCells(run *Run, res Result, row Row, used map[int]bool) ([]string, error
 		limit = figure / r
 	case row.Limit.Const != 0:
 		limit, limitUnit = row.Limit.Const, row.Limit.ConstUnit
-	case row.Limit.Bench != "":
-		i := run.find(res.Pkg, row.Limit.Bench)
-		if i < 0 {
-			return []string{figure3(figure, unit), "not in this run (`" + row.Limit.Bench + "`)", "–", goal(row, math.NaN())}, nil
+	case limitBench != "":
+		lre, err := regexp.Compile(limitBench)
+		if err != nil {
+			return nil, fmt.Errorf("limit %q: %w", limitBench, err)
 		}
-		v, ok := run.Results[i].Value(row.Limit.Units[0])
-		if !ok {
-			return nil, fmt.Errorf("%s reports no %s", row.Limit.Bench, row.Limit.Units[0])
+		limit = math.Inf(-1)
+		for i, other := range run.Results {
+			if other.Pkg != res.Pkg || !lre.MatchString(other.Name) {
+				continue
+			}
+			if v, ok := other.Value(row.Limit.Units[0]); ok {
+				limit, limitUnit, used[i] = max(limit, v), shortUnit(row.Limit.Units[0]), true
+			}
 		}
-		limit, limitUnit, used[i] = v, shortUnit(row.Limit.Units[0]), true
+		if math.IsInf(limit, -1) {
+			return []string{figure3(figure, unit), "not in this run (`" + limitBench + "`)", "–", goal(row, math.NaN())}, nil
+		}
+	case len(row.Limit.Units) == 0:
+		return []string{figure3(figure, unit), "–", "–", "–"}, nil
 	default:
 		limit = math.Inf(1)
 		for _, u := range row.Limit.Units {

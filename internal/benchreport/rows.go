@@ -23,9 +23,10 @@ type Row struct {
 }
 
 // Limit is a row's limit: a metric of the same result (Units: the
-// smallest one reported), a metric of another benchmark of the package
-// (Bench, Units[0]), a constant, or the figure over a reported multiple
-// (FromRatio).
+// smallest one reported), the largest Units[0] of the package's
+// benchmarks matching Bench (a regular expression; $1... are the
+// figure's groups), a constant, the figure over a reported multiple
+// (FromRatio), or none (no Units).
 type Limit struct {
 	Label     string
 	Units     []string
@@ -48,9 +49,9 @@ var rows = []Row{
 		Figure: "docs/s", Ratio: "x-dynamicpb", Limit: Limit{Label: "dynamicpb Unmarshal", FromRatio: true}},
 
 	{Group: "Source", Title: "(a) pipeline CPU: fake change stream → kfake", Pkg: "processor/mongosource", Bench: `^BenchmarkSourceEndToEnd$`,
-		Figure: "records/s", Limit: Limit{Label: "kfake produce of the same records", Bench: "BenchmarkProduceLimit", Units: []string{"records/s"}}},
-	{Group: "Source", Title: "(b) end to end: lungo change stream → kfake$1", Pkg: "processor/mongosource", Bench: `^BenchmarkSourceChangeStream(.*)$`,
-		Figure: "records/s", Ratio: "%limit", Limit: Limit{Label: "lungo's raw change-stream read", Units: []string{"limit-records/s"}}},
+		Figure: "records/s", Limit: Limit{Label: "kfake produce of the same records", Bench: `^BenchmarkProduceLimit$`, Units: []string{"records/s"}}},
+	{Group: "Source", Title: "(b) end to end: lungo change stream → kfake", Pkg: "processor/mongosource", Bench: `^BenchmarkChangeStreamVsLimit$`,
+		Figure: "source_docs/s", Ratio: "source/limit_%", Limit: Limit{Label: "lungo's raw change-stream read of the same writes", Units: []string{"stream_read_docs/s"}}},
 	{Group: "Source", Title: "copy of existing documents, $1", Pkg: "processor/mongosource", Bench: `^BenchmarkCopyVsLimit/(.+)$`,
 		Figure: "copy_docs/s", Ratio: "copy/limit_%", Limit: Limit{Label: "slower of find and produce", Units: []string{"find_docs/s", "produce_records/s"}}},
 
@@ -60,14 +61,16 @@ var rows = []Row{
 		Figure: "docs/s", Ratio: "%limit", Goal: 85, Limit: Limit{Label: "raw bulk writes", Units: []string{"limit-docs/s"}}},
 	{Group: "Sink", Title: "(b) FerretDB on SQLite, $1", Pkg: "processor/mongosink", Bench: `^BenchmarkSinkFerretDB/(.+)$`,
 		Figure: "docs/s", Ratio: "%limit", Goal: 85, Limit: Limit{Label: "raw bulk writes", Units: []string{"limit-docs/s"}}},
-	{Group: "Sink", Title: "adaptive batch, replace, $1", Pkg: "processor/mongosink", Bench: `^BenchmarkSinkAdaptive/(.+)$`,
-		Figure: "docs/s", Ratio: "%limit", Limit: Limit{Label: "best fixed batch", Units: []string{"limit-docs/s"}}},
+	{Group: "Sink", Title: "replace upserts, $1, fixed batch of $2", Pkg: "processor/mongosink", Bench: `^BenchmarkReplaceBatch/(.+)/fixed-(\d+)$`,
+		Figure: "docs/s"},
+	{Group: "Sink", Title: "replace upserts, $1, adaptive batch", Pkg: "processor/mongosink", Bench: `^BenchmarkReplaceBatch/(.+)/adaptive$`,
+		Figure: "docs/s", Limit: Limit{Label: "best fixed batch", Bench: `^BenchmarkReplaceBatch/$1/fixed-\d+$`, Units: []string{"docs/s"}}},
 
 	{Group: "Registry", Title: "lookup by id over loopback HTTP", Pkg: "registry/server", Bench: `^BenchmarkGetSchemaByID$`,
-		Figure: "req/s", Goal: 100, Limit: Limit{Label: "issue's goal", Const: 50000, ConstUnit: "req/s"}},
+		Figure: "req/s", Goal: 100, Limit: Limit{Label: "issue 14's goal", Const: 50000, ConstUnit: "req/s"}},
 	{Group: "Registry", Title: "lookup (POST /subjects/S) over loopback HTTP", Pkg: "registry/server", Bench: `^BenchmarkLookup$`,
-		Figure: "req/s", Goal: 100, Limit: Limit{Label: "issue's goal", Const: 50000, ConstUnit: "req/s"}},
+		Figure: "req/s", Goal: 100, Limit: Limit{Label: "issue 14's goal", Const: 50000, ConstUnit: "req/s"}},
 
 	{Group: "Memory", Title: "soak: `schemaflow run`, 10 pipelines, peak RSS", Pkg: "cmd/schemaflow", Bench: `^BenchmarkSoak$`,
-		Figure: "peak-RSS-MB", Goal: 100, Lower: true, Limit: Limit{Label: "issue's bound", Const: 100, ConstUnit: "MB"}},
+		Figure: "peak-RSS-MB", Goal: 100, Lower: true, Limit: Limit{Label: "issue 16's bound", Const: 100, ConstUnit: "MB"}},
 }
