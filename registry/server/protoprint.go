@@ -508,6 +508,8 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 
 func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
 	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
-	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int { return int(a.GetStart() - b.GetStart()) })
+	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int {
+		return int(a.GetStart() - b.GetStart())
+	})
 	slices.Sort(e.ReservedName)
 }
