@@ -85,12 +85,20 @@ func benchRecords(b *testing.B, batch int) int { return b.N + batch }
 // joined), and stopped at the end.
 func runSink(b *testing.B, cfg Config, n int) (records int, took time.Duration) {
 	b.Helper()
-	batches := make(chan int, 1024)
+	var p *Pipeline
+	return runSinkWith(b, cfg, n, &p)
+}
+
+// runSinkWith is runSink, leaving the pipeline in *pp.
+func runSinkWith(b *testing.B, cfg Config, n int, pp **Pipeline) (records int, took time.Duration) {
+	b.Helper()
+	batches := make(chan int, 1<<16)
 	cfg.OnBatch = func(records int, _ time.Duration) { batches <- records }
 	p, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
+	*pp = p
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -243,4 +251,43 @@ type discard struct{}
 
 func (discard) BulkWrite(context.Context, []mongo.WriteModel, ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
 	return &mongo.BulkWriteResult{}, nil
+}
+
+// BenchmarkReplaceBatch is the replace strategy (ordered upserts by _id)
+// at fixed batch sizes from 10 to 1,000 and with the adaptive size (its
+// ceiling 1,000, the default BatchLatency), on lungo's memory store and on
+// FerretDB: docs/s side by side, and for the adaptive runs the size the
+// batches settled at ("batch").
+func BenchmarkReplaceBatch(b *testing.B) {
+	for _, target := range []struct {
+		name string
+		env  func(testing.TB, ...string) *env
+	}{{"lungo", newEnv}, {"FerretDB", newFerretEnv}} {
+		for _, size := range []int{10, 100, 1000, 0} {
+			name := fmt.Sprintf("%s/fixed-%d", target.name, size)
+			if size == 0 {
+				name = target.name + "/adaptive"
+			}
+			b.Run(name, func(b *testing.B) {
+				e := target.env(b, "orders")
+				first := max(size, InitialAdaptiveBatch)
+				n := b.N + first
+				benchTopic(b, e, "orders", n)
+				cfg := e.config(b)
+				cfg.Sink.ID = sink.IDValue
+				cfg.MaxBatch, cfg.FixedBatch = size, true
+				if size == 0 {
+					cfg.MaxBatch, cfg.FixedBatch = 1000, false
+				}
+				var p *Pipeline
+				got, took := runSinkWith(b, cfg, n, &p)
+				if got > 0 && took > 0 {
+					b.ReportMetric(float64(got)/took.Seconds(), "docs/s")
+				}
+				if size == 0 {
+					b.ReportMetric(float64(p.Stats().BatchSize), "batch")
+				}
+			})
+		}
+	}
 }
