@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -462,7 +463,7 @@ func normalizeFD(fd *descriptorpb.FileDescriptorProto) {
 	for _, e := range fd.GetEnumType() {
 		normalizeEnum(e)
 	}
-	slices.SortStableFunc(fd.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+	slices.SortStableFunc(fd.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
 }
 
 func normalizeMessage(m *descriptorpb.DescriptorProto) {
@@ -480,7 +481,7 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return int(first[a] - first[b]) })
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(first[a], first[b]) })
 	newIndex := map[int32]int32{}
 	decls := make([]*descriptorpb.OneofDescriptorProto, len(order))
 	for i, old := range order {
@@ -493,10 +494,10 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 			f.OneofIndex = proto.Int32(newIndex[f.GetOneofIndex()])
 		}
 	}
-	slices.SortStableFunc(m.Field, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
-	slices.SortStableFunc(m.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
-	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int { return int(a.GetStart() - b.GetStart()) })
-	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int { return int(a.GetStart() - b.GetStart()) })
+	slices.SortStableFunc(m.Field, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
+	slices.SortStableFunc(m.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
+	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int { return cmp.Compare(a.GetStart(), b.GetStart()) })
+	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int { return cmp.Compare(a.GetStart(), b.GetStart()) })
 	slices.Sort(m.ReservedName)
 	for _, n := range m.GetNestedType() {
 		normalizeMessage(n)
@@ -507,9 +508,9 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 }
 
 func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
-	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int { return int(a.GetNumber() - b.GetNumber()) })
+	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
 	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int {
-		return int(a.GetStart() - b.GetStart())
+		return cmp.Compare(a.GetStart(), b.GetStart())
 	})
 	slices.Sort(e.ReservedName)
 }
