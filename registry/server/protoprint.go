@@ -496,8 +496,12 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 	}
 	slices.SortStableFunc(m.Field, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
 	slices.SortStableFunc(m.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
-	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int { return cmp.Compare(a.GetStart(), b.GetStart()) })
-	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int { return cmp.Compare(a.GetStart(), b.GetStart()) })
+	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int {
+		return cmp.Compare(a.GetStart(), b.GetStart())
+	})
+	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int {
+		return cmp.Compare(a.GetStart(), b.GetStart())
+	})
 	slices.Sort(m.ReservedName)
 	for _, n := range m.GetNestedType() {
 		normalizeMessage(n)
@@ -508,7 +512,9 @@ func normalizeMessage(m *descriptorpb.DescriptorProto) {
 }
 
 func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
-	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
+	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int {
+		return cmp.Compare(a.GetNumber(), b.GetNumber())
+	})
 	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int {
 		return cmp.Compare(a.GetStart(), b.GetStart())
 	})
