@@ -173,3 +173,46 @@ func TestRegisterSerializedProtobuf(t *testing.T) {
 		t.Fatalf("bad descriptor: %s", got.raw)
 	}
 }
+
+// TestFormatIgnoreExtensions: format=ignore_extensions answers a Protobuf
+// schema without its extend blocks, extension ranges and custom options
+// (the option's definition comes from a reference), as Confluent's
+// ProtobufSchema.formattedString does; the answer compiles on its own
+// imports and keeps every message and field.
+func TestFormatIgnoreExtensions(t *testing.T) {
+	t.Parallel()
+	ts := newServer(t, store.NewMemory())
+	opts := "syntax = \"proto2\";\npackage ext;\nimport \"google/protobuf/descriptor.proto\";\nextend google.protobuf.FieldOptions { optional string sensitivity = 50001; }\n"
+	thing := `syntax = "proto2";
+package shop;
+import "opts.proto";
+message Thing {
+  optional string name = 1 [(ext.sensitivity) = "high", deprecated = true];
+  extensions 100 to 199;
+}
+extend Thing { optional int32 weight = 100; }
+`
+	if got := httpCall(t, "POST", ts.URL+"/subjects/opts/versions", map[string]any{"schema": opts, "schemaType": "PROTOBUF"}); got.status != 200 {
+		t.Fatalf("opts: %s", got.raw)
+	}
+	got := httpCall(t, "POST", ts.URL+"/subjects/thing/versions", map[string]any{"schema": thing, "schemaType": "PROTOBUF",
+		"references": []map[string]any{{"name": "opts.proto", "subject": "opts", "version": 1}}})
+	if got.status != 200 {
+		t.Fatalf("thing: %s", got.raw)
+	}
+	for _, path := range []string{fmt.Sprintf("/schemas/ids/%d?format=ignore_extensions", got.id()), "/subjects/thing/versions/1?format=ignore_extensions"} {
+		a := httpCall(t, "GET", ts.URL+path, nil)
+		text := fmt.Sprint(a.body["schema"])
+		for _, gone := range []string{"extend", "extensions", "sensitivity", "weight"} {
+			if strings.Contains(text, gone) {
+				t.Errorf("GET %s: %q left in\n%s", path, gone, text)
+			}
+		}
+		if !strings.Contains(text, "optional string name = 1 [deprecated = true];") || !strings.Contains(text, `import "opts.proto";`) {
+			t.Errorf("GET %s: lost what is not an extension\n%s", path, text)
+		}
+	}
+	if a := httpCall(t, "GET", ts.URL+"/subjects/thing/versions/1", nil); !strings.Contains(fmt.Sprint(a.body["schema"]), "extend Thing") {
+		t.Errorf("without format: %s", a.raw)
+	}
+}

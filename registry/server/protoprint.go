@@ -520,3 +520,67 @@ func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
 	})
 	slices.Sort(e.ReservedName)
 }
+
+// withoutExtensions is a Protobuf schema as format=ignore_extensions
+// answers it in Confluent: without extend blocks, extension ranges and
+// custom options. Confluent keeps its own confluent.* options there; they
+// are dropped here too, as the registry cannot name them.
+func withoutExtensions(text string, deps map[string]string) (string, error) {
+	compiled, err := protobuf.Compile("schema.proto", []byte(text), protobuf.Options{Sources: deps})
+	if err != nil {
+		return "", err
+	}
+	fd := protodesc.ToFileDescriptorProto(compiled.File)
+	stripOptions := func(m proto.Message) {
+		if m == nil || !m.ProtoReflect().IsValid() {
+			return
+		}
+		r := m.ProtoReflect()
+		r.SetUnknown(nil)
+		r.Range(func(f protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			if f.IsExtension() {
+				r.Clear(f)
+			}
+			return true
+		})
+	}
+	var message func(m *descriptorpb.DescriptorProto)
+	enum := func(e *descriptorpb.EnumDescriptorProto) {
+		stripOptions(e.GetOptions())
+		for _, v := range e.GetValue() {
+			stripOptions(v.GetOptions())
+		}
+	}
+	message = func(m *descriptorpb.DescriptorProto) {
+		m.Extension, m.ExtensionRange = nil, nil
+		stripOptions(m.GetOptions())
+		for _, f := range m.GetField() {
+			stripOptions(f.GetOptions())
+		}
+		for _, o := range m.GetOneofDecl() {
+			stripOptions(o.GetOptions())
+		}
+		for _, n := range m.GetNestedType() {
+			message(n)
+		}
+		for _, e := range m.GetEnumType() {
+			enum(e)
+		}
+	}
+	fd.Extension = nil
+	stripOptions(fd.GetOptions())
+	for _, m := range fd.GetMessageType() {
+		message(m)
+	}
+	for _, e := range fd.GetEnumType() {
+		enum(e)
+	}
+	for _, s := range fd.GetService() {
+		stripOptions(s.GetOptions())
+		for _, m := range s.GetMethod() {
+			stripOptions(m.GetOptions())
+		}
+	}
+	printed, err := printProto(fd)
+	return strings.TrimSpace(printed), err
+}

@@ -151,16 +151,24 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 //     Schema.toString() writes the parsed schema. Names are written in
 //     full rather than with a namespace attribute: the same schema, not
 //     the same bytes as Confluent's;
-//   - Protobuf, format=serialized: its FileDescriptorProto in base64.
+//   - Protobuf, format=serialized: its FileDescriptorProto in base64;
+//   - Protobuf, format=ignore_extensions: the schema without extend
+//     blocks, extension ranges and custom options, printed as our text.
 //
-// Other values (Protobuf's ignore_extensions, unknown ones) answer the
-// schema as stored, as Confluent does for formats it does not know.
+// Other values answer the schema as stored, as Confluent does for formats
+// it does not know.
 // subject names the schema's context. Callers hold the read lock.
 func (s *Server) formatted(r *http.Request, subject string, sc *storedSchema) (string, error) {
 	format := r.URL.Query().Get("format")
 	switch {
 	case format == "resolved" && sc.schemaType == registry.TypeAvro:
 		return s.resolvedAvro(subject, sc)
+	case format == "ignore_extensions" && sc.schemaType == registry.TypeProtobuf:
+		text, err := withoutExtensions(sc.text, s.depsLocked(subject, sc.refs))
+		if err != nil {
+			return "", registry.Errorf(registry.CodeInvalidSchema, "Invalid schema %d: %v", sc.id, err)
+		}
+		return text, nil
 	case format == "serialized" && sc.schemaType == registry.TypeProtobuf:
 	default:
 		return sc.text, nil

@@ -11,14 +11,26 @@
 //
 // Confluent-equivalent: subjects, versions, ids, soft and hard deletes,
 // references, lookups, compatibility (with verbose), config and mode
-// (IMPORT included), error codes, and metadata and ruleSet stored,
-// returned and part of a schema's identity, format=serialized for
-// Protobuf, contexts (:.ctx:subject, per-context ids, ?subject= on id
-// lookups, /contexts, the /contexts/{ctx}/ URL form, context-level config
-// and mode). Not yet: DELETE /contexts/{ctx}, the CONTEXT log record, the
-// other format= values, Protobuf normalization (normalize=true covers
-// Avro and JSON Schema), metadata and rule set inheritance and config
-// defaults, and rule enforcement.
+// (IMPORT included), error codes; metadata and ruleSet stored, returned,
+// part of a schema's identity, inherited from the previous version and
+// merged with the config's defaultMetadata, overrideMetadata,
+// defaultRuleSet and overrideRuleSet (confluent:version included);
+// format=resolved for Avro (the same schema as Confluent's, names written
+// in full) and format=serialized for Protobuf; contexts (:.ctx:subject,
+// per-context ids, ?subject= on id lookups, /contexts, the
+// /contexts/{ctx}/ URL form, context-level config and mode, DELETE
+// /contexts/{ctx} and the CONTEXT log record); normalize=true for Avro and
+// JSON Schema; a Protobuf schema given as a base64 FileDescriptorProto
+// (stored as the .proto text it prints to). Not Confluent-equivalent:
+// normalize=true for Protobuf follows Confluent's rules (imports, options,
+// fields, oneofs, enum values and ranges sorted, types named in full,
+// messages kept in order) but prints its own text, so the stored bytes
+// differ from Confluent's; so does format=ignore_extensions (extend blocks,
+// extension ranges and custom options left out, confluent.* options too,
+// which Confluent keeps); rules are not enforced.
+//
+// Successful reads and lookups are answered from precomputed bytes (see
+// answers.go), bounded by Options.AnswerCacheBytes.
 package server
 
 import (

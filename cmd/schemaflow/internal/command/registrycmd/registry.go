@@ -78,13 +78,18 @@ off.
 
 Confluent-equivalent: the REST API for subjects, versions, ids, deletes,
 references, lookups, compatibility, config, mode (IMPORT included), error
-codes, the _schemas records byte for byte; metadata and ruleSet stored and
-part of a schema's identity (rules are not enforced); format=serialized
-for Protobuf; contexts (:.ctx:subject with per-context ids, /contexts, the
-/contexts/{ctx}/ URL form, context-level config and mode); normalize=true
-for Avro and JSON Schema. Not yet: other format= values (Avro's
-resolved), Protobuf normalization, DELETE /contexts/{ctx} and the CONTEXT
-log record, metadata/ruleSet inheritance and config defaults.`,
+codes, the _schemas records byte for byte; metadata and ruleSet stored,
+part of a schema's identity, inherited from the previous version and
+merged with the config's defaultMetadata/overrideMetadata/defaultRuleSet/
+overrideRuleSet (rules are not enforced); format=resolved for Avro (names
+written in full) and format=serialized for Protobuf; contexts
+(:.ctx:subject with per-context ids, /contexts, DELETE /contexts/{ctx},
+the CONTEXT record, the /contexts/{ctx}/ URL form, context-level config
+and mode); normalize=true for Avro and JSON Schema; registering a
+Protobuf schema as a base64 FileDescriptorProto. Not equivalent:
+normalize=true for Protobuf and format=ignore_extensions apply
+Confluent's rules but print schemaflow's own text; rule enforcement.
+Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			listen := fs.String("listen", "127.0.0.1:8081", "`address` to listen on")
 			storeSpec := fs.String("store", "memory", "`store`: memory, file:DIR, or kafka[:BROKERS] (brokers may come from --kafka-config)")
