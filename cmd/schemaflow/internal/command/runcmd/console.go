@@ -118,8 +118,12 @@ func newConsole(specs []*spec.File, d *daemon.Daemon, write bool, done <-chan st
 // specs name a registry.
 func withConsole(h http.Handler, specs []*spec.File, d *daemon.Daemon, o DaemonOptions, done <-chan struct{}) (http.Handler, bool, error) {
 	c, err := newConsole(specs, d, o.ConsoleWrite, done, o.Logger)
-	if err != nil || c == nil {
+	if err != nil {
 		return h, false, err
+	}
+	if c == nil {
+		o.Logger.Info("web console off: no pipeline names a registry")
+		return h, false, nil
 	}
 	return c.Mount(h), true, nil
 }
