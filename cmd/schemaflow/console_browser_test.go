@@ -279,6 +279,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	waitJS("the replay's result", fmt.Sprintf(`document.querySelector('#replay-status').textContent.includes('replayed %s (duplicate-key) to shop.orders ')`, poison.ID()))
 	eval("open the letter", `document.querySelector('article details').open = true; ''`)
 	shoot("console-dead-letters.png")
+	phoneFits("dead letters page")
 	eventually(t, 2*time.Minute, "the replayed order in shop.orders_copy", func() bool {
 		var doc bson.M
 		err := copyColl.FindOne(ctx, bson.D{{Key: "_id", Value: "console-poison"}}).Decode(&doc)
