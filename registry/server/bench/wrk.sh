@@ -20,14 +20,14 @@ pids=() urls=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 for b in "${bins[@]}"; do
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   "$b" registry serve --listen "127.0.0.1:$port" --store memory >/dev/null 2>&1 &
   pids+=($!)
   url="http://127.0.0.1:$port"
   for _ in $(seq 100); do curl -sf "$url/" >/dev/null && break; sleep 0.1; done
   for i in $(seq 0 99); do
     schema=$(printf '{"type":"record","name":"R%d","namespace":"bench","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"tags","type":{"type":"array","items":"string"}},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}' "$i")
-    body=$(python3 -c 'import json,sys; print(json.dumps({"schema": sys.argv[1]}))' "$schema")
+    body="{\"schema\":\"${schema//\"/\\\"}\"}"
     curl -sf -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' -d "$body" "$url/subjects/s$i/versions" >/dev/null
   done
   urls+=("$url")
