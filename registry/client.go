@@ -251,6 +251,12 @@ func (c *Client) SetConfig(ctx context.Context, subject, level string) error {
 	return c.do(ctx, "PUT", configPath("config", subject), ConfigUpdate{Compatibility: level}, nil)
 }
 
+// UpdateConfig changes a subject's config ("" for the global one): the
+// fields u sets, the others kept, as PUT /config does.
+func (c *Client) UpdateConfig(ctx context.Context, subject string, u ConfigUpdate) error {
+	return c.do(ctx, "PUT", configPath("config", subject), u, nil)
+}
+
 // Mode returns the mode of a subject ("" for the global one).
 func (c *Client) Mode(ctx context.Context, subject string, defaultToGlobal bool) (string, error) {
 	var out Mode

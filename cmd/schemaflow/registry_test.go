@@ -235,6 +235,14 @@ func TestRegistryAdmin(t *testing.T) {
 		t.Fatalf("register with a contract: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// And a subject config with data-contract defaults.
+	req, _ := http.NewRequest("PUT", url+"/config/contract", strings.NewReader(`{"defaultMetadata":{"properties":{"team":"a"}}}`))
+	req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("contract config: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	exportDir := filepath.Join(dir, "export")
 	if r := reg("export", exportDir); r.code != 0 {
@@ -282,6 +290,9 @@ func TestRegistryAdmin(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || got.Metadata.Properties["owner"] != "shop" || len(got.RuleSet.DomainRules) != 1 || got.RuleSet.DomainRules[0].Name != "r" {
 		t.Fatalf("the contract after import: %+v %v", got, err)
+	}
+	if !strings.Contains(string(b), `"defaultMetadata": {`) {
+		t.Fatalf("the export lacks the config's defaultMetadata:\n%s", b)
 	}
 	r := run(t, "", "registry", "mode", "get", "--url", fresh)
 	if !strings.Contains(r.stdout, "READWRITE") {

@@ -562,17 +562,29 @@ func check() *cli.Command {
 // Export is the file `registry export` writes: every subject and version
 // with its id, and the levels and modes.
 type Export struct {
-	Compatibility string          `json:"compatibility"`
-	Mode          string          `json:"mode"`
-	Subjects      []ExportSubject `json:"subjects"`
+	Compatibility string `json:"compatibility"`
+	// Contract holds the config's data-contract fields (defaultMetadata,
+	// overrideMetadata, defaultRuleSet, overrideRuleSet), when set.
+	Contract *registry.ConfigUpdate `json:"contract,omitempty"`
+	Mode     string                 `json:"mode"`
+	Subjects []ExportSubject        `json:"subjects"`
+}
+
+// contractOf is the data-contract part of a config, nil when it has none.
+func contractOf(c registry.Config) *registry.ConfigUpdate {
+	if len(c.DefaultMetadata)+len(c.OverrideMetadata)+len(c.DefaultRuleSet)+len(c.OverrideRuleSet) == 0 {
+		return nil
+	}
+	return &registry.ConfigUpdate{DefaultMetadata: c.DefaultMetadata, OverrideMetadata: c.OverrideMetadata, DefaultRuleSet: c.DefaultRuleSet, OverrideRuleSet: c.OverrideRuleSet}
 }
 
 // ExportSubject is one subject of an Export.
 type ExportSubject struct {
-	Name          string            `json:"name"`
-	Compatibility string            `json:"compatibility,omitempty"`
-	Mode          string            `json:"mode,omitempty"`
-	Versions      []registry.Schema `json:"versions"`
+	Name          string                 `json:"name"`
+	Compatibility string                 `json:"compatibility,omitempty"`
+	Contract      *registry.ConfigUpdate `json:"contract,omitempty"`
+	Mode          string                 `json:"mode,omitempty"`
+	Versions      []registry.Schema      `json:"versions"`
 }
 
 // ExportFile is the name of the file in an export directory.
@@ -589,7 +601,7 @@ func export() *cli.Command {
 			if err != nil {
 				return err
 			}
-			ex.Compatibility = cfg.CompatibilityLevel
+			ex.Compatibility, ex.Contract = cfg.CompatibilityLevel, contractOf(cfg)
 			if ex.Mode, err = rc.Mode(ctx, "", false); err != nil {
 				return err
 			}
@@ -600,7 +612,7 @@ func export() *cli.Command {
 			for _, name := range subs {
 				es := ExportSubject{Name: name}
 				if cfg, err := rc.Config(ctx, name, false); err == nil {
-					es.Compatibility = cfg.CompatibilityLevel
+					es.Compatibility, es.Contract = cfg.CompatibilityLevel, contractOf(cfg)
 				} else if !isCode(err, registry.CodeSubjectConfigNotFound) {
 					return err
 				}
@@ -700,6 +712,11 @@ func importCmd() *cli.Command {
 							return err
 						}
 					}
+					if s.Contract != nil {
+						if err := rc.UpdateConfig(ctx, s.Name, *s.Contract); err != nil {
+							return err
+						}
+					}
 					if s.Mode != "" {
 						if err := rc.SetMode(ctx, s.Name, s.Mode, true); err != nil {
 							return err
@@ -708,6 +725,11 @@ func importCmd() *cli.Command {
 				}
 				if ex.Compatibility != "" {
 					if err := rc.SetConfig(ctx, "", ex.Compatibility); err != nil {
+						return err
+					}
+				}
+				if ex.Contract != nil {
+					if err := rc.UpdateConfig(ctx, "", *ex.Contract); err != nil {
 						return err
 					}
 				}
