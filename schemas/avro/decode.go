@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
@@ -46,7 +47,9 @@ func (d *decoder) fail(format string, args ...any) error {
 // one value.
 func (c *Codec) Decode(data []byte) (bson.Raw, error) {
 	d := &decoder{data: data}
-	idx, dst := bsoncore.AppendDocumentStart(nil)
+	// BSON takes about twice the Avro bytes (field names, lengths, fixed
+	// width numbers): one allocation mostly does.
+	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, min(2*len(data)+64, MaxDocumentSize)))
 	dst, err := d.recordBody(dst, c.schema.Root)
 	if err != nil {
 		return nil, err
@@ -201,6 +204,19 @@ func (d *decoder) value(dst []byte, key string, t *Type) ([]byte, error) {
 		}
 		return bsoncore.AppendDoubleElement(dst, key, math.Float64frombits(binary.LittleEndian.Uint64(b))), nil
 	case String:
+		if t.Logical != "uuid" {
+			// Copied from the Avro bytes straight into the BSON.
+			b, err := d.bytes()
+			if err != nil {
+				return dst, err
+			}
+			if !utf8.Valid(b) {
+				return dst, d.fail("string is not valid UTF-8")
+			}
+			dst = bsoncore.AppendHeader(dst, bsontype.String, key)
+			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)+1))
+			return append(append(dst, b...), 0), nil
+		}
 		s, err := d.str()
 		if err != nil {
 			return dst, err
@@ -311,8 +327,7 @@ func (d *decoder) nested(dst []byte, key string, t *Type, asArray bool) ([]byte,
 		for ; n > 0; n-- {
 			var k string
 			if asArray {
-				keyBuf = strconv.AppendInt(keyBuf[:0], int64(i), 10)
-				k = string(keyBuf)
+				k = indexKey(i, &keyBuf)
 			} else if k, err = d.cstring(); err != nil {
 				return dst, err
 			}
@@ -330,6 +345,23 @@ func (d *decoder) nested(dst []byte, key string, t *Type, asArray bool) ([]byte,
 	}
 	d.depth--
 	return bsoncore.AppendDocumentEnd(out, idx)
+}
+
+// indexKeys are the BSON keys of the first array elements, made once.
+var indexKeys = func() (keys [1024]string) {
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	return keys
+}()
+
+// indexKey is the BSON key of array element i.
+func indexKey(i int, buf *[]byte) string {
+	if i < len(indexKeys) {
+		return indexKeys[i]
+	}
+	*buf = strconv.AppendInt((*buf)[:0], int64(i), 10)
+	return string(*buf)
 }
 
 // recordBody appends the fields of a record value to an open document.
