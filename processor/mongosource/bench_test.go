@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/256dpi/lungo"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
+	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/schemas"
@@ -307,4 +309,105 @@ func encodedRecords(b *testing.B, n int) []*kgo.Record {
 		recs[i] = &kgo.Record{Topic: "orders", Key: k, Value: v}
 	}
 	return recs
+}
+
+// BenchmarkChangeStreamVsLimit is the source end to end through a real
+// change stream: 1 KB orders written to lungo's memory store, streamed by
+// the source from the first write's operation time (StartAt), encoded
+// and produced to kfake until every record is acknowledged and its token
+// saved. The limit, measured in the same run, is lungo's raw change
+// stream reading the same writes (Next and Decode to bson.Raw). The
+// writes are made before either read, so neither measures them.
+// source/limit is the source's rate over the raw read's.
+func BenchmarkChangeStreamVsLimit(b *testing.B) {
+	const docs = 2000
+	e := newKafkaRegistry(b)
+	// lungo's memory store, with an oplog that holds every write of an
+	// iteration (its default keeps 1,000 entries).
+	client, engine, err := lungo.Open(context.Background(), lungo.Options{Store: lungo.NewMemoryStore(), MinOplogSize: 2 * docs, MaxOplogSize: 4 * docs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(engine.Close)
+	e.srcDB, e.src = client, client.Database("shop").Collection("orders")
+	ctx := context.Background()
+	// lungo starts a stream at an operation time only after an earlier
+	// entry: one write before the measured ones.
+	if _, err := e.src.InsertOne(ctx, bson.D{{Key: "_id", Value: int64(-1)}}); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	var raw, source time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		// A stream opened before the writes; it starts at the oplog's end.
+		stream, err := e.src.Watch(ctx, []bson.D{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < docs; j += 500 {
+			batch := make([]any, 0, 500)
+			for k := j; k < min(j+500, docs); k++ {
+				batch = append(batch, benchDoc(i*docs+k))
+			}
+			if _, err := e.src.InsertMany(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+
+		start := time.Now()
+		var first primitive.Timestamp
+		for n := 0; n < docs; n++ {
+			if !stream.Next(ctx) {
+				b.Fatalf("raw stream ended after %d events: %v", n, stream.Err())
+			}
+			var ev bson.Raw
+			if err := stream.Decode(&ev); err != nil {
+				b.Fatal(err)
+			}
+			if n == 0 {
+				first.T, first.I = ev.Lookup("clusterTime").Timestamp()
+			}
+		}
+		raw += time.Since(start)
+		if err := stream.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+
+		s, err := New(e.sourceConfig(func(c *Config) {
+			c.Name = fmt.Sprintf("bench-stream-%d", i)
+			c.OffsetsTopic, c.OffsetsFile = "", fmt.Sprintf("%s/%d", dir, i)
+			c.Envelope, c.MaxBatch, c.StartAt = false, 500, &first
+		}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		start = time.Now()
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(runCtx) }()
+		for s.Stats().Events < docs {
+			select {
+			case err := <-done:
+				b.Fatalf("the source stopped after %d events: %v", s.Stats().Events, err)
+			case <-time.After(200 * time.Microsecond):
+			}
+		}
+		source += time.Since(start)
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		if n := s.Stats().Events; n != docs {
+			b.Fatalf("the source published %d events, want %d", n, docs)
+		}
+	}
+	b.StopTimer()
+	total := float64(docs * b.N)
+	rate := func(d time.Duration) float64 { return total / d.Seconds() }
+	b.ReportMetric(rate(source), "source_docs/s")
+	b.ReportMetric(rate(raw), "stream_read_docs/s")
+	b.ReportMetric(100*rate(source)/rate(raw), "source/limit_%")
 }
