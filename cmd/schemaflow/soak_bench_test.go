@@ -22,11 +22,15 @@ import (
 	"time"
 
 	"github.com/256dpi/lungo"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/processor/devstack/mongowire"
+	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/schemas"
+	"github.com/schemaflow/schemaflow/schemas/serde"
 )
 
 // The soak's shape: soakPairs source pipelines (MongoDB → Kafka) and as
@@ -85,16 +89,28 @@ type soakSample struct {
 // (SCHEMAFLOW_SOAK_INTERVAL) it samples the daemon's RSS (VmRSS of
 // /proc/PID/status), Go heap in use and goroutines (its /metrics, when
 // served). It reports the peaks, the delivered rate and the RSS slope,
-// logs the table, and fails when RSS keeps growing after the first 30 s,
+// prints the table, and fails when RSS keeps growing after the first 30 s,
 // when the daemon logs an error, or when a sink stops delivering.
+// SCHEMAFLOW_SOAK_BACKLOG=N first fills each sink's topic with N records
+// (default 0), so the sinks start by catching up: their buffers at
+// their fullest. SCHEMAFLOW_SOAK_MAX_INFLIGHT sets every pipeline's
+// max_inflight_bytes (default: the spec's default).
 func BenchmarkSoak(b *testing.B) {
 	duration := envDuration(b, "SCHEMAFLOW_SOAK_DURATION", 2*time.Minute)
 	interval := envDuration(b, "SCHEMAFLOW_SOAK_INTERVAL", 10*time.Second)
+	backlog := 0
+	if v := os.Getenv("SCHEMAFLOW_SOAK_BACKLOG"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("SCHEMAFLOW_SOAK_BACKLOG=%q: want a number of records", v)
+		}
+		backlog = n
+	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		b.Skipf("the soak reads RSS from /proc: %v", err)
 	}
 	for range b.N {
-		soak(b, duration, interval)
+		soak(b, duration, interval, backlog)
 	}
 }
 
@@ -110,7 +126,7 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	return d
 }
 
-func soak(b *testing.B, duration, interval time.Duration) {
+func soak(b *testing.B, duration, interval time.Duration, backlog int) {
 	b.StopTimer()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "schemaflow")
@@ -129,17 +145,27 @@ func soak(b *testing.B, duration, interval time.Duration) {
 	mongoURI := soakMongo(b, soakOplog)
 	copyURI := soakMongo(b, 100)
 
+	if backlog > 0 {
+		produceBacklog(b, kafka.ListenAddrs(), reg.URL, backlog)
+	}
+
+	// Every pipeline's max_inflight_bytes, when set: the bound on what
+	// each holds.
+	inflight := ""
+	if v := os.Getenv("SCHEMAFLOW_SOAK_MAX_INFLIGHT"); v != "" {
+		inflight = fmt.Sprintf("\n    max_inflight_bytes: %q", v)
+	}
 	var spec strings.Builder
 	fmt.Fprintf(&spec, "version: 1\nkafka: {brokers: [%q]}\nregistry: {url: %q}\nmongodb: {uri: %q, database: soak}\npipelines:\n",
 		kafka.ListenAddrs()[0], reg.URL, mongoURI)
 	for i := range soakPairs {
 		fmt.Fprintf(&spec, `  - name: source-%[1]d
     mongodb: {collection: orders%[1]d}
-    source: {topic: soak.orders%[1]d, format: avro, namespace: soak}
+    source: {topic: soak.orders%[1]d, format: avro, namespace: soak}%[3]s
   - name: sink-%[1]d
     mongodb: {uri: %[2]q, collection: orders%[1]d_copy}
-    sink: {topics: [soak.orders%[1]d], id_strategy: key}
-`, i, copyURI)
+    sink: {topics: [soak.orders%[1]d], id_strategy: key}%[3]s
+`, i, copyURI, inflight)
 	}
 	specFile := writeFile(b, dir, "soak.yaml", spec.String())
 
@@ -161,7 +187,7 @@ func soak(b *testing.B, duration, interval time.Duration) {
 	}
 	defer client.Disconnect(context.Background())
 
-	flow := newSoakFlow()
+	flow := newSoakFlow(backlog)
 	ctx, stopWriters := context.WithCancel(context.Background())
 	var writers sync.WaitGroup
 	writeErrs := make(chan error, soakPairs)
@@ -347,14 +373,17 @@ func soakMongo(b *testing.B, oplog int) string {
 // soakFlow holds the writers at most soakWindow documents ahead of their
 // sinks.
 type soakFlow struct {
+	// backlog is the records each sink's topic held before the writers
+	// started, delivered on top of theirs.
+	backlog   int64
 	mu        sync.Mutex
 	cond      *sync.Cond
 	written   [soakPairs]int64
 	delivered [soakPairs]int64
 }
 
-func newSoakFlow() *soakFlow {
-	f := &soakFlow{}
+func newSoakFlow(backlog int) *soakFlow {
+	f := &soakFlow{backlog: int64(backlog)}
 	f.cond = sync.NewCond(&f.mu)
 	return f
 }
@@ -365,7 +394,7 @@ func (f *soakFlow) update(m metricSet) {
 	f.mu.Lock()
 	for i := range soakPairs {
 		if v, ok := m.value("schemaflow_records_out_total", fmt.Sprintf(`pipeline="sink-%d"`, i)); ok {
-			f.delivered[i] = int64(v)
+			f.delivered[i] = int64(v) - f.backlog
 		}
 	}
 	f.mu.Unlock()
@@ -427,6 +456,57 @@ func soakWriter(ctx context.Context, coll *mongo.Collection, w int, flow *soakFl
 		}
 		n += soakBulk
 		flow.wrote(w, soakBulk)
+	}
+}
+
+// soakSchema is soakOrder's Avro schema, for the backlog.
+const soakSchema = `{"type": "record", "name": "Order", "namespace": "soak", "fields": [
+	{"name": "_id", "type": "long"}, {"name": "status", "type": "string"}, {"name": "version", "type": "long"},
+	{"name": "customer", "type": {"type": "record", "name": "Customer", "fields": [
+		{"name": "name", "type": "string"}, {"name": "email", "type": "string"}, {"name": "city", "type": "string"}]}},
+	{"name": "items", "type": {"type": "array", "items": {"type": "record", "name": "Item", "fields": [
+		{"name": "sku", "type": "string"}, {"name": "qty", "type": "long"}, {"name": "price", "type": "double"}]}}},
+	{"name": "note", "type": "string"}]}`
+
+// produceBacklog produces n framed orders (Avro values registered under
+// their own subject, JSON keys) to each sink's topic.
+func produceBacklog(b *testing.B, brokers []string, registryURL string, n int) {
+	client, err := registry.NewClient(registryURL, registry.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := client.Register(context.Background(), "soak.backlog-value", registry.RegisterRequest{Schema: soakSchema}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sd, err := serde.New([]byte(soakSchema), serde.Options{Format: schemas.Avro, ID: uint32(id)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range soakPairs {
+		recs := make([]*kgo.Record, 0, 1000)
+		for j := range n {
+			raw, err := bson.Marshal(soakOrder(int64(j%soakKeys), int64(j)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			v, err := sd.Encode(nil, raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs = append(recs, &kgo.Record{Topic: fmt.Sprintf("soak.orders%d", i), Key: []byte(fmt.Sprintf(`{"_id": %d}`, j%soakKeys)), Value: v})
+			if len(recs) == cap(recs) || j == n-1 {
+				if err := cl.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+					b.Fatal(err)
+				}
+				recs = recs[:0]
+			}
+		}
 	}
 }
 
