@@ -252,6 +252,12 @@ func (p *protoPrinter) message(depth int, m *descriptorpb.DescriptorProto, asGro
 	for _, f := range m.GetField() {
 		if f.OneofIndex != nil && !f.GetProto3Optional() {
 			idx := f.GetOneofIndex()
+			if idx < 0 || int(idx) >= len(m.GetOneofDecl()) {
+				if p.err == nil {
+					p.err = fmt.Errorf("message %s: field %s names oneof %d of %d", m.GetName(), f.GetName(), idx, len(m.GetOneofDecl()))
+				}
+				continue
+			}
 			if oneofDone[idx] {
 				continue
 			}
@@ -323,7 +329,7 @@ func (p *protoPrinter) field(depth int, f *descriptorpb.FieldDescriptorProto, ne
 	}
 	typ := fieldType(f)
 	if f.GetType() == descriptorpb.FieldDescriptorProto_TYPE_MESSAGE {
-		if entry := nested[shortName(f.GetTypeName())]; entry != nil && entry.GetOptions().GetMapEntry() && label == "repeated " {
+		if entry := nested[shortName(f.GetTypeName())]; entry != nil && entry.GetOptions().GetMapEntry() && label == "repeated " && len(entry.GetField()) == 2 {
 			consumed[entry.GetName()] = true
 			k, v := entry.GetField()[0], entry.GetField()[1]
 			label, typ = "", fmt.Sprintf("map<%s, %s>", fieldType(k), fieldType(v))
