@@ -109,7 +109,8 @@ type Config struct {
 	// stepdown, registry unavailable) is retried before the pipeline
 	// stops. Default 10.
 	Retries int
-	// Backoff is the first retry delay; it doubles up to 10s. Default 100ms.
+	// Backoff is the first retry delay; it doubles up to 10s, each wait
+	// drawn within ±20% (internal/retry). Default 100ms.
 	Backoff time.Duration
 
 	// DrainTimeout bounds how long a stopped pipeline takes to write and

@@ -23,6 +23,7 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/internal/retry"
 	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
@@ -713,7 +714,7 @@ func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error 
 	coll := p.cfg.Target(ns.Database, ns.Collection)
 	opts := options.BulkWrite().SetOrdered(!p.cfg.Unordered)
 	pending := items
-	attempt := 0
+	backoff := p.policy().Backoff()
 	for len(pending) > 0 {
 		models := make([]mongo.WriteModel, len(pending))
 		for i, it := range pending {
@@ -744,13 +745,13 @@ func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error 
 			}
 		}
 		if transient {
-			attempt++
-			if attempt > p.cfg.Retries {
+			wait, ok := backoff.Next()
+			if !ok {
 				return fmt.Errorf("mongosink: write %s.%s: giving up after %d retries: %w", ns.Database, ns.Collection, p.cfg.Retries, err)
 			}
 			p.retries.Add(1)
-			p.log.Warn("mongosink: retrying write", "namespace", ns.Database+"."+ns.Collection, "attempt", attempt, "err", err)
-			if err := sleep(ctx, p.backoff(attempt)); err != nil {
+			p.log.Warn("mongosink: retrying write", "namespace", ns.Database+"."+ns.Collection, "attempt", backoff.Retries(), "wait", wait.String(), "err", err)
+			if err := retry.Sleep(ctx, wait); err != nil {
 				return err
 			}
 		}
@@ -844,38 +845,30 @@ func (p *Pipeline) writeEach(ctx context.Context, ns Namespace, coll Collection,
 }
 
 // retry runs f until it succeeds, fails for good (f returns false) or the
-// retries run out.
+// retries run out, waiting as policy says between tries.
 func (p *Pipeline) retry(ctx context.Context, what string, f func() (transient bool, err error)) error {
-	for attempt := 1; ; attempt++ {
+	backoff := p.policy().Backoff()
+	for {
 		transient, err := f()
 		if err == nil || !transient {
 			return err
 		}
-		if attempt > p.cfg.Retries {
+		wait, ok := backoff.Next()
+		if !ok {
 			return fmt.Errorf("mongosink: %s: giving up after %d retries: %w", what, p.cfg.Retries, err)
 		}
 		p.retries.Add(1)
-		p.log.Warn("mongosink: retrying", "what", what, "attempt", attempt, "err", err)
-		if err := sleep(ctx, p.backoff(attempt)); err != nil {
+		p.log.Warn("mongosink: retrying", "what", what, "attempt", backoff.Retries(), "wait", wait.String(), "err", err)
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return err
 		}
 	}
 }
 
-func (p *Pipeline) backoff(attempt int) time.Duration {
-	d := p.cfg.Backoff << min(attempt-1, 20)
-	return min(d, 10*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// policy is the pipeline's retry policy: Retries retries, waits from
+// Backoff doubling up to 10s, with schemaflow's jitter (internal/retry).
+func (p *Pipeline) policy() retry.Policy {
+	return retry.Policy{Initial: p.cfg.Backoff, Max: 10 * time.Second, Retries: p.cfg.Retries}
 }
 
 // fail handles a record that failed for good: to the dead-letter topic
