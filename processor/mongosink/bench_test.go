@@ -11,6 +11,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/internal/ferret"
+	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
@@ -221,17 +223,16 @@ func BenchmarkSinkDiscard(b *testing.B) {
 // benchTarget is sink (b): the pipeline writing to a database against raw
 // ordered bulk writes of the same decoded documents, at batch size batch,
 // with the write strategy given (replace upserts or inserts).
-func benchTarget(b *testing.B, e *env, batch int, write sink.WriteStrategy) {
+//
+// The limit writes to an engine of its own, fresh as the pipeline's:
+// lungo's writes cost more as its store (and oplog) grows, so sharing one
+// would favour whichever runs first.
+func benchTarget(b *testing.B, e *env, limit Collection, batch int, write sink.WriteStrategy) {
 	b.ReportAllocs()
 	n := benchRecords(b, batch)
 	frames, sd := benchTopic(b, e, "orders", n)
 	b.StopTimer()
-	limitN, limitTook := rawBulk(b, e.target("raw", "orders"), sd, frames, batch, write)
-	// The pipeline's writes start on an engine as empty as the limit's
-	// did: lungo's writes cost more as the store grows.
-	if err := e.mongo.Database("raw").Drop(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	limitN, limitTook := rawBulk(b, limit, sd, frames, batch, write)
 	cfg := e.config(b)
 	cfg.MaxBatch, cfg.FixedBatch, cfg.Sink.Write, cfg.Sink.ID = batch, true, write, sink.IDValue
 	b.StartTimer()
@@ -241,13 +242,17 @@ func benchTarget(b *testing.B, e *env, batch int, write sink.WriteStrategy) {
 
 func BenchmarkSinkLungo(b *testing.B) {
 	for _, w := range []sink.WriteStrategy{sink.WriteReplace, sink.WriteInsert} {
-		b.Run(string(w), func(b *testing.B) { benchTarget(b, newEnv(b, "orders"), benchBatch, w) })
+		b.Run(string(w), func(b *testing.B) {
+			benchTarget(b, newEnv(b, "orders"), testenv.Lungo(b).Database("raw").Collection("orders"), benchBatch, w)
+		})
 	}
 }
 
 func BenchmarkSinkFerretDB(b *testing.B) {
 	for _, w := range []sink.WriteStrategy{sink.WriteReplace, sink.WriteInsert} {
-		b.Run(string(w), func(b *testing.B) { benchTarget(b, newFerretEnv(b, "orders"), benchBatch, w) })
+		b.Run(string(w), func(b *testing.B) {
+			benchTarget(b, newFerretEnv(b, "orders"), ferret.Client(b).Database("raw").Collection("orders"), benchBatch, w)
+		})
 	}
 }
 
