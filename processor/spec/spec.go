@@ -8,6 +8,7 @@
 package spec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -500,6 +502,7 @@ func Parse(name string, data []byte, getenv func(string) string) (*File, error) 
 	}
 	f := &File{Path: name, root: &root}
 	c := &checker{name: name, root: &root}
+	c.unknownKeys(data)
 	expand(&root, getenv, c, "")
 	c.shape(root.Content[0], reflect.TypeOf(*f), "")
 	if err := root.Content[0].Decode(f); err != nil {
@@ -663,6 +666,7 @@ type checker struct {
 	root     *yaml.Node
 	problems []Problem
 	typed    map[int]bool // lines whose values have the wrong type
+	inCustom int          // depth of shape within types that decode themselves
 }
 
 // resolve makes a path in the spec relative to the spec's directory.
@@ -679,6 +683,90 @@ func (c *checker) add(line int, path string, format string, args ...any) {
 	c.problems = append(c.problems, Problem{File: c.name, Line: line, Path: path, Pipeline: c.pipelineName(path),
 		Message: fmt.Sprintf(format, args...)})
 }
+
+var unknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
+
+// unknownKeys reports the mapping keys that name no field, as yaml.v3's
+// KnownFields(true) finds them in the file as written, each at its path
+// and with the keys its place knows, as "unknown key "x" (known: a, b)".
+func (c *checker) unknownKeys(data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var probe File
+	var te *yaml.TypeError
+	if err := dec.Decode(&probe); !errors.As(err, &te) {
+		return // no unknown key; syntax errors are reported by Parse
+	}
+	for _, m := range te.Errors {
+		u := unknownField.FindStringSubmatch(m)
+		if u == nil {
+			continue // values of the wrong type: shape reports them, after ${ENV} expansion
+		}
+		line, _ := strconv.Atoi(u[1])
+		path, _ := keyPath(c.root, line, u[2], "")
+		c.add(line, path, "unknown key %q (known: %s)", u[2], strings.Join(knownKeys()[u[3]], ", "))
+	}
+}
+
+// keyPath finds the mapping holding key at line, and returns its path.
+func keyPath(n *yaml.Node, line int, key, path string) (string, bool) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, child := range n.Content {
+			if p, ok := keyPath(child, line, key, path); ok {
+				return p, true
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Line == line && k.Value == key {
+				return path, true
+			}
+			if p, ok := keyPath(n.Content[i+1], line, key, join(path, k.Value)); ok {
+				return p, true
+			}
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			if p, ok := keyPath(e, line, key, fmt.Sprintf("%s[%d]", path, i)); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// knownKeys maps each struct type a spec decodes into (named as yaml.v3
+// names it, "spec.Source") to its keys, in field order.
+var knownKeys = sync.OnceValue(func() map[string][]string {
+	known := map[string][]string{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || t == nodeType {
+			return
+		}
+		if _, seen := known[t.String()]; seen {
+			return
+		}
+		known[t.String()] = nil
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			names = append(names, tag)
+			walk(t.Field(i).Type)
+		}
+		known[t.String()] = names
+	}
+	walk(reflect.TypeOf(File{}))
+	return known
+})
 
 var (
 	nodeType        = reflect.TypeOf(yaml.Node{})
@@ -703,6 +791,8 @@ func (c *checker) shape(n *yaml.Node, t reflect.Type, path string) {
 			c.typeProblem(n, path, typeMessage(err))
 			return
 		}
+		c.inCustom++
+		defer func() { c.inCustom-- }()
 	}
 	switch t.Kind() {
 	case reflect.Struct:
@@ -726,7 +816,11 @@ func (c *checker) shape(n *yaml.Node, t reflect.Type, path string) {
 			k := n.Content[i]
 			ft, ok := fields[k.Value]
 			if !ok {
-				c.add(k.Line, path, "unknown key %q (known: %s)", k.Value, strings.Join(names, ", "))
+				// yaml.v3 reports unknown keys (unknownKeys), but not inside
+				// types that decode themselves: those are reported here.
+				if c.inCustom > 0 {
+					c.add(k.Line, path, "unknown key %q (known: %s)", k.Value, strings.Join(names, ", "))
+				}
 				continue
 			}
 			c.shape(n.Content[i+1], ft, join(path, k.Value))

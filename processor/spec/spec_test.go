@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -208,4 +209,32 @@ func FuzzParseByteSize(f *testing.F) {
 			t.Fatalf("%q: negative size %d", s, n)
 		}
 	})
+}
+
+// Unknown keys are found by yaml.v3's KnownFields, and inside types that
+// decode themselves (rename lists), which it does not reach, by the
+// spec's own walk: both with their path and the keys their place knows.
+func TestUnknownKeys(t *testing.T) {
+	spec := "version: 1\nkafka: {brokers: [k:9092]}\nregistry: {url: http://r:8081}\nmongodb: {uri: lungo:memory, database: d}\npipelines:\n" +
+		"  - name: p\n    sink:\n      topics: [t]\n      post_processors:\n        - rename: [{from: a, too: b}]\n" +
+		"      mapping:\n        tables:\n          public.t: {collection: c, colection: x}\n    restart: {backof: 1s}\n"
+	_, err := Parse("u.yaml", []byte(spec), nil)
+	var probs Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("error %v, want Problems", err)
+	}
+	var got []string
+	for _, p := range probs {
+		if strings.Contains(p.Message, "unknown key") {
+			got = append(got, p.Error())
+		}
+	}
+	want := []string{
+		`u.yaml:10: pipelines[0] (p): sink.post_processors[0].rename[0]: unknown key "too" (known: from, to)`,
+		`u.yaml:13: pipelines[0] (p): sink.mapping.tables.public.t: unknown key "colection" (known: collection, rename, include, exclude, nulls, types, filter, embed_array, embed_document)`,
+		`u.yaml:14: pipelines[0] (p): restart: unknown key "backof" (known: backoff, max_backoff)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("unknown keys:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
