@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -707,4 +708,90 @@ func (m metricSet) sum(name, label string) (n int64) {
 		}
 	}
 	return n
+}
+
+// The soak's growth check: flat or shrinking RSS after the warm-up
+// passes, a steady climb fails, one noisy sample does not, and fewer than
+// three samples after the warm-up are not judged.
+func TestSoakGrowthCheck(t *testing.T) {
+	series := func(rss ...float64) []soakSample {
+		var out []soakSample
+		for i, r := range rss {
+			out = append(out, soakSample{at: time.Duration(i) * 10 * time.Second, rssMB: r})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		samples []soakSample
+		slope   float64
+		growth  float64
+		checked bool
+		keeps   bool
+	}{
+		{"flat after a warm-up peak", series(30, 65, 60, 50, 50, 50, 50), 0, 1, true, false},
+		{"steady climb", series(30, 40, 45, 50, 55, 60, 65), 30, 1.3, true, true},
+		{"one spike", series(30, 60, 50, 50, 58, 50, 51), -3, 1.02, true, false},
+		{"too short", series(30, 60, 50, 52), 0, 1, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			slope, growth, checked := rssGrowth(tc.samples)
+			if checked != tc.checked || math.Abs(slope-tc.slope) > 0.05 || math.Abs(growth-tc.growth) > 0.005 {
+				t.Fatalf("rssGrowth = %.2f MB/min, %.3fx, %v; want %.2f, %.3f, %v", slope, growth, checked, tc.slope, tc.growth, tc.checked)
+			}
+			if got := checked && slope > soakMaxSlope && growth > soakMaxGrowth; got != tc.keeps {
+				t.Fatalf("keeps growing: %v, want %v", got, tc.keeps)
+			}
+		})
+	}
+}
+
+// readProcMemory reads this process's resident memory: VmRSS is at least
+// its anonymous and file parts.
+func TestReadProcMemory(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	m, err := readProcMemory(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.anon <= 0 || m.file <= 0 || m.rss < m.anon+m.file-0.01 {
+		t.Fatalf("memory %+v: want positive parts within VmRSS", m)
+	}
+	if _, err := readProcMemory(-1); err == nil || !strings.Contains(err.Error(), "read RSS") {
+		t.Fatalf("a missing process: %v", err)
+	}
+}
+
+// A scrape's samples are found by name and label; sums add a metric's
+// series.
+func TestMetricSet(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "# HELP go_goroutines Goroutines.\n# TYPE go_goroutines gauge\ngo_goroutines 204\n"+
+			"go_memstats_heap_inuse_bytes 1.8874368e+07\n"+
+			`schemaflow_records_out_total{pipeline="sink-1",kind="sink"} 120`+"\n"+
+			`schemaflow_records_out_total{pipeline="sink-10",kind="sink"} 7`+"\n"+
+			`schemaflow_records_out_total{pipeline="source-1",kind="source"} 99`+"\n")
+	}))
+	defer srv.Close()
+	m, err := scrape(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := m.value("go_goroutines", ""); !ok || v != 204 {
+		t.Errorf("go_goroutines = %v, %v", v, ok)
+	}
+	if v, ok := m.value("go_memstats_heap_inuse_bytes", ""); !ok || v != 18874368 {
+		t.Errorf("heap = %v, %v", v, ok)
+	}
+	if v, ok := m.value("schemaflow_records_out_total", `pipeline="sink-1"`); !ok || v != 120 {
+		t.Errorf("sink-1 = %v, %v", v, ok)
+	}
+	if n := m.sum("schemaflow_records_out_total", `kind="sink"`); n != 127 {
+		t.Errorf("sinks' sum = %d, want 127", n)
+	}
+	if _, ok := m.value("go_threads", ""); ok {
+		t.Error("a metric not served was found")
+	}
 }
