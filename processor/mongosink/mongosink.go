@@ -479,15 +479,6 @@ func (p *Pipeline) poll(ctx context.Context) ([]*kgo.Record, error) {
 	return batch, nil
 }
 
-// bytesOf is the bytes records count against MaxInflightBytes.
-func bytesOf(recs []*kgo.Record) int64 {
-	n := int64(0)
-	for _, r := range recs {
-		n += recordBytes(r)
-	}
-	return n
-}
-
 // item is one record on its way to a collection.
 type item struct {
 	rec   *kgo.Record

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
-	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/bson/primitive"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
 
@@ -213,7 +212,7 @@ func (d *decoder) value(dst []byte, key string, t *Type) ([]byte, error) {
 			if !utf8.Valid(b) {
 				return dst, d.fail("string is not valid UTF-8")
 			}
-			dst = bsoncore.AppendHeader(dst, bsontype.String, key)
+			dst = bsoncore.AppendHeader(dst, bson.TypeString, key)
 			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)+1))
 			return append(append(dst, b...), 0), nil
 		}
