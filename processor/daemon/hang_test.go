@@ -45,12 +45,29 @@ type panicking struct{ lungo.ICollection }
 
 func (c panicking) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts ...*options.BulkWriteOptions) (*mongo.BulkWriteResult, error) {
 	for _, m := range models {
-		if r, ok := m.(*mongo.ReplaceOneModel); ok && r.Filter.(bson.D)[0].Value == int32(2) {
+		if r, ok := m.(*mongo.ReplaceOneModel); ok && filterID(r.Filter) == 2 {
 			var a, b any = bson.D{}, bson.D{}
 			_ = a == b
 		}
 	}
 	return c.ICollection.BulkWrite(ctx, models, opts...)
+}
+
+// filterID is the integer _id a {_id: v} filter names, whatever form the
+// sink gave v (a Go value or the decoder's raw BSON), or -1.
+func filterID(filter any) int64 {
+	raw, err := bson.Marshal(filter)
+	if err != nil {
+		return -1
+	}
+	v, err := bson.Raw(raw).LookupErr("_id")
+	if err != nil {
+		return -1
+	}
+	if id, ok := v.AsInt64OK(); ok {
+		return id
+	}
+	return -1
 }
 
 // hanging never finishes a bulk write: it returns only when its context
