@@ -7,6 +7,8 @@ import (
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
+
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // A record's value may come as BSON bytes (Record.RawValue), as the
@@ -17,11 +19,23 @@ import (
 // the bytes once behind it. Every other strategy unmarshals the value into
 // a bson.D first and edits that. Both ways make the same writes.
 
+// checkRaw makes sure a raw value is a well-formed BSON document before
+// anything reads it (the driver's readers panic on some malformed bytes).
+func checkRaw(r Record) error {
+	if err := rawbson.Validate(r.RawValue); err != nil {
+		return dataErr(r, "value: %v", err)
+	}
+	return nil
+}
+
 // ValueD returns the value as a bson.D: Value, or RawValue unmarshalled;
 // nil for a tombstone.
 func (r Record) ValueD() (bson.D, error) {
 	if r.Value != nil || r.RawValue == nil {
 		return r.Value, nil
+	}
+	if err := checkRaw(r); err != nil {
+		return nil, err
 	}
 	var d bson.D
 	if err := bson.Unmarshal(r.RawValue, &d); err != nil {
@@ -53,6 +67,9 @@ func (r Record) LookupValue(path ...string) (any, bool) {
 	if r.Value != nil || r.RawValue == nil {
 		return lookup(r.Value, path)
 	}
+	if checkRaw(r) != nil {
+		return nil, false
+	}
 	rv, err := r.RawValue.LookupErr(path...)
 	if err != nil {
 		return nil, false
@@ -70,6 +87,9 @@ func (r Record) LookupValue(path ...string) (any, bool) {
 func rawModel(r Record, o Options) (m mongo.WriteModel, ok bool, err error) {
 	if len(o.PostProcess) > 0 || (o.Write != WriteReplace && o.Write != WriteInsert) || o.ID == IDPartialValue {
 		return nil, false, nil
+	}
+	if err := checkRaw(r); err != nil {
+		return nil, true, err
 	}
 	doc := r.RawValue
 	var id any
@@ -133,6 +153,9 @@ var errFallback = errors.New("fallback")
 // Every other event, and every event with something wrong with it, returns
 // errFallback: the bson.D path handles it and names the problem.
 func rawMongoEvent(r Record) (mongo.WriteModel, error) {
+	if checkRaw(r) != nil {
+		return nil, errFallback // ValueD names the problem
+	}
 	op, ok := r.RawValue.Lookup("operationType").StringValueOK()
 	if !ok {
 		return nil, errFallback

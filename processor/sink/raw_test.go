@@ -74,3 +74,30 @@ func TestRawValueMalformed(t *testing.T) {
 		t.Errorf("change event: got %v, want a DataError", err)
 	}
 }
+
+// Any bytes as a raw value make a model or a DataError, never a panic, in
+// every strategy that reads raw values and in the MongoDB handler.
+func FuzzRawValue(f *testing.F) {
+	for _, ext := range []string{`{"_id": 7, "a": {"b": [1, 2]}}`, `{"a": 1}`,
+		`{"operationType": "insert", "documentKey": {"_id": 1}, "fullDocument": {"_id": 1, "a": 1}}`,
+		`{"operationType": "delete", "documentKey": {"_id": 1}}`} {
+		var v bson.D
+		if err := bson.UnmarshalExtJSON([]byte(ext), false, &v); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := bson.Marshal(v)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := Record{Topic: "t", Key: bson.D{{Key: "_id", Value: 1}}, RawValue: b}
+		for _, o := range []Options{{}, {Write: WriteInsert}, {ID: IDValue}, {ID: IDKey, OverwriteID: true}, {Write: WriteUpdate}} {
+			if _, err := Model(r, o); err != nil && !IsDataError(err) {
+				t.Fatalf("%+v: %v is not a DataError", o, err)
+			}
+		}
+		if _, err := CDCModel(r, HandlerMongoDB, false); err != nil && !IsDataError(err) {
+			t.Fatalf("change event: %v is not a DataError", err)
+		}
+		r.LookupValue("a", "b")
+	})
+}
