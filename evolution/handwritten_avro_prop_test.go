@@ -111,7 +111,7 @@ func randomAvroDoc(r *rand.Rand, types map[string]string, id int) bson.D {
 func TestEvolveHandWrittenAvroProperties(t *testing.T) {
 	t.Parallel()
 	python := avroPython(t)
-	levels := []Level{Backward, BackwardTransitive, None, Full}
+	levels := []Level{Backward, BackwardTransitive, None, Full, ForwardTransitive}
 	var versions, refused int
 	// The pairs (reader, writer) Apache Avro must accept, checked at the end
 	// in one Python process.

@@ -174,7 +174,7 @@ func randomHandDoc(r *rand.Rand, h handWritten, id int) bson.D {
 func TestEvolveHandWrittenProperties(t *testing.T) {
 	t.Parallel()
 	bin := protoctest.Path(t)
-	levels := []Level{Backward, BackwardTransitive, None, Full}
+	levels := []Level{Backward, BackwardTransitive, None, Full, ForwardTransitive}
 	// What the run exercised: versions made, reserved names a document
 	// brought, hand-written fields moved into a oneof, refusals.
 	var versions, reservedHits, moved, refused int
