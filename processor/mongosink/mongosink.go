@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -495,11 +496,12 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 	var order []Namespace
 	decoded := p.begin(fmt.Sprintf("decoding %d records (registry lookups)", len(batch)))
 	defer decoded()
-	for _, rec := range batch {
-		ns, model, class, err := p.prepare(ctx, rec)
+	prepared := p.prepareAll(ctx, batch)
+	for i, rec := range batch {
+		ns, model, class, err := prepared[i].ns, prepared[i].model, prepared[i].class, prepared[i].err
 		if err != nil {
 			if class == "" {
-				return err // not the record's fault: stop
+				return rootCause(prepared) // not the record's fault: stop
 			}
 			if err := p.fail(ctx, rec, class, err); err != nil {
 				return err
@@ -524,6 +526,80 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 		}
 	}
 	return nil
+}
+
+// The records of a batch are decoded and made into write models by up to
+// maxDecoders goroutines (GOMAXPROCS at most, one per minPerDecoder
+// records); what follows — dead letters, grouping, writes — goes in record
+// order as before.
+const (
+	maxDecoders   = 4
+	minPerDecoder = 64
+)
+
+// prepared is what prepare made of one record.
+type prepared struct {
+	ns    Namespace
+	model mongo.WriteModel
+	class string
+	err   error
+}
+
+// prepareAll prepares the records of a batch, in parallel when the batch
+// is large enough. A failure that is not a record's (class "") cancels
+// the records not yet prepared: the batch stops there.
+func (p *Pipeline) prepareAll(ctx context.Context, batch []*kgo.Record) []prepared {
+	out := make([]prepared, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), maxDecoders, len(batch)/minPerDecoder)
+	if workers <= 1 {
+		for i, rec := range batch {
+			r := &out[i]
+			if r.ns, r.model, r.class, r.err = p.prepare(ctx, rec); r.err != nil && r.class == "" {
+				return out[:i+1]
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batch) {
+					return
+				}
+				r := &out[i]
+				if r.ns, r.model, r.class, r.err = p.prepare(ctx, batch[i]); r.err != nil && r.class == "" {
+					cancel()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// rootCause is the failure that stopped a batch's preparation: the first,
+// in record order, that is not the cancellation it caused in the others.
+func rootCause(ps []prepared) error {
+	var first error
+	for _, r := range ps {
+		if r.err == nil || r.class != "" {
+			continue
+		}
+		if !errors.Is(r.err, context.Canceled) {
+			return r.err
+		}
+		if first == nil {
+			first = r.err
+		}
+	}
+	return first
 }
 
 // prepare decodes a record and makes its write model. A failure with a
