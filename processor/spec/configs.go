@@ -132,6 +132,7 @@ func sinkConfig(p Pipeline) (mongosink.Config, error) {
 		Database: p.MongoDB.Database, Collection: p.MongoDB.Collection, NamespaceField: s.NamespaceField,
 		Sink: opts, Handler: sink.Handler(s.CDC),
 		MaxBatch: s.MaxBatch, MaxWait: s.MaxWait.Duration, Unordered: s.Ordered != nil && !*s.Ordered,
+		FixedBatch: s.AdaptiveBatch != nil && !*s.AdaptiveBatch, BatchLatency: s.BatchLatency.Duration,
 		Retries: s.Retries, Backoff: s.Backoff.Duration,
 		WriteTimeout: s.WriteTimeout.Duration, SlowWrite: s.SlowWrite.Duration,
 		Tolerance: config.Tolerance(p.Errors.Tolerance), DeadLetterTopic: p.Errors.DeadLetterTopic,
@@ -220,7 +221,7 @@ var sinkFields = map[string][]any{
 	"Retries": p("sink", "retries"), "Backoff": p("sink", "backoff"), "WriteTimeout": p("sink", "write_timeout"),
 	"SlowWrite": p("sink", "slow_write"), "Tolerance": p("errors", "tolerance"), "DeadLetterTopic": p("errors", "dead_letter_topic"),
 	"Handler": p("sink", "cdc"), "Sink.ID": p("sink", "id_strategy"), "Sink.Write": p("sink", "write_strategy"),
-	"MaxInflightBytes": p("max_inflight_bytes"),
+	"MaxInflightBytes": p("max_inflight_bytes"), "BatchLatency": p("sink", "batch_latency"),
 
 	"Brokers": nil, "Group": nil, "Decoder": nil, "Target": nil, "Database": nil, "Mapping": nil,
 }

@@ -273,6 +273,12 @@ type Sink struct {
 	MaxBatch int `yaml:"max_batch"`
 	// MaxWait is how long a batch waits to fill. Default 50ms.
 	MaxWait Duration `yaml:"max_wait"`
+	// AdaptiveBatch sizes batches by the target's write latency, up to
+	// MaxBatch (default true); false fills every batch to MaxBatch.
+	AdaptiveBatch *bool `yaml:"adaptive_batch"`
+	// BatchLatency is the bulk write time the adaptive size aims under.
+	// Default 500ms.
+	BatchLatency Duration `yaml:"batch_latency"`
 	// Ordered bulk writes (default true).
 	Ordered *bool `yaml:"ordered"`
 	// Retries of a transient failure before the pipeline stops. Default 10.

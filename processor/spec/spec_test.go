@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -236,5 +237,38 @@ func TestUnknownKeys(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("unknown keys:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The sink's batch keys reach its Config: the adaptive size is on unless
+// adaptive_batch is false, batch_latency sets its bound, and a bound that
+// is not a duration is a problem at its key.
+func TestSinkBatchKeys(t *testing.T) {
+	head := "version: 1\nkafka: {brokers: [k:9092]}\nregistry: {url: http://r:8081}\nmongodb: {uri: lungo:memory, database: d}\npipelines:\n" +
+		"  - name: p\n    sink:\n      topics: [t]\n"
+	for _, tt := range []struct {
+		keys    string
+		fixed   bool
+		latency time.Duration
+	}{
+		{"", false, 0},
+		{"      adaptive_batch: false\n", true, 0},
+		{"      adaptive_batch: true\n      batch_latency: 2s\n", false, 2 * time.Second},
+	} {
+		f, err := Parse("b.yaml", []byte(head+tt.keys), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.keys, err)
+		}
+		cfg, err := f.SinkConfig(f.Pipelines[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.FixedBatch != tt.fixed || cfg.BatchLatency != tt.latency {
+			t.Errorf("%q: FixedBatch %v, BatchLatency %s; want %v, %s", tt.keys, cfg.FixedBatch, cfg.BatchLatency, tt.fixed, tt.latency)
+		}
+	}
+	_, err := Parse("b.yaml", []byte(head+"      batch_latency: -1s\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:9: pipelines[0] (p): sink.batch_latency: ") {
+		t.Fatalf("negative batch_latency: %v", err)
 	}
 }
