@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/schemaflow/schemaflow/processor/config"
 	"github.com/schemaflow/schemaflow/processor/spec"
 )
 
@@ -31,15 +32,15 @@ func Options(k spec.Kafka, resolve func(string) string) ([]kgo.Opt, error) {
 	}
 	opts := []kgo.Opt{kgo.ClientID(id)}
 	if s := k.SASL; s != nil {
-		switch s.Mechanism {
-		case "PLAIN":
+		switch config.SASLMechanism(s.Mechanism) {
+		case config.SASLPlain:
 			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()))
-		case "SCRAM-SHA-256":
+		case config.SASLScramSHA256:
 			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism()))
-		case "SCRAM-SHA-512":
+		case config.SASLScramSHA512:
 			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()))
 		default:
-			return nil, fmt.Errorf("kafka.sasl.mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.Mechanism)
+			return nil, fmt.Errorf("kafka.sasl.mechanism %q: want %s", s.Mechanism, config.Want(config.SASLMechanisms))
 		}
 	}
 	if k.TLS != nil {
