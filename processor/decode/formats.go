@@ -61,7 +61,10 @@ func ParseFormat(s string, forKey bool) (Format, error) {
 	if s == string(FormatIgnore) {
 		return "", fmt.Errorf("%q is for keys only: a value is what gets written", s)
 	}
-	return "", fmt.Errorf("%q: want auto, registry, json, string, bytes or ignore (keys only)", s)
+	if forKey {
+		return "", fmt.Errorf("%q: want auto, registry, json, string, bytes or ignore", s)
+	}
+	return "", fmt.Errorf("%q: want auto, registry, json, string or bytes", s)
 }
 
 // Part is the part of a record being read.

@@ -171,7 +171,8 @@ func TestParseFormat(t *testing.T) {
 		{"string", false, FormatString, ""},
 		{"ignore", true, FormatIgnore, ""},
 		{"ignore", false, "", `"ignore" is for keys only: a value is what gets written`},
-		{"avro", true, "", `"avro": want auto, registry, json, string, bytes or ignore (keys only)`},
+		{"avro", true, "", `"avro": want auto, registry, json, string, bytes or ignore`},
+		{"avro", false, "", `"avro": want auto, registry, json, string or bytes`},
 	} {
 		got, err := ParseFormat(tt.in, tt.forKey)
 		if got != tt.want || (err == nil) != (tt.err == "") || (err != nil && err.Error() != tt.err) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/schemaflow/schemaflow/evolution"
 	"github.com/schemaflow/schemaflow/processor/config"
+	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/schemas"
 )
 
@@ -360,11 +361,12 @@ func (pc *pipelineChecker) sink(s *Sink) {
 	cfg, _ := sinkConfig(pl)
 	cfg.EnsureDefaults()
 	pc.configProblems(cfg.Validate(), sinkFields)
-	pc.oneOf(p("sink", "key", "format"), s.Key.Format, "auto", "registry", "json", "string", "bytes", "ignore")
-	if s.Value.Format == "ignore" {
-		pc.bad(p("sink", "value", "format"), "\"ignore\" is for keys only: a value is what gets written")
-	} else {
-		pc.oneOf(p("sink", "value", "format"), s.Value.Format, "auto", "registry", "json", "string", "bytes")
+	// The formats are decode's, defined there once.
+	if _, err := decode.ParseFormat(s.Key.Format, true); err != nil {
+		pc.bad(p("sink", "key", "format"), "%v", err)
+	}
+	if _, err := decode.ParseFormat(s.Value.Format, false); err != nil {
+		pc.bad(p("sink", "value", "format"), "%v", err)
 	}
 	if pl.MongoDB.Database == "" {
 		pc.bad(p("mongodb", "database"), "required: the sink's default database")
