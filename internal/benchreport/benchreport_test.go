@@ -47,17 +47,21 @@ func TestParse(t *testing.T) {
 				"BenchmarkF-2   \t--- FAIL: BenchmarkF-2\n    f_test.go:9: the sinks delivered nothing\n        more detail\n" +
 				"--- SKIP: BenchmarkK\n    k_test.go:1: needs wrk\n" +
 				"FAIL\nFAIL\tp\t3.1s\nFAIL\tq [build failed]\nFAIL\tr\t0.5s\n" +
-				"pkg: t\nBenchmarkT/x-2 \tpanic: boom\n\ngoroutine 1 [running]:\nFAIL\tt\t1.0s\n",
+				"pkg: t\nBenchmarkT/x-2 \tpanic: boom\n\ngoroutine 1 [running]:\nFAIL\tt\t1.0s\n" +
+				"pkg: u\nBenchmarkU/fixed-10-2 \t 3\t 1 ns/op\n--- FAIL: BenchmarkU/fixed-1000\n    u_test.go:1: gave up\n--- FAIL: BenchmarkU\n",
 			want: &Run{Config: map[string]string{}, Tables: map[string][]string{}, Results: []Result{
 				{Pkg: "p", Name: "BenchmarkS", Iterations: 1, Units: []string{"peak-RSS-MB"}, Values: map[string]float64{"peak-RSS-MB": 5},
 					Log: []string{"", "| t | RSS |", "| 0s | 5 |", "done"}},
 				{Pkg: "p", Name: "BenchmarkP/a", Values: map[string]float64{}, Log: []string{"sub log"}},
+				{Pkg: "u", Name: "BenchmarkU/fixed-10", Iterations: 3, Units: []string{"ns/op"}, Values: map[string]float64{"ns/op": 1}},
 			},
 				Failed: []Problem{
 					{Pkg: "p", Name: "BenchmarkF", Message: "the sinks delivered nothing", messages: []string{"the sinks delivered nothing", "more detail"}},
 					{Pkg: "q", Message: "[build failed]"},
 					{Pkg: "r"},
 					{Pkg: "t", Name: "BenchmarkT/x", Message: "panic: boom"},
+					{Pkg: "u", Name: "BenchmarkU/fixed-1000", Message: "gave up", messages: []string{"gave up"}},
+					{Pkg: "u", Name: "BenchmarkU"},
 				},
 				Skipped: []Problem{{Pkg: "p", Name: "BenchmarkK", Message: "needs wrk", messages: []string{"needs wrk"}}},
 			},
@@ -122,6 +126,7 @@ func TestRenderGolden(t *testing.T) {
 
 func TestRenderRows(t *testing.T) {
 	run := &Run{Config: map[string]string{"cpu": "C", "cores": "2", "go": "go version go1.26.8 linux/amd64", "date": "2026-11-29", "commit": "abc"},
+		Failed: []Problem{{Pkg: "m/a", Name: "BenchmarkF/x", Message: "gave up"}, {Pkg: "m/a", Name: "BenchmarkF"}, {Pkg: "m/c"}},
 		Results: []Result{
 			{Pkg: "m/a", Name: "BenchmarkEnc/1KB", Units: []string{"docs/s", "x-ref"}, Values: map[string]float64{"docs/s": 300000, "x-ref": 1.5}},
 			{Pkg: "m/a", Name: "BenchmarkSink", Units: []string{"docs/s", "limit-docs/s", "%limit"}, Values: map[string]float64{"docs/s": 1880, "limit-docs/s": 2825, "%limit": 66.5}},
@@ -159,6 +164,7 @@ func TestRenderRows(t *testing.T) {
 		"| G | x adaptive | 76.0 docs/s | 80.0 docs/s (best) | 95% | – |",
 		"| m/b | `BenchmarkBatch/x/fixed-1000` | 900 docs/s |",
 		"Not in this run: G: gone … (`^BenchmarkGone/(.+)$` in a).",
+		"Failed in this run:\n- `BenchmarkF/x` in `m/a`: gave up\n- package `m/c`\n",
 		"| m/a | `BenchmarkOther` | 1,234,568 ns/op, 0.50 B/op |",
 	} {
 		if !strings.Contains(got, want) {

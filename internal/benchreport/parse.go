@@ -81,7 +81,7 @@ var (
 	// counts is a result line's iterations and metrics, on the name's line
 	// or on its own when the benchmark printed output before its result.
 	counts    = regexp.MustCompile(`^\s*(\d+)((?:\s+\S+\s+\S+)+)\s*$`)
-	blockLine = regexp.MustCompile(`^\s*--- (BENCH|FAIL|SKIP): (Benchmark\S*?)(?:-\d+)?(?: \(.*\))?\s*$`)
+	blockLine = regexp.MustCompile(`^\s*--- (BENCH|FAIL|SKIP): (Benchmark\S*?)(?:-(\d+))?(?: \(.*\))?\s*$`)
 	pkgStatus = regexp.MustCompile(`^(ok|FAIL)\s+(\S+)`)
 	duration  = regexp.MustCompile(`^[0-9.]+s$`)
 	tableLine = regexp.MustCompile(`^table (Benchmark[^\s:]*): (.*)$`)
@@ -99,6 +99,9 @@ func Parse(r io.Reader, name string) (*Run, error) {
 	// pending is a benchmark named without a result yet, pendingRest
 	// what followed its name on that line.
 	var pkg, pending, pendingRest string
+	// procs is the -GOMAXPROCS suffix of the result lines: --- lines
+	// carry it after a result and not after a failure.
+	var procs string
 	// block is the result or problem the indented lines below a
 	// --- line belong to; blockIndent is that line's indentation.
 	var block *[]string
@@ -122,6 +125,11 @@ func Parse(r io.Reader, name string) (*Run, error) {
 		if m != nil {
 			pending = ""
 			benchPkg := pkg
+			if m[3] != "" && m[3] != procs {
+				// Not the -GOMAXPROCS suffix: part of the name, as in a
+				// failed sub-benchmark's fixed-1000.
+				m[2] += "-" + m[3]
+			}
 			switch m[1] {
 			case "BENCH":
 				if i := run.find(benchPkg, m[2]); i >= 0 {
@@ -179,6 +187,7 @@ func Parse(r io.Reader, name string) (*Run, error) {
 		if m := benchName.FindStringSubmatch(line); m != nil && indent == 0 {
 			rest := m[3]
 			if c := counts.FindStringSubmatch(rest); c != nil {
+				procs = m[2]
 				res, err := result(pkg, m[1], c)
 				if err != nil {
 					return nil, fmt.Errorf("%s:%d: %s: %w", name, n, m[1], err)

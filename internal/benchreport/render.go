@@ -78,6 +78,9 @@ func Render(run *Run, rows []Row) (string, error) {
 	if len(run.Failed) > 0 {
 		sb.WriteString("\nFailed in this run:\n")
 		for _, f := range run.Failed {
+			if f.Message == "" && f.Name != "" && failedBelow(run.Failed, f.Name) {
+				continue // a parent of failed sub-benchmarks
+			}
 			fmt.Fprintf(&sb, "- %s\n", problem(f))
 		}
 	}
@@ -213,6 +216,16 @@ func soakSection(res Result, printed []string) string {
 		sb.WriteString("\n" + strings.Join(table, "\n") + "\n")
 	}
 	return sb.String()
+}
+
+// failedBelow reports whether a sub-benchmark of name failed.
+func failedBelow(failed []Problem, name string) bool {
+	for _, f := range failed {
+		if strings.HasPrefix(f.Name, name+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // inPkg reports whether import path pkg is suffix or ends with /suffix.
