@@ -30,7 +30,7 @@ func TestValidate(t *testing.T) {
 		stderr []string
 	}{
 		{"valid", []string{"validate", "-f", "testdata/spec/valid-full.yaml"}, 0,
-			[]string{"testdata/spec/valid-full.yaml:19: source orders-out\n", "testdata/spec/valid-full.yaml:46: sink customers-in\n", "ok: 3 pipelines in 1 files\n"}, nil},
+			[]string{"testdata/spec/valid-full.yaml:19: source orders-out\n", "testdata/spec/valid-full.yaml:47: sink customers-in\n", "ok: 3 pipelines in 1 files\n"}, nil},
 		{"examples", []string{"validate", "-f", "examples/quickstart.yaml", "examples/postgres-to-mongodb.yaml", "examples/protobuf.yaml"}, 0,
 			[]string{"source orders-to-kafka", "sink orders-to-mongodb", "ok: "}, nil},
 		{"invalid", []string{"validate", "-f", "testdata/spec/invalid-keys.yaml"}, 1, nil,

@@ -116,7 +116,7 @@ registry: {url: "${REGISTRY}"}
 mongodb: {uri: "lungo:`+storeFile+`", database: shop}
 pipelines:
   - name: slow
-    sink: {topics: [orders], id_strategy: value, max_batch: 40, max_wait: 5ms, slow_write: 20ms}
+    sink: {topics: [orders], id_strategy: value, max_batch: 40, adaptive_batch: false, max_wait: 5ms, slow_write: 20ms}
 `)
 			args := []string{"run", "-f", spec, "--http-addr", freeAddr(t), "--log-format", "json", "--shutdown-timeout", tt.timeout.String()}
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
