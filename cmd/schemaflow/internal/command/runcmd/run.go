@@ -120,7 +120,8 @@ save their resume tokens, and schemaflow exits 0 — within --shutdown-timeout.
 
 --http-addr serves /metrics (Prometheus), /healthz and /readyz, and the
 web console at /console/ (schemas, pipelines live, dead letters; read-only
-unless --console-write allows replaying dead letters).
+unless --console-write allows replaying dead letters). --pprof adds Go's
+runtime profiles at /debug/pprof/ (go tool pprof http://ADDR/debug/pprof/heap).
 
 Specs are checked before anything starts; every problem is reported at
 once with its file:line. See "schemaflow validate".`,
@@ -130,6 +131,7 @@ once with its file:line. See "schemaflow validate".`,
 			httpAddr := fs.String("http-addr", "127.0.0.1:9464", "`address` for /metrics, /healthz and /readyz; empty for none")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
 			consoleWrite := fs.Bool("console-write", false, "let the web console replay dead letters (default read-only)")
+			profiles := fs.Bool("pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --http-addr (heap, goroutine, profile?seconds=N, ...)")
 			var logs LogFlags
 			logs.Define(fs)
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -144,7 +146,7 @@ once with its file:line. See "schemaflow validate".`,
 				if err != nil {
 					return err
 				}
-				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout, ConsoleWrite: *consoleWrite})
+				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout, ConsoleWrite: *consoleWrite, Pprof: *profiles})
 			}
 		},
 	}
@@ -161,6 +163,8 @@ type DaemonOptions struct {
 	Started func(*daemon.Daemon)
 	// ConsoleWrite lets the web console replay dead letters.
 	ConsoleWrite bool
+	// Pprof serves Go's runtime profiles at /debug/pprof/ beside the rest.
+	Pprof bool
 }
 
 // RunDaemon builds and runs the pipelines of specs until ctx is done.
@@ -175,12 +179,18 @@ func RunDaemon(ctx context.Context, specs []*spec.File, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.Pprof {
+		h = withPprof(h)
+	}
 	addr, err := Serve(serveCtx, o.HTTPAddr, h, o.Logger)
 	if err != nil {
 		return err
 	}
 	if addr != "" {
 		o.Logger.Info("serving /metrics, /healthz and /readyz", "addr", "http://"+addr)
+		if o.Pprof {
+			o.Logger.Info("serving Go's runtime profiles", "url", "http://"+addr+"/debug/pprof/heap")
+		}
 		if withUI {
 			o.Logger.Info("serving the web console", "url", "http://"+addr+"/console/", "write", o.ConsoleWrite)
 		}
