@@ -128,41 +128,7 @@ func BenchmarkProduceLimit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	encoder := func(doc bson.Raw, key bool) *serde.Serde {
-		in := infer.New()
-		if err := in.Add(doc); err != nil {
-			b.Fatal(err)
-		}
-		text, err := in.Avro(infer.Options{Name: "Order"})
-		if key {
-			text, err = in.AvroKey(infer.Options{Name: "Order"})
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := serde.New(text, serde.Options{Format: schemas.Avro, ID: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s
-	}
-	first, _ := bson.Marshal(benchDoc(0))
-	values := encoder(first, false)
-	keys := encoder(first, true)
-	recs := make([]*kgo.Record, b.N)
-	for i := range recs {
-		doc, _ := bson.Marshal(benchDoc(i))
-		key, _ := bson.Marshal(bson.D{{Key: "_id", Value: int64(i)}})
-		k, err := keys.Encode(nil, key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, err := values.Encode(nil, doc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		recs[i] = &kgo.Record{Topic: "orders", Key: k, Value: v}
-	}
+	recs := encodedRecords(b, b.N)
 	// Connected and warm, as the source is when its timer starts.
 	if err := cl.ProduceSync(context.Background(), &kgo.Record{Topic: "orders", Value: recs[0].Value}).FirstErr(); err != nil {
 		b.Fatal(err)

@@ -291,14 +291,21 @@ func (s *Server) schemaByIDLocked(r *http.Request) (*storedSchema, error) {
 	return sc, nil
 }
 
-func (s *Server) schemaByID(r *http.Request) (any, error) {
+// formattedByID is the schema the request's id names and its text in the
+// requested format, read under the read lock.
+func (s *Server) formattedByID(r *http.Request) (*storedSchema, string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sc, err := s.schemaByIDLocked(r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	text, err := s.formatted(r, r.URL.Query().Get("subject"), sc)
+	return sc, text, err
+}
+
+func (s *Server) schemaByID(r *http.Request) (any, error) {
+	sc, text, err := s.formattedByID(r)
 	if err != nil {
 		return nil, err
 	}
@@ -310,13 +317,7 @@ func (s *Server) schemaByID(r *http.Request) (any, error) {
 }
 
 func (s *Server) rawSchemaByID(r *http.Request) (any, error) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	sc, err := s.schemaByIDLocked(r)
-	if err != nil {
-		return nil, err
-	}
-	text, err := s.formatted(r, r.URL.Query().Get("subject"), sc)
+	_, text, err := s.formattedByID(r)
 	return rawText(text), err
 }
 
