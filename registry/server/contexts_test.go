@@ -1,7 +1,12 @@
 package server_test
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/riferrei/srclient"
@@ -168,4 +173,77 @@ func TestContexts(t *testing.T) {
 	stop()
 	url, _ = open()
 	check("after the context's deletion and a restart")
+}
+
+// rawRequest sends one request with its path exactly as given (a Go
+// client or a browser would clean /contexts/. first) and reads the answer.
+func rawRequest(t *testing.T, ts *httptest.Server, method, path string) (int, http.Header, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, method+" "+path+" HTTP/1.1\r\nHost: "+ts.Listener.Addr().String()+"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// TestDeleteDefaultContext: /contexts/. names the default context, which
+// Confluent's ContextFilter turns into the root path: DELETE is refused
+// with Confluent's 405 answer (the default context is never deleted,
+// empty or not), GET answers the root's {}. A
+// named context is still deleted through the same route, and the default
+// context's subjects stay.
+func TestDeleteDefaultContext(t *testing.T) {
+	t.Parallel()
+	st := store.NewMemory()
+	ts := newServer(t, st)
+	if got := httpCall(t, "POST", ts.URL+"/subjects/users-value/versions", map[string]any{"schema": userV1}); got.status != 200 {
+		t.Fatalf("register: %s", got.raw)
+	}
+	if got := httpCall(t, "POST", ts.URL+"/subjects/:.tmp:x/versions", map[string]any{"schema": userV1}); got.status != 200 {
+		t.Fatalf("register in .tmp: %s", got.raw)
+	}
+	if got := httpCall(t, "DELETE", ts.URL+"/subjects/:.tmp:x?permanent=false", nil); got.status != 200 {
+		t.Fatalf("soft delete: %s", got.raw)
+	}
+	if got := httpCall(t, "DELETE", ts.URL+"/subjects/:.tmp:x?permanent=true", nil); got.status != 200 {
+		t.Fatalf("hard delete: %s", got.raw)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"DELETE", "/contexts/.", 405, `{"error_code":405,"message":"HTTP 405 Method Not Allowed"}` + "\n"},
+		{"DELETE", "/contexts/./", 405, `{"error_code":405,"message":"HTTP 405 Method Not Allowed"}` + "\n"},
+		{"PUT", "/contexts/.", 405, `{"error_code":405,"message":"HTTP 405 Method Not Allowed"}` + "\n"},
+		{"GET", "/contexts/.", 200, "{}\n"},
+		{"DELETE", "/contexts/.tmp", 204, ""},
+	} {
+		status, header, body := rawRequest(t, ts, tc.method, tc.path)
+		if status != tc.status || body != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, status, body, tc.status, tc.body)
+		}
+		if status == 405 && !strings.Contains(header.Get("Allow"), "GET") {
+			t.Errorf("%s %s: Allow %q", tc.method, tc.path, header.Get("Allow"))
+		}
+	}
+	if got := httpCall(t, "GET", ts.URL+"/contexts", nil); strings.TrimSpace(got.raw) != `["."]` {
+		t.Errorf("contexts after the deletes: %s", got.raw)
+	}
+	if got := httpCall(t, "GET", ts.URL+"/subjects/users-value/versions/1", nil); got.status != 200 {
+		t.Errorf("the default context lost its subject: %s", got.raw)
+	}
 }

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"strings"
 
@@ -124,4 +125,29 @@ func (s *Server) deleteContext(r *http.Request) (any, error) {
 		}
 		return []store.Record{{Key: contextRecordKey(ctx)}}, noContent{}, nil
 	})
+}
+
+// serveDefaultContextRoot answers /contexts/. (and /contexts/./), which
+// Go's ServeMux would redirect to /contexts/ as an unclean path. Confluent's
+// ContextFilter rewrites a /contexts/{ctx} URL naming the default context
+// to the root path (its modifyUriPath leaves nothing of it), so there
+// GET and POST answer the root resource's {} and any other method, DELETE
+// included, is refused with 405: the default context cannot be deleted.
+// It reports whether the request was such a path.
+func (s *Server) serveDefaultContextRoot(w http.ResponseWriter, r *http.Request) bool {
+	if r.URL.Path != "/contexts/." && r.URL.Path != "/contexts/./" {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost:
+		w.Header()["Content-Type"] = contentTypeJSON
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = io.WriteString(w, "{}\n") // as the root GET is encoded
+		}
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		writeError(w, &registry.Error{Status: http.StatusMethodNotAllowed, Code: http.StatusMethodNotAllowed, Message: "HTTP 405 Method Not Allowed"})
+	}
+	return true
 }

@@ -161,6 +161,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve routes a request to its handler.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/contexts/") {
+		if s.serveDefaultContextRoot(w, r) {
+			return
+		}
 		rewriteContextPath(r)
 	}
 	s.mux.ServeHTTP(w, r)
