@@ -132,6 +132,42 @@ func BenchmarkDecode(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeAppend is Avro binary → BSON appended into a reused
+// buffer, as a sink decodes a batch: no allocation per document.
+func BenchmarkDecodeAppend(b *testing.B) {
+	for _, c := range benchCases(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.doc)))
+			var dst []byte
+			var err error
+			for b.Loop() {
+				if dst, err = c.codec.AppendDecode(dst[:0], c.bin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			docsPerSec(b)
+		})
+	}
+}
+
+// BenchmarkDecodeReference is the decoder as it was before it was compiled
+// per schema (decode_ref_test.go), for before and after in one run.
+func BenchmarkDecodeReference(b *testing.B) {
+	for _, c := range benchCases(b) {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(c.doc)))
+			for b.Loop() {
+				if _, err := avro.RefDecode(c.codec, c.bin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			docsPerSec(b)
+		})
+	}
+}
+
 // BenchmarkGoavroBinaryFromNative is goavro encoding ready-made native maps:
 // the floor a goavro-based pipeline cannot go below, before any BSON
 // conversion.

@@ -1,12 +1,14 @@
 package avro
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"math/big"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/bson"
@@ -31,10 +33,212 @@ const (
 	maxEmptyItems = 1 << 20
 )
 
+// The decoder is compiled once per codec: every type of the schema becomes
+// a node that knows its BSON element type, its field keys with their NUL
+// terminators and what to read, so decoding a value is one switch on the
+// node's op that appends BSON bytes straight into the output buffer;
+// documents and arrays reserve their length and backpatch it at the end.
+
+// op is what a node reads and writes.
+type op uint8
+
+const (
+	opUnsupported op = iota
+	opNull
+	opBoolean
+	opInt
+	opLong // also timestamp-millis, written as a BSON date
+	opTimestampMicros
+	opFloat
+	opDouble
+	opString
+	opStringUUID
+	opBytes
+	opDecimal // bytes or fixed with the decimal logical type
+	opFixed
+	opFixedUUID
+	opEnum
+	opArray
+	opMap
+	opRecord
+	// schemaflow helper types (schemas.Kind*)
+	opHelperUUID
+	opHelperBinary
+	opHelperObjectID
+	opHelperRegex
+	opHelperJavaScript
+	opHelperSymbol
+	opHelperDecimal128
+	opHelperTimestamp
+	opHelperUnit // MinKey, MaxKey, Undefined: no value bytes
+	opHelperDBPointer
+	opHelperCodeWithScope
+	opHelperDate
+	opHelperUnsupported
+)
+
+// node is a type compiled for decoding.
+type node struct {
+	t  *Type
+	op op
+	// bsonType is the element type the node writes; unused for a union.
+	bsonType byte
+	// branches are a union's branches; nil for any other type.
+	branches []*node
+	// item is an array's items or a map's values.
+	item *node
+	// fields are a record's fields.
+	fields []field
+	// symbols are an enum's symbols.
+	symbols []string
+}
+
+// field is a compiled record field.
+type field struct {
+	// key is the BSON name with its NUL terminator, ready to append.
+	key string
+	// name is the BSON name, for error paths.
+	name     string
+	omitNull bool
+	n        *node
+}
+
+// compiled is a codec's decoder, compiled on first use.
+type compiled struct {
+	once sync.Once
+	root *node
+	// scratch holds reusable output buffers for Decode.
+	scratch sync.Pool
+}
+
+// program returns the codec's compiled decoder.
+func (c *Codec) program() *node {
+	c.dec.once.Do(func() { c.dec.root = compile(c.schema.Root, map[*Type]*node{}) })
+	return c.dec.root
+}
+
+// compile compiles t; seen holds the nodes made so far, so a recursive
+// type compiles once and points at itself.
+func compile(t *Type, seen map[*Type]*node) *node {
+	if n, ok := seen[t]; ok {
+		return n
+	}
+	n := &node{t: t}
+	seen[t] = n
+	if t.Kind == Union {
+		n.branches = make([]*node, len(t.Branches))
+		for i, b := range t.Branches {
+			n.branches[i] = compile(b, seen)
+		}
+		return n
+	}
+	if t.bsonKind != 0 {
+		n.op, n.bsonType = helperOp(t.bsonKind)
+		return n
+	}
+	switch t.Kind {
+	case Null:
+		n.op, n.bsonType = opNull, byte(bson.TypeNull)
+	case Boolean:
+		n.op, n.bsonType = opBoolean, byte(bson.TypeBoolean)
+	case Int:
+		n.op, n.bsonType = opInt, byte(bson.TypeInt32)
+	case Long:
+		switch {
+		case isTimestampMillis(t):
+			n.op, n.bsonType = opLong, byte(bson.TypeDateTime)
+		case isTimestampMicros(t):
+			n.op, n.bsonType = opTimestampMicros, byte(bson.TypeDateTime)
+		default:
+			n.op, n.bsonType = opLong, byte(bson.TypeInt64)
+		}
+	case Float:
+		n.op, n.bsonType = opFloat, byte(bson.TypeDouble)
+	case Double:
+		n.op, n.bsonType = opDouble, byte(bson.TypeDouble)
+	case String:
+		if t.Logical == "uuid" {
+			n.op, n.bsonType = opStringUUID, byte(bson.TypeBinary)
+		} else {
+			n.op, n.bsonType = opString, byte(bson.TypeString)
+		}
+	case Bytes:
+		if t.Logical == "decimal" {
+			n.op, n.bsonType = opDecimal, byte(bson.TypeDecimal128)
+		} else {
+			n.op, n.bsonType = opBytes, byte(bson.TypeBinary)
+		}
+	case Fixed:
+		switch t.Logical {
+		case "decimal":
+			n.op, n.bsonType = opDecimal, byte(bson.TypeDecimal128)
+		case "uuid":
+			n.op, n.bsonType = opFixedUUID, byte(bson.TypeBinary)
+		default:
+			n.op, n.bsonType = opFixed, byte(bson.TypeBinary)
+		}
+	case Enum:
+		n.op, n.bsonType, n.symbols = opEnum, byte(bson.TypeString), t.Symbols
+	case Array:
+		n.op, n.bsonType = opArray, byte(bson.TypeArray)
+		n.item = compile(t.Items, seen)
+	case Map:
+		n.op, n.bsonType = opMap, byte(bson.TypeEmbeddedDocument)
+		n.item = compile(t.Values, seen)
+	case Record:
+		n.op, n.bsonType = opRecord, byte(bson.TypeEmbeddedDocument)
+		n.fields = make([]field, len(t.Fields))
+		for i, f := range t.Fields {
+			n.fields[i] = field{key: f.BSONName + "\x00", name: f.BSONName, omitNull: f.OmitNull, n: compile(f.Type, seen)}
+		}
+	default:
+		n.op = opUnsupported
+	}
+	return n
+}
+
+// helperOp is the op and BSON type of a schemaflow helper type.
+func helperOp(k schemas.Kind) (op, byte) {
+	switch k {
+	case schemas.KindUUID:
+		return opHelperUUID, byte(bson.TypeBinary)
+	case schemas.KindBinaryOther:
+		return opHelperBinary, byte(bson.TypeBinary)
+	case schemas.KindObjectID:
+		return opHelperObjectID, byte(bson.TypeObjectID)
+	case schemas.KindRegex:
+		return opHelperRegex, byte(bson.TypeRegex)
+	case schemas.KindJavaScript:
+		return opHelperJavaScript, byte(bson.TypeJavaScript)
+	case schemas.KindSymbol:
+		return opHelperSymbol, byte(bson.TypeSymbol)
+	case schemas.KindDecimal128:
+		return opHelperDecimal128, byte(bson.TypeDecimal128)
+	case schemas.KindTimestamp:
+		return opHelperTimestamp, byte(bson.TypeTimestamp)
+	case schemas.KindMinKey:
+		return opHelperUnit, byte(bson.TypeMinKey)
+	case schemas.KindMaxKey:
+		return opHelperUnit, byte(bson.TypeMaxKey)
+	case schemas.KindUndefined:
+		return opHelperUnit, byte(bson.TypeUndefined)
+	case schemas.KindDBPointer:
+		return opHelperDBPointer, byte(bson.TypeDBPointer)
+	case schemas.KindCodeWithScope:
+		return opHelperCodeWithScope, byte(bson.TypeCodeWithScope)
+	case schemas.KindDate:
+		return opHelperDate, byte(bson.TypeDateTime)
+	}
+	return opHelperUnsupported, 0
+}
+
 type decoder struct {
 	data  []byte
 	off   int
 	depth int
+	// base is where the document starts in the output buffer: sizes are
+	// counted from there.
+	base int
 }
 
 func (d *decoder) fail(format string, args ...any) error {
@@ -43,27 +247,63 @@ func (d *decoder) fail(format string, args ...any) error {
 
 // Decode decodes one Avro binary value of the codec's record type into a
 // BSON document. Trailing bytes are an error: a framed record holds exactly
-// one value.
+// one value. The document is decoded into a reused buffer and returned in
+// one allocation of its exact size.
 func (c *Codec) Decode(data []byte) (bson.Raw, error) {
-	d := &decoder{data: data}
-	// BSON takes about twice the Avro bytes (field names, lengths, fixed
-	// width numbers): one allocation mostly does.
-	idx, dst := bsoncore.AppendDocumentStart(make([]byte, 0, min(2*len(data)+64, MaxDocumentSize)))
-	dst, err := d.recordBody(dst, c.schema.Root)
+	bufp, _ := c.dec.scratch.Get().(*[]byte)
+	if bufp == nil {
+		bufp = new([]byte)
+	}
+	out, err := c.AppendDecode((*bufp)[:0], data)
 	if err != nil {
+		c.putScratch(bufp, out)
 		return nil, err
 	}
-	if d.off != len(data) {
-		return nil, d.fail("%d bytes left after the record", len(data)-d.off)
+	doc := make(bson.Raw, len(out))
+	copy(doc, out)
+	c.putScratch(bufp, out)
+	return doc, nil
+}
+
+// putScratch returns a scratch buffer to the pool, unless it grew too
+// large to keep.
+func (c *Codec) putScratch(bufp *[]byte, out []byte) {
+	if cap(out) > 1<<20 {
+		return
 	}
-	dst, err = bsoncore.AppendDocumentEnd(dst, idx)
+	*bufp = out[:0]
+	c.dec.scratch.Put(bufp)
+}
+
+// AppendDecode is Decode appending the document to dst, which it returns
+// extended: decoding many values into one buffer allocates only when the
+// buffer grows. On error dst is returned with what was appended; callers
+// drop it.
+func (c *Codec) AppendDecode(dst, data []byte) ([]byte, error) {
+	root := c.program()
+	d := decoder{data: data, base: len(dst)}
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst, err := d.recordBody(dst, root)
 	if err != nil {
-		return nil, &DataError{Offset: d.off, Msg: err.Error()}
+		return dst, err
 	}
-	return bson.Raw(dst), nil
+	if d.off != len(data) {
+		return dst, d.fail("%d bytes left after the record", len(data)-d.off)
+	}
+	dst = append(dst, 0)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
+	return dst, nil
 }
 
 func (d *decoder) long() (int64, error) {
+	// The common case, a varint of one byte, first.
+	if d.off < len(d.data) {
+		if c := d.data[d.off]; c < 0x80 {
+			d.off++
+			return int64(c>>1) ^ -int64(c&1), nil
+		}
+	}
 	var u uint64
 	for shift := uint(0); ; shift += 7 {
 		if d.off >= len(d.data) {
@@ -102,15 +342,37 @@ func (d *decoder) bytes() ([]byte, error) {
 	return d.take(n)
 }
 
-func (d *decoder) str() (string, error) {
+// utf8Bytes reads an Avro string's bytes, which must be valid UTF-8.
+func (d *decoder) utf8Bytes() ([]byte, error) {
 	b, err := d.bytes()
+	if err != nil {
+		return nil, err
+	}
+	if !utf8.Valid(b) {
+		return nil, d.fail("string is not valid UTF-8")
+	}
+	return b, nil
+}
+
+func (d *decoder) str() (string, error) {
+	b, err := d.utf8Bytes()
 	if err != nil {
 		return "", err
 	}
-	if !utf8.Valid(b) {
-		return "", d.fail("string is not valid UTF-8")
-	}
 	return string(b), nil
+}
+
+// cstringBytes reads a string that BSON stores NUL-terminated, so it may
+// not contain NUL.
+func (d *decoder) cstringBytes() ([]byte, error) {
+	b, err := d.utf8Bytes()
+	if err != nil {
+		return nil, err
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		return nil, d.fail("string holds a NUL byte, which BSON cannot store here")
+	}
+	return b, nil
 }
 
 // blockCount reads the count of the next array or map block. A negative
@@ -139,37 +401,59 @@ func (d *decoder) blockCount(item *Type) (int64, error) {
 	return n, nil
 }
 
-// value appends v as an element named key.
-func (d *decoder) value(dst []byte, key string, t *Type) ([]byte, error) {
-	if t.Kind == Union {
+// appendBSONString appends b as a BSON string value: length, bytes, NUL.
+func appendBSONString(dst, b []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)+1))
+	return append(append(dst, b...), 0)
+}
+
+// element appends a value of n as an element whose key (with its NUL) is
+// key: a union's branch is read first, then the element's type and key
+// are written, then its value.
+func (d *decoder) element(dst []byte, key string, n *node) ([]byte, error) {
+	if n.branches != nil {
 		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
-		if i < 0 || i >= int64(len(t.Branches)) {
-			return dst, d.fail("union branch %d out of range (%d branches)", i, len(t.Branches))
+		if i < 0 || i >= int64(len(n.branches)) {
+			return dst, d.fail("union branch %d out of range (%d branches)", i, len(n.branches))
 		}
-		t = t.Branches[i]
+		n = n.branches[i]
 	}
-	if len(dst) > MaxDocumentSize {
+	if len(dst)-d.base > MaxDocumentSize {
 		return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
 	}
-	if t.bsonKind != 0 {
-		return d.helper(dst, key, t)
-	}
-	switch t.Kind {
-	case Null:
-		return bsoncore.AppendNullElement(dst, key), nil
-	case Boolean:
-		b, err := d.take(1)
-		if err != nil {
-			return dst, err
+	dst = append(dst, n.bsonType)
+	dst = append(dst, key...)
+	return d.value(dst, n)
+}
+
+// value appends the value of n (not a union), after its element header.
+func (d *decoder) value(dst []byte, n *node) ([]byte, error) {
+	switch n.op {
+	case opNull, opHelperUnit:
+		if n.op == opHelperUnit {
+			i, err := d.long()
+			if err != nil {
+				return dst, err
+			}
+			if i != 0 {
+				return dst, d.fail("enum index %d out of range for %q", i, n.t.Name)
+			}
 		}
-		if b[0] > 1 {
-			return dst, d.fail("boolean byte %d is not 0 or 1", b[0])
+		return dst, nil
+	case opBoolean:
+		if d.off >= len(d.data) {
+			return dst, d.fail("length 1 runs past the end of the data")
 		}
-		return bsoncore.AppendBooleanElement(dst, key, b[0] == 1), nil
-	case Int:
+		b := d.data[d.off]
+		d.off++
+		if b > 1 {
+			return dst, d.fail("boolean byte %d is not 0 or 1", b)
+		}
+		return append(dst, b), nil
+	case opInt:
 		i, err := d.long()
 		if err != nil {
 			return dst, err
@@ -177,105 +461,115 @@ func (d *decoder) value(dst []byte, key string, t *Type) ([]byte, error) {
 		if i < math.MinInt32 || i > math.MaxInt32 {
 			return dst, d.fail("int %d out of 32-bit range", i)
 		}
-		return bsoncore.AppendInt32Element(dst, key, int32(i)), nil
-	case Long:
+		return binary.LittleEndian.AppendUint32(dst, uint32(int32(i))), nil
+	case opLong, opHelperDate:
 		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
-		switch {
-		case isTimestampMillis(t):
-			return bsoncore.AppendDateTimeElement(dst, key, i), nil
-		case isTimestampMicros(t):
-			return bsoncore.AppendDateTimeElement(dst, key, floorDiv(i, 1000)), nil
+		return binary.LittleEndian.AppendUint64(dst, uint64(i)), nil
+	case opTimestampMicros:
+		i, err := d.long()
+		if err != nil {
+			return dst, err
 		}
-		return bsoncore.AppendInt64Element(dst, key, i), nil
-	case Float:
+		return binary.LittleEndian.AppendUint64(dst, uint64(floorDiv(i, 1000))), nil
+	case opFloat:
 		b, err := d.take(4)
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendDoubleElement(dst, key, float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))), nil
-	case Double:
+		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(float64(math.Float32frombits(binary.LittleEndian.Uint32(b))))), nil
+	case opDouble:
+		// Avro and BSON both store a double as 8 little-endian bytes.
 		b, err := d.take(8)
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendDoubleElement(dst, key, math.Float64frombits(binary.LittleEndian.Uint64(b))), nil
-	case String:
-		if t.Logical != "uuid" {
-			// Copied from the Avro bytes straight into the BSON.
-			b, err := d.bytes()
-			if err != nil {
-				return dst, err
-			}
-			if !utf8.Valid(b) {
-				return dst, d.fail("string is not valid UTF-8")
-			}
-			dst = bsoncore.AppendHeader(dst, bson.TypeString, key)
-			dst = binary.LittleEndian.AppendUint32(dst, uint32(len(b)+1))
-			return append(append(dst, b...), 0), nil
+		return append(dst, b...), nil
+	case opString, opHelperJavaScript, opHelperSymbol:
+		// Copied from the Avro bytes straight into the BSON.
+		b, err := d.utf8Bytes()
+		if err != nil {
+			return dst, err
 		}
+		return appendBSONString(dst, b), nil
+	case opStringUUID:
 		s, err := d.str()
 		if err != nil {
 			return dst, err
 		}
-		if t.Logical == "uuid" {
-			u, ok := parseUUID(s)
-			if !ok {
-				return dst, d.fail("%q is not a UUID", s)
-			}
-			return bsoncore.AppendBinaryElement(dst, key, 4, u), nil
+		u, ok := parseUUID(s)
+		if !ok {
+			return dst, d.fail("%q is not a UUID", s)
 		}
-		return bsoncore.AppendStringElement(dst, key, s), nil
-	case Bytes:
+		return bsoncore.AppendBinary(dst, 4, u), nil
+	case opBytes:
 		b, err := d.bytes()
 		if err != nil {
 			return dst, err
 		}
-		if t.Logical == "decimal" {
-			return d.decimal(dst, key, b, t)
+		return bsoncore.AppendBinary(dst, 0, b), nil
+	case opDecimal:
+		var b []byte
+		var err error
+		if n.t.Kind == Fixed {
+			b, err = d.take(int64(n.t.Size))
+		} else {
+			b, err = d.bytes()
 		}
-		return bsoncore.AppendBinaryElement(dst, key, 0, b), nil
-	case Fixed:
-		b, err := d.take(int64(t.Size))
 		if err != nil {
 			return dst, err
 		}
-		switch t.Logical {
-		case "decimal":
-			return d.decimal(dst, key, b, t)
-		case "uuid":
-			return bsoncore.AppendBinaryElement(dst, key, 4, b), nil
+		return d.decimal(dst, b, n.t)
+	case opFixed, opFixedUUID:
+		b, err := d.take(int64(n.t.Size))
+		if err != nil {
+			return dst, err
 		}
-		return bsoncore.AppendBinaryElement(dst, key, 0, b), nil
-	case Enum:
+		sub := byte(0)
+		if n.op == opFixedUUID {
+			sub = 4
+		}
+		return bsoncore.AppendBinary(dst, sub, b), nil
+	case opEnum:
 		i, err := d.long()
 		if err != nil {
 			return dst, err
 		}
-		if i < 0 || i >= int64(len(t.Symbols)) {
-			return dst, d.fail("enum index %d out of range for %q", i, t.Name)
+		if i < 0 || i >= int64(len(n.symbols)) {
+			return dst, d.fail("enum index %d out of range for %q", i, n.t.Name)
 		}
-		return bsoncore.AppendStringElement(dst, key, t.Symbols[i]), nil
-	case Array:
-		return d.nested(dst, key, t, true)
-	case Map:
-		return d.nested(dst, key, t, false)
-	case Record:
+		return bsoncore.AppendString(dst, n.symbols[i]), nil
+	case opArray:
+		return d.array(dst, n)
+	case opMap:
+		return d.mapValue(dst, n)
+	case opRecord:
 		if d.depth >= MaxDepth {
 			return dst, d.fail("nesting deeper than %d", MaxDepth)
 		}
 		d.depth++
-		idx, out := bsoncore.AppendDocumentElementStart(dst, key)
-		out, err := d.recordBody(out, t)
+		start := len(dst)
+		dst = append(dst, 0, 0, 0, 0)
+		dst, err := d.recordBody(dst, n)
 		if err != nil {
 			return dst, err
 		}
 		d.depth--
-		return bsoncore.AppendDocumentEnd(out, idx)
+		return endDocument(dst, start), nil
+	case opUnsupported:
+		return dst, d.fail("unsupported Avro type %s", n.t.Kind)
 	}
-	return dst, d.fail("unsupported Avro type %s", t.Kind)
+	return d.helper(dst, n)
+}
+
+// endDocument ends the document or array that starts at start: its NUL,
+// and its length written into the four bytes reserved there.
+func endDocument(dst []byte, start int) []byte {
+	dst = append(dst, 0)
+	binary.LittleEndian.PutUint32(dst[start:], uint32(len(dst)-start))
+	return dst
 }
 
 func floorDiv(a, b int64) int64 {
@@ -286,7 +580,7 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-func (d *decoder) decimal(dst []byte, key string, b []byte, t *Type) ([]byte, error) {
+func (d *decoder) decimal(dst []byte, b []byte, t *Type) ([]byte, error) {
 	u := new(big.Int).SetBytes(b)
 	if len(b) > 0 && b[0]&0x80 != 0 { // negative: subtract 2^(8n)
 		u.Sub(u, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
@@ -295,112 +589,152 @@ func (d *decoder) decimal(dst []byte, key string, b []byte, t *Type) ([]byte, er
 	if !ok {
 		return dst, d.fail("decimal does not fit a BSON Decimal128")
 	}
-	return bsoncore.AppendDecimal128Element(dst, key, dec), nil
+	return bsoncore.AppendDecimal128(dst, dec), nil
 }
 
-// nested decodes an array (asArray) or a map into a BSON array or document.
-func (d *decoder) nested(dst []byte, key string, t *Type, asArray bool) ([]byte, error) {
+// arrayKeys are the BSON keys of the first array elements with their NUL
+// terminators, made once.
+var arrayKeys = func() (keys [1024]string) {
+	for i := range keys {
+		keys[i] = strconv.Itoa(i) + "\x00"
+	}
+	return keys
+}()
+
+// array decodes an Avro array into a BSON array.
+func (d *decoder) array(dst []byte, n *node) ([]byte, error) {
 	if d.depth >= MaxDepth {
 		return dst, d.fail("nesting deeper than %d", MaxDepth)
 	}
 	d.depth++
-	var idx int32
-	var out []byte
-	item := t.Values
-	if asArray {
-		idx, out = bsoncore.AppendArrayElementStart(dst, key)
-		item = t.Items
-	} else {
-		idx, out = bsoncore.AppendDocumentElementStart(dst, key)
-	}
-	i := 0
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	item := n.item
 	var keyBuf []byte
+	i := 0
 	for {
-		n, err := d.blockCount(item)
+		count, err := d.blockCount(item.t)
 		if err != nil {
 			return dst, err
 		}
-		if n == 0 {
+		if count == 0 {
 			break
 		}
-		for ; n > 0; n-- {
-			var k string
-			if asArray {
-				k = indexKey(i, &keyBuf)
-			} else if k, err = d.cstring(); err != nil {
-				return dst, err
+		for ; count > 0; count-- {
+			key := ""
+			if i < len(arrayKeys) {
+				key = arrayKeys[i]
+			} else {
+				keyBuf = append(strconv.AppendInt(keyBuf[:0], int64(i), 10), 0)
+				key = string(keyBuf)
 			}
-			if out, err = d.value(out, k, item); err != nil {
-				if asArray {
-					return dst, atIndex(err, i)
-				}
-				return dst, inField(err, k)
+			if dst, err = d.element(dst, key, item); err != nil {
+				return dst, atIndex(err, i)
 			}
-			if len(out) > MaxDocumentSize {
+			if len(dst)-d.base > MaxDocumentSize {
 				return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
 			}
 			i++
 		}
 	}
 	d.depth--
-	return bsoncore.AppendDocumentEnd(out, idx)
+	return endDocument(dst, start), nil
 }
 
-// indexKeys are the BSON keys of the first array elements, made once.
-var indexKeys = func() (keys [1024]string) {
-	for i := range keys {
-		keys[i] = strconv.Itoa(i)
+// mapValue decodes an Avro map into a BSON document.
+func (d *decoder) mapValue(dst []byte, n *node) ([]byte, error) {
+	if d.depth >= MaxDepth {
+		return dst, d.fail("nesting deeper than %d", MaxDepth)
 	}
-	return keys
-}()
+	d.depth++
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	item := n.item
+	for {
+		count, err := d.blockCount(item.t)
+		if err != nil {
+			return dst, err
+		}
+		if count == 0 {
+			break
+		}
+		for ; count > 0; count-- {
+			k, err := d.cstringBytes()
+			if err != nil {
+				return dst, err
+			}
+			if dst, err = d.mapElement(dst, k, item); err != nil {
+				return dst, inField(err, string(k))
+			}
+			if len(dst)-d.base > MaxDocumentSize {
+				return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
+			}
+		}
+	}
+	d.depth--
+	return endDocument(dst, start), nil
+}
 
-// indexKey is the BSON key of array element i.
-func indexKey(i int, buf *[]byte) string {
-	if i < len(indexKeys) {
-		return indexKeys[i]
+// mapElement is element for a map entry, whose key comes from the data.
+func (d *decoder) mapElement(dst []byte, key []byte, n *node) ([]byte, error) {
+	if n.branches != nil {
+		i, err := d.long()
+		if err != nil {
+			return dst, err
+		}
+		if i < 0 || i >= int64(len(n.branches)) {
+			return dst, d.fail("union branch %d out of range (%d branches)", i, len(n.branches))
+		}
+		n = n.branches[i]
 	}
-	*buf = strconv.AppendInt((*buf)[:0], int64(i), 10)
-	return string(*buf)
+	if len(dst)-d.base > MaxDocumentSize {
+		return dst, d.fail("decoded document larger than %d bytes", MaxDocumentSize)
+	}
+	dst = append(dst, n.bsonType)
+	dst = append(append(dst, key...), 0)
+	return d.value(dst, n)
 }
 
 // recordBody appends the fields of a record value to an open document.
-func (d *decoder) recordBody(dst []byte, t *Type) ([]byte, error) {
-	for _, f := range t.Fields {
-		if f.OmitNull {
+func (d *decoder) recordBody(dst []byte, n *node) ([]byte, error) {
+	for i := range n.fields {
+		f := &n.fields[i]
+		if f.omitNull {
 			// A null here stands for a missing field: skip it.
-			if f.Type.Kind == Null {
+			if f.n.t.Kind == Null {
 				continue
 			}
-			if f.Type.Kind == Union {
+			if f.n.t.Kind == Union {
 				save := d.off
 				i, err := d.long()
 				if err != nil {
-					return dst, inField(err, f.BSONName)
+					return dst, inField(err, f.name)
 				}
-				if i >= 0 && i < int64(len(f.Type.Branches)) && f.Type.Branches[i].Kind == Null {
+				if i >= 0 && i < int64(len(f.n.branches)) && f.n.branches[i].t.Kind == Null {
 					continue
 				}
 				d.off = save
 			}
 		}
 		var err error
-		if dst, err = d.value(dst, f.BSONName, f.Type); err != nil {
-			return dst, inField(err, f.BSONName)
+		if dst, err = d.element(dst, f.key, f.n); err != nil {
+			return dst, inField(err, f.name)
 		}
 	}
 	return dst, nil
 }
 
-// helper decodes a schemaflow helper type back into its BSON type.
-func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
-	switch t.bsonKind {
-	case schemas.KindUUID:
+// helper decodes the value of a schemaflow helper type back into its BSON
+// type.
+func (d *decoder) helper(dst []byte, n *node) ([]byte, error) {
+	switch n.op {
+	case opHelperUUID:
 		b, err := d.take(16)
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendBinaryElement(dst, key, 4, b), nil
-	case schemas.KindBinaryOther:
+		return bsoncore.AppendBinary(dst, 4, b), nil
+	case opHelperBinary:
 		sub, err := d.long()
 		if err != nil {
 			return dst, err
@@ -412,46 +746,35 @@ func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendBinaryElement(dst, key, byte(sub), b), nil
-	case schemas.KindObjectID:
+		return bsoncore.AppendBinary(dst, byte(sub), b), nil
+	case opHelperObjectID:
 		oid, err := d.objectID()
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendObjectIDElement(dst, key, oid), nil
-	case schemas.KindRegex:
-		pattern, err := d.cstring()
+		return append(dst, oid[:]...), nil
+	case opHelperRegex:
+		pattern, err := d.cstringBytes()
 		if err != nil {
 			return dst, err
 		}
-		options, err := d.cstring()
+		options, err := d.cstringBytes()
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendRegexElement(dst, key, pattern, options), nil
-	case schemas.KindJavaScript:
-		s, err := d.str()
+		dst = append(append(dst, pattern...), 0)
+		return append(append(dst, options...), 0), nil
+	case opHelperDecimal128:
+		b, err := d.utf8Bytes()
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendJavaScriptElement(dst, key, s), nil
-	case schemas.KindSymbol:
-		s, err := d.str()
-		if err != nil {
-			return dst, err
+		dec, ok := parseDecimal128(b)
+		if !ok {
+			return dst, d.fail("%q is not a Decimal128", b)
 		}
-		return bsoncore.AppendSymbolElement(dst, key, s), nil
-	case schemas.KindDecimal128:
-		s, err := d.str()
-		if err != nil {
-			return dst, err
-		}
-		dec, perr := primitive.ParseDecimal128(s)
-		if perr != nil {
-			return dst, d.fail("%q is not a Decimal128", s)
-		}
-		return bsoncore.AppendDecimal128Element(dst, key, dec), nil
-	case schemas.KindTimestamp:
+		return bsoncore.AppendDecimal128(dst, dec), nil
+	case opHelperTimestamp:
 		ts, err := d.long()
 		if err != nil {
 			return dst, err
@@ -463,24 +786,9 @@ func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
 		if ts < 0 || ts > math.MaxUint32 || inc < 0 || inc > math.MaxUint32 {
 			return dst, d.fail("timestamp (%d, %d) out of the unsigned 32-bit range", ts, inc)
 		}
-		return bsoncore.AppendTimestampElement(dst, key, uint32(ts), uint32(inc)), nil
-	case schemas.KindMinKey, schemas.KindMaxKey, schemas.KindUndefined:
-		i, err := d.long()
-		if err != nil {
-			return dst, err
-		}
-		if i != 0 {
-			return dst, d.fail("enum index %d out of range for %q", i, t.Name)
-		}
-		switch t.bsonKind {
-		case schemas.KindMinKey:
-			return bsoncore.AppendMinKeyElement(dst, key), nil
-		case schemas.KindMaxKey:
-			return bsoncore.AppendMaxKeyElement(dst, key), nil
-		}
-		return bsoncore.AppendUndefinedElement(dst, key), nil
-	case schemas.KindDBPointer:
-		ns, err := d.str()
+		return bsoncore.AppendTimestamp(dst, uint32(ts), uint32(inc)), nil
+	case opHelperDBPointer:
+		ns, err := d.utf8Bytes()
 		if err != nil {
 			return dst, err
 		}
@@ -488,8 +796,8 @@ func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		return bsoncore.AppendDBPointerElement(dst, key, ns, oid), nil
-	case schemas.KindCodeWithScope:
+		return append(appendBSONString(dst, ns), oid[:]...), nil
+	case opHelperCodeWithScope:
 		code, err := d.str()
 		if err != nil {
 			return dst, err
@@ -501,43 +809,71 @@ func (d *decoder) helper(dst []byte, key string, t *Type) ([]byte, error) {
 		if err := rawbson.Validate(scope); err != nil {
 			return dst, d.fail("code scope is not a BSON document: %v", err)
 		}
-		return bsoncore.AppendCodeWithScopeElement(dst, key, code, scope), nil
-	case schemas.KindDate:
-		ms, err := d.long()
-		if err != nil {
-			return dst, err
-		}
-		return bsoncore.AppendDateTimeElement(dst, key, ms), nil
+		return bsoncore.AppendCodeWithScope(dst, code, scope), nil
 	}
-	return dst, d.fail("unsupported helper type %q", t.Name)
+	return dst, d.fail("unsupported helper type %q", n.t.Name)
 }
 
 func (d *decoder) objectID() (primitive.ObjectID, error) {
-	s, err := d.str()
+	b, err := d.utf8Bytes()
 	if err != nil {
 		return primitive.ObjectID{}, err
 	}
 	var oid primitive.ObjectID
-	if len(s) != 24 {
-		return oid, d.fail("ObjectId %q is not 24 hex digits", s)
+	if len(b) != 24 {
+		return oid, d.fail("ObjectId %q is not 24 hex digits", b)
 	}
-	if _, err := hex.Decode(oid[:], []byte(s)); err != nil {
-		return oid, d.fail("ObjectId %q is not 24 hex digits", s)
+	if _, err := hex.Decode(oid[:], b); err != nil {
+		return oid, d.fail("ObjectId %q is not 24 hex digits", b)
 	}
 	return oid, nil
 }
 
-// cstring reads a string that BSON stores NUL-terminated, so it may not
-// contain NUL.
-func (d *decoder) cstring() (string, error) {
-	s, err := d.str()
-	if err != nil {
-		return "", err
+// parseDecimal128 parses a Decimal128 as primitive.ParseDecimal128 does.
+// Plain decimals of at most 19 digits ("19.99", "-3", "0.050"), what the
+// encoder writes for most amounts, are parsed here without allocating;
+// everything else goes to the driver's parser.
+func parseDecimal128(b []byte) (primitive.Decimal128, bool) {
+	if dec, ok := parseSmallDecimal(b); ok {
+		return dec, true
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == 0 {
-			return "", d.fail("string holds a NUL byte, which BSON cannot store here")
+	dec, err := primitive.ParseDecimal128(string(b))
+	return dec, err == nil
+}
+
+// parseSmallDecimal parses -?D+(.D+)? with at most 19 digits in all, whose
+// significand fits a uint64 and whose exponent needs no clamping. It gives
+// the same Decimal128 as primitive.ParseDecimal128: the digits as the
+// significand, minus the number of fraction digits as the exponent, and
+// the sign bit for a leading minus, even on zero.
+func parseSmallDecimal(b []byte) (primitive.Decimal128, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var sig uint64
+	digits, frac := 0, -1
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			sig = sig*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0 && i > 0 && i < len(b)-1:
+			frac = len(b) - i - 1
+		default:
+			return primitive.Decimal128{}, false
 		}
 	}
-	return s, nil
+	if digits == 0 || digits > 19 {
+		return primitive.Decimal128{}, false
+	}
+	exp := 0
+	if frac > 0 {
+		exp = -frac
+	}
+	h := uint64(exp-primitive.MinDecimal128Exp) << 49 // the biased exponent
+	if neg {
+		h |= 1 << 63
+	}
+	return primitive.NewDecimal128(h, sig), true
 }

@@ -29,6 +29,8 @@ type Codec struct {
 	// exactNumbers refuses number conversions that decode to another BSON
 	// type (schemas.NumbersExact).
 	exactNumbers bool
+	// dec is the decoder compiled from the schema on first use (decode.go).
+	dec compiled
 }
 
 // CodecOptions configure a Codec. The zero value is the default.
