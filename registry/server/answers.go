@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/schemaflow/schemaflow/registry"
 )
 
 // DefaultAnswerCacheBytes is the AnswerCacheBytes used when none is given.
@@ -85,19 +87,12 @@ var keyPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 func (s *Server) answerKey(buf []byte, r *http.Request) (key []byte, ok bool, err error) {
 	switch r.Method {
 	case http.MethodGet:
-		return append(append(buf, "GET "...), requestURI(r)...), true, nil
+		return appendGetKey(buf, requestURI(r)), true, nil
 	case http.MethodPost:
-		// POST /subjects/{subject} or /contexts/{ctx}/subjects/{subject}:
-		// a lookup. Registrations (/versions) and compatibility checks
-		// are not cached.
-		p := r.URL.Path
-		if !(strings.HasPrefix(p, "/subjects/") || strings.HasPrefix(p, "/contexts/")) || strings.HasSuffix(p, "/versions") {
+		if !isLookupPath(r.URL.Path) {
 			return nil, false, nil
 		}
-		buf = append(append(buf, "POST "...), requestURI(r)...)
-		buf = append(buf, 0)
-		buf = append(buf, r.Header.Get("Content-Type")...)
-		buf = append(buf, 0)
+		buf = appendPostKeyHead(buf, requestURI(r), r.Header.Get("Content-Type"))
 		n := len(buf)
 		buf, err = readLimited(buf, r.Body, s.opts.MaxBodyBytes)
 		if err != nil {
@@ -108,6 +103,75 @@ func (s *Server) answerKey(buf []byte, r *http.Request) (key []byte, ok bool, er
 	}
 	return nil, false, nil
 }
+
+// isLookupPath reports whether a POST to path is a lookup: POST
+// /subjects/{subject} or /contexts/{ctx}/subjects/{subject}.
+// Registrations (/versions) and compatibility checks are not cached.
+func isLookupPath(p string) bool {
+	return (strings.HasPrefix(p, "/subjects/") || strings.HasPrefix(p, "/contexts/")) && !strings.HasSuffix(p, "/versions")
+}
+
+// appendGetKey appends the key of a GET of uri.
+func appendGetKey[S string | []byte](buf []byte, uri S) []byte {
+	return append(append(buf, "GET "...), uri...)
+}
+
+// appendPostKeyHead appends the key of a lookup POSTed to uri with a
+// Content-Type, up to its body, which follows.
+func appendPostKeyHead[S string | []byte](buf []byte, uri, contentType S) []byte {
+	buf = append(append(buf, "POST "...), uri...)
+	buf = append(buf, 0)
+	buf = append(buf, contentType...)
+	return append(buf, 0)
+}
+
+// CachedAnswer returns the precomputed answer to a request, for a server
+// that parses HTTP itself (see registry/httpfast): the request's method,
+// its target as the client sent it (the request line's URI), its
+// Content-Type and body. ok is false when no answer is kept for the
+// request: it is not a read or a lookup, or it has not been answered
+// since the state last changed; serve it with ServeHTTP, which keeps its
+// answer for the next identical request. An answer is always status 200;
+// body must not be modified.
+//
+// Answers are kept by ServeHTTP under the same key, so an answer found
+// here is the one ServeHTTP would give: a request it does not cache
+// never finds one.
+func (s *Server) CachedAnswer(method, requestURI, contentType, body []byte) (answerContentType string, answerBody []byte, ok bool) {
+	bp := keyPool.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			keyPool.Put(bp)
+		}
+	}()
+	var key []byte
+	switch string(method) {
+	case http.MethodGet:
+		key = appendGetKey((*bp)[:0], requestURI)
+	case http.MethodPost:
+		path, _, _ := bytes.Cut(requestURI, []byte("?"))
+		if !isLookupPath(string(path)) || int64(len(body)) > s.opts.MaxBodyBytes {
+			return "", nil, false
+		}
+		key = append(appendPostKeyHead((*bp)[:0], requestURI, contentType), body...)
+	default:
+		return "", nil, false
+	}
+	*bp = key
+	ans, _ := s.answers.get(key)
+	if ans == nil {
+		return "", nil, false
+	}
+	return ans.contentType[0], ans.body, true
+}
+
+// MaxBodyBytes is the largest request body the server reads
+// (Options.MaxBodyBytes); past it a request answers 413.
+func (s *Server) MaxBodyBytes() int64 { return s.opts.MaxBodyBytes }
+
+// TooLargeError is the error a request whose body is past MaxBodyBytes
+// answers (status 413), for a server that reads bodies itself.
+func (s *Server) TooLargeError() *registry.Error { return errTooLarge(s.opts.MaxBodyBytes) }
 
 // requestURI is the request's target as the client sent it, or as its URL
 // gives it for a request built in process.

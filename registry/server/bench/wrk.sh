@@ -2,29 +2,47 @@
 # Lookups per second of `schemaflow registry serve`, measured with wrk (an
 # external load generator, so the client does not share the Go runtime).
 #
-#   registry/server/bench/wrk.sh [BINARY...]      default: bin/schemaflow
+#   registry/server/bench/wrk.sh [BINARY[:ENGINE]...]    default: bin/schemaflow
 #
-# For each binary: start `BINARY registry serve --store memory` on a free
-# loopback port, register 100 Avro schemas (subjects s0..s99), then run wrk
-# against GET /schemas/ids/{id} and POST /subjects/{s} (lookup), ROUNDS
-# times (default 2), alternating the binaries so that they see the same
-# machine load. Prints one line per run. Needs wrk and curl (Debian
-# packages). Environment: DURATION (default 5s), CONNS (64), THREADS (1).
+# BINARY:ENGINE serves with `--http-engine ENGINE` (fasthttp or net); a
+# BINARY alone serves with its default engine (so an older binary without
+# the flag can be compared). For each server: start `BINARY registry serve
+# --store memory` on a free loopback port, register 100 Avro schemas
+# (subjects s0..s99), then run wrk against GET /schemas/ids/{id} and POST
+# /subjects/{s} (lookup) with each THREADS count, ROUNDS times, alternating
+# the servers so that they see the same machine load. Prints one line per
+# run:
+#
+#   ids      t2 round 1  bin/schemaflow:fasthttp       67123.45 req/s
+#
+# A run with non-2xx answers or socket errors is marked ERRORS and makes
+# the script exit 1. Needs wrk, curl and python3 (Debian packages).
+# Environment: DURATION (default 5s), CONNS (64), THREADS (wrk threads, a
+# list: default "1 2"), ROUNDS (2).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-DURATION=${DURATION:-5s} CONNS=${CONNS:-64} THREADS=${THREADS:-1} ROUNDS=${ROUNDS:-2}
-command -v wrk >/dev/null || { echo "wrk.sh: wrk not found (apt-get install wrk)" >&2; exit 2; }
-bins=("$@")
-[ ${#bins[@]} -gt 0 ] || bins=(bin/schemaflow)
+DURATION=${DURATION:-5s} CONNS=${CONNS:-64} THREADS=${THREADS:-1 2} ROUNDS=${ROUNDS:-2}
+for tool in wrk curl python3; do
+  command -v "$tool" >/dev/null || { echo "wrk.sh: $tool not found (apt-get install $tool)" >&2; exit 2; }
+done
+specs=("$@")
+[ ${#specs[@]} -gt 0 ] || specs=(bin/schemaflow)
 pids=() urls=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-for b in "${bins[@]}"; do
-  port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$b" registry serve --listen "127.0.0.1:$port" --store memory >/dev/null 2>&1 &
+for spec in "${specs[@]}"; do
+  bin=$spec args=()
+  case "$spec" in
+    *:*) bin=${spec%:*} args=(--http-engine "${spec##*:}") ;;
+  esac
+  [ -x "$bin" ] || { echo "wrk.sh: $bin is not an executable" >&2; exit 2; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$bin" registry serve --listen "127.0.0.1:$port" --store memory "${args[@]}" >/dev/null 2>&1 &
   pids+=($!)
   url="http://127.0.0.1:$port"
-  for _ in $(seq 100); do curl -sf "$url/" >/dev/null && break; sleep 0.1; done
+  up=
+  for _ in $(seq 100); do curl -sf "$url/" >/dev/null && up=1 && break; sleep 0.1; done
+  [ -n "$up" ] || { echo "wrk.sh: $spec did not start serving on $url" >&2; exit 1; }
   for i in $(seq 0 99); do
     schema=$(printf '{"type":"record","name":"R%d","namespace":"bench","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"tags","type":{"type":"array","items":"string"}},{"name":"at","type":{"type":"long","logicalType":"timestamp-millis"}}]}' "$i")
     body="{\"schema\":\"${schema//\"/\\\"}\"}"
@@ -32,11 +50,21 @@ for b in "${bins[@]}"; do
   done
   urls+=("$url")
 done
+failed=0
 for round in $(seq "$ROUNDS"); do
-  for kind in ids lookup; do
-    for n in "${!bins[@]}"; do
-      rps=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s "$here/$kind.lua" "${urls[$n]}" | awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "ERRORS:" $0 > "/dev/stderr"}')
-      printf '%-8s round %d  %-40s %10s req/s\n' "$kind" "$round" "${bins[$n]}" "$rps"
+  for threads in $THREADS; do
+    for kind in ids lookup; do
+      for n in "${!specs[@]}"; do
+        out=$(wrk -t"$threads" -c"$CONNS" -d"$DURATION" -s "$here/$kind.lua" "${urls[$n]}")
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        mark=
+        if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+          mark="  ERRORS: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
+          failed=1
+        fi
+        printf '%-8s t%d round %d  %-40s %10s req/s%s\n' "$kind" "$threads" "$round" "${specs[$n]}" "$rps" "$mark"
+      done
     done
   done
 done
+exit "$failed"

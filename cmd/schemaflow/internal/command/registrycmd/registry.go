@@ -23,6 +23,7 @@ import (
 	"github.com/schemaflow/schemaflow/cmd/schemaflow/internal/cli"
 	"github.com/schemaflow/schemaflow/processor/console"
 	"github.com/schemaflow/schemaflow/registry"
+	"github.com/schemaflow/schemaflow/registry/httpfast"
 	"github.com/schemaflow/schemaflow/registry/server"
 	"github.com/schemaflow/schemaflow/registry/store"
 )
@@ -52,7 +53,7 @@ func serve() *cli.Command {
 	return &cli.Command{
 		Name:    "serve",
 		Summary: "serve the Confluent Schema Registry REST API",
-		Usage:   "[--listen ADDR] [--store memory|file:DIR|kafka[:BROKERS]] [--store-timeout D] [--kafka-config FILE] [--kafka-sasl-mechanism M --kafka-sasl-user U] [--kafka-tls] [--kafka-tls-ca F] [--advertise URL] [--users FILE] [--tls-cert FILE --tls-key FILE]",
+		Usage:   "[--listen ADDR] [--store memory|file:DIR|kafka[:BROKERS]] [--store-timeout D] [--kafka-config FILE] [--kafka-sasl-mechanism M --kafka-sasl-user U] [--kafka-tls] [--kafka-tls-ca F] [--advertise URL] [--users FILE] [--tls-cert FILE --tls-key FILE] [--http-engine fasthttp|net]",
 		Help: `Serves the registry until interrupted. --store file:DIR keeps the registry
 in DIR, durable across restarts and safe against a crash in the middle of
 a write. --store kafka:BROKERS (comma-separated) keeps it in the _schemas
@@ -89,7 +90,17 @@ and mode); normalize=true for Avro and JSON Schema; registering a
 Protobuf schema as a base64 FileDescriptorProto. Not equivalent:
 normalize=true for Protobuf and format=ignore_extensions apply
 Confluent's rules but print schemaflow's own text; rule enforcement.
-Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
+Reads and lookups are answered from precomputed bytes, at most 64 MiB.
+
+--http-engine picks the HTTP server. fasthttp (the default) answers a
+read or lookup it has answered before (and basic auth) straight from
+those bytes, and hands everything else to the net/http handler: about
+1.5 times the lookups per second of net (see the README). It speaks
+HTTP/1.1 only (no HTTP/2, with TLS or without), reads a request's header
+within 10s and its body within a minute, and closes a keep-alive
+connection idle for 5 minutes. net is Go's net/http server (HTTP/2 over
+TLS, header timeout 10s, no idle limit). Bodies are limited to 16 MiB
+(413) with both.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			listen := fs.String("listen", "127.0.0.1:8081", "`address` to listen on")
 			storeSpec := fs.String("store", "memory", "`store`: memory, file:DIR, or kafka[:BROKERS] (brokers may come from --kafka-config)")
@@ -100,12 +111,16 @@ Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 			kafka := defineKafkaFlags(fs)
 			storeTimeout := fs.Duration("store-timeout", store.DefaultTimeout, "`deadline` of each write to the store; a write past it answers 50002")
 			withConsole := fs.Bool("console", true, "serve the web console's schema pages at /console/")
+			engine := fs.String("http-engine", "fasthttp", "HTTP `engine`: fasthttp (answers repeated reads and lookups natively; HTTP/1.1 only) or net (net/http)")
 			return func(ctx context.Context, env *cli.Env, args []string) error {
 				if len(args) > 0 {
 					return cli.Usagef("serve takes no arguments")
 				}
 				if (*cert == "") != (*key == "") {
 					return cli.Usagef("--tls-cert and --tls-key go together")
+				}
+				if *engine != "fasthttp" && *engine != "net" {
+					return cli.Usagef("--http-engine must be fasthttp or net, not %q", *engine)
 				}
 				ln, err := net.Listen("tcp", *listen)
 				if err != nil {
@@ -134,6 +149,7 @@ Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 					return err
 				}
 				var h http.Handler = srv
+				var users *server.Users
 				if *withConsole {
 					c, err := console.New(console.Options{Registry: console.HandlerRegistry{Handler: srv}, Realm: "schemaflow registry"})
 					if err != nil {
@@ -148,7 +164,7 @@ Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 						ln.Close()
 						return err
 					}
-					users, err := server.ParseUsers(*usersFile, f)
+					users, err = server.ParseUsers(*usersFile, f)
 					f.Close()
 					if err != nil {
 						ln.Close()
@@ -164,8 +180,18 @@ Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 					}
 					ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12})
 				}
-				hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-				fmt.Fprintf(env.Stdout, "registry listening on %s://%s (store %s)\n", scheme, ln.Addr(), *storeSpec)
+				var hs httpServer
+				if *engine == "net" {
+					hs = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+				} else {
+					fast, err := httpfast.New(srv, h, httpfast.Options{Users: users})
+					if err != nil {
+						ln.Close()
+						return err
+					}
+					hs = fast
+				}
+				fmt.Fprintf(env.Stdout, "registry listening on %s://%s (store %s, http engine %s)\n", scheme, ln.Addr(), *storeSpec, *engine)
 				if *withConsole {
 					fmt.Fprintf(env.Stdout, "console on %s://%s/console/\n", scheme, ln.Addr())
 				}
@@ -182,6 +208,13 @@ Reads and lookups are answered from precomputed bytes, at most 64 MiB.`,
 			}
 		},
 	}
+}
+
+// httpServer is what serve needs of an HTTP engine: *http.Server and
+// *httpfast.Server.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
 }
 
 func openStore(ctx context.Context, env *cli.Env, spec, url string, timeout time.Duration, kafka kafkaFlags) (store.Store, error) {
