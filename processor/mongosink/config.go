@@ -82,13 +82,19 @@ type Config struct {
 	// MaxBatch caps the records of one bulk write. Default 1000. Unless
 	// FixedBatch is set, it is the ceiling of the adaptive batch size.
 	MaxBatch int
-	// BatchLatency is the bulk write time the adaptive batch size aims
-	// under: a batch whose writes take longer halves the size of the
-	// next, one whose writes take less than a quarter of it grows the next
-	// by half, up to MaxBatch and down to MinAdaptiveBatch. The size
-	// starts at InitialAdaptiveBatch (or MaxBatch when smaller). Default
-	// DefaultBatchLatency (500ms).
+	// BatchLatency is the hard ceiling on a batch's bulk write time for
+	// the adaptive batch size, which otherwise climbs to the size of best
+	// throughput (adaptive.go): a batch whose writes take longer halves
+	// the size of the next, and the size never grows to what its measured
+	// rate would write in longer than this. Default DefaultBatchLatency
+	// (500ms).
 	BatchLatency time.Duration
+	// InitialAdaptiveBatch is the adaptive batch size's start (MaxBatch
+	// when smaller). Default DefaultInitialAdaptiveBatch (100).
+	InitialAdaptiveBatch int
+	// MinAdaptiveBatch is the adaptive batch size's floor (MaxBatch when
+	// smaller). Default DefaultMinAdaptiveBatch (10).
+	MinAdaptiveBatch int
 	// FixedBatch turns the adaptive batch size off: every batch fills up
 	// to MaxBatch records.
 	FixedBatch bool
@@ -158,6 +164,12 @@ func (c *Config) EnsureDefaults() {
 	if c.BatchLatency == 0 {
 		c.BatchLatency = DefaultBatchLatency
 	}
+	if c.InitialAdaptiveBatch == 0 {
+		c.InitialAdaptiveBatch = DefaultInitialAdaptiveBatch
+	}
+	if c.MinAdaptiveBatch == 0 {
+		c.MinAdaptiveBatch = DefaultMinAdaptiveBatch
+	}
 	if c.MaxInflightBytes == 0 {
 		c.MaxInflightBytes = config.DefaultMaxInflightBytes
 	}
@@ -213,7 +225,8 @@ func (c *Config) Validate() error {
 		v    int64
 	}{{"MaxBatch", int64(c.MaxBatch)}, {"MaxWait", int64(c.MaxWait)}, {"Retries", int64(c.Retries)}, {"Backoff", int64(c.Backoff)},
 		{"WriteTimeout", int64(c.WriteTimeout)}, {"SlowWrite", int64(c.SlowWrite)},
-		{"BatchLatency", int64(c.BatchLatency)}, {"MaxInflightBytes", c.MaxInflightBytes}} {
+		{"BatchLatency", int64(c.BatchLatency)}, {"InitialAdaptiveBatch", int64(c.InitialAdaptiveBatch)},
+		{"MinAdaptiveBatch", int64(c.MinAdaptiveBatch)}, {"MaxInflightBytes", c.MaxInflightBytes}} {
 		if f.v < 0 {
 			ps.Add(f.name, "must not be negative")
 		}
@@ -254,8 +267,8 @@ const (
 	DefaultBatchLatency = 500 * time.Millisecond
 )
 
-// The adaptive batch size's start and floor.
+// The adaptive batch size's start and floor by default.
 const (
-	InitialAdaptiveBatch = 100
-	MinAdaptiveBatch     = 10
+	DefaultInitialAdaptiveBatch = 100
+	DefaultMinAdaptiveBatch     = 10
 )

@@ -2,7 +2,6 @@ package mongosink
 
 import (
 	"sync/atomic"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -65,33 +64,4 @@ func (p *Pipeline) batchBudget() int64 {
 func (p *Pipeline) fetchLimits() []kgo.Opt {
 	total := min(p.cfg.MaxInflightBytes, 50<<20)
 	return []kgo.Opt{kgo.FetchMaxBytes(int32(total)), kgo.FetchMaxPartitionBytes(int32(min(total, 1<<20)))}
-}
-
-// batchLimit is the records the next batch may hold: the adaptive size, or
-// MaxBatch when FixedBatch is set.
-func (p *Pipeline) batchLimit() int {
-	if p.cfg.FixedBatch {
-		return p.cfg.MaxBatch
-	}
-	if p.batchSize == 0 {
-		p.batchSize = min(InitialAdaptiveBatch, p.cfg.MaxBatch)
-	}
-	return p.batchSize
-}
-
-// adapt sizes the next batch by how long the writes of the last one took
-// (records of it, limited to limit): half when they took longer than
-// BatchLatency, half again as many when the batch was full and they took
-// under a quarter of it.
-func (p *Pipeline) adapt(records, limit int, took time.Duration) {
-	if p.cfg.FixedBatch {
-		return
-	}
-	switch {
-	case took > p.cfg.BatchLatency:
-		p.batchSize = max(min(MinAdaptiveBatch, p.cfg.MaxBatch), limit/2)
-	case took < p.cfg.BatchLatency/4 && records >= limit:
-		p.batchSize = min(p.cfg.MaxBatch, limit+max(1, limit/2))
-	}
-	p.size.Store(int64(p.batchSize))
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
@@ -158,84 +157,6 @@ func TestMaxInflightBytesLargeRecord(t *testing.T) {
 	}
 	if got := e.count(t, "orders"); got != 30 {
 		t.Errorf("%d documents, want 30", got)
-	}
-}
-
-// The batch size adapts to how long writes take: it starts at
-// InitialAdaptiveBatch, grows by half after each full batch written in
-// under a quarter of BatchLatency up to MaxBatch, and halves after a
-// batch that took longer, down to MinAdaptiveBatch.
-func TestAdaptiveBatchSize(t *testing.T) {
-	t.Parallel()
-	latency := 100 * time.Millisecond
-	type step struct {
-		records int
-		took    time.Duration
-		want    int
-	}
-	for _, tt := range []struct {
-		name     string
-		maxBatch int
-		steps    []step
-	}{
-		{"grows when fast and full", 1000, []step{{100, time.Millisecond, 150}, {150, time.Millisecond, 225}, {225, 0, 337}, {337, 0, 505}, {505, 0, 757}, {757, 0, 1000}, {1000, 0, 1000}}},
-		{"stays when fast but not full", 1000, []step{{40, time.Millisecond, 100}, {99, 0, 100}}},
-		{"stays between a quarter of the bound and the bound", 1000, []step{{100, 50 * time.Millisecond, 100}, {100, latency, 100}}},
-		{"halves when slow, to the floor", 1000, []step{{100, 2 * latency, 50}, {50, time.Second, 25}, {25, time.Second, 12}, {12, time.Second, 10}, {10, time.Second, 10}}},
-		{"recovers after a slow batch", 1000, []step{{100, time.Second, 50}, {50, time.Millisecond, 75}}},
-		{"a small MaxBatch is the start and the ceiling", 20, []step{{20, 0, 20}, {20, time.Second, 10}, {10, time.Second, 10}, {10, 0, 15}, {15, 0, 20}}},
-		{"MaxBatch below the floor", 4, []step{{4, time.Second, 4}, {4, 0, 4}}},
-	} {
-		p := &Pipeline{cfg: Config{MaxBatch: tt.maxBatch, BatchLatency: latency}}
-		for i, s := range tt.steps {
-			limit := p.batchLimit()
-			p.adapt(s.records, limit, s.took)
-			if got := p.batchLimit(); got != s.want || p.Stats().BatchSize != s.want {
-				t.Errorf("%s: step %d (%d of %d records in %s): next size %d (stats %d), want %d", tt.name, i, s.records, limit, s.took, got, p.Stats().BatchSize, s.want)
-			}
-		}
-	}
-	fixed := &Pipeline{cfg: Config{MaxBatch: 500, BatchLatency: latency, FixedBatch: true}}
-	fixed.adapt(500, 500, time.Hour)
-	if got := fixed.batchLimit(); got != 500 {
-		t.Errorf("fixed batch: size %d after a slow write, want 500", got)
-	}
-}
-
-// End to end: writes that always take longer than the (tiny) latency bound
-// shrink the batches to the floor, and a target that answers at once lets
-// them grow to MaxBatch.
-func TestAdaptiveBatchEndToEnd(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct {
-		name    string
-		latency time.Duration
-		target  func(e *env) Collection
-		records int // enough to reach the size wanted: 100+50+25+12, or 100+150+225+337, and more
-		want    int
-	}{
-		{"slow target", time.Nanosecond, func(e *env) Collection { return e.target("shop", "orders") }, 300, MinAdaptiveBatch},
-		{"fast target", time.Hour, func(*env) Collection { return discard{} }, 1500, 400},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := newEnv(t, "orders")
-			recs := make([]*kgo.Record, tt.records)
-			for i := range recs {
-				recs[i] = &kgo.Record{Topic: "orders", Value: []byte(fmt.Sprintf(`{"_id": %d}`, i))}
-			}
-			e.produce(t, recs...)
-			cfg := e.config(t)
-			target := tt.target(e)
-			cfg.Target = func(string, string) Collection { return target }
-			cfg.MaxBatch, cfg.BatchLatency, cfg.MaxWait = 400, tt.latency, time.Second
-			p, stop := start(t, cfg)
-			testenv.WaitFor(t, "the batch size", func() bool { return p.Stats().BatchSize == tt.want })
-			testenv.WaitFor(t, "every record", func() bool { return p.Stats().Written == int64(tt.records) })
-			if err := stop(); err != nil {
-				t.Fatal(err)
-			}
-		})
 	}
 }
 

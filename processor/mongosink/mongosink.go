@@ -96,6 +96,9 @@ type Stats struct {
 	// BatchSize is the batch size the next poll fills up to (adaptive
 	// unless FixedBatch); 0 before the first batch.
 	BatchSize int
+	// Splits counts bulk writes that ran out of time and were written
+	// again as two halves (adaptive.go).
+	Splits int64
 }
 
 // Pipeline is a running Kafka → MongoDB sink.
@@ -114,12 +117,12 @@ type Pipeline struct {
 	carry []*kgo.Record
 	// maxRecord is the largest record seen, for how many to poll.
 	maxRecord int64
-	// batchSize is the adaptive batch size (0 before the first batch);
-	// size publishes it to Stats; writeTook is how long the last batch's
-	// bulk writes took.
-	batchSize int
-	size      atomic.Int64
-	writeTook time.Duration
+	// adaptive sizes batches (adaptive.go; nil before the first batch);
+	// size publishes its size to Stats, splits the bulk writes split after
+	// a timeout; writeTook is how long the last batch's bulk writes took.
+	adaptive     *sizer
+	size, splits atomic.Int64
+	writeTook    time.Duration
 	// connected is set once a metadata answer came back: the brokers are
 	// reachable and took the login.
 	connected atomic.Bool
@@ -198,7 +201,8 @@ func (p *Pipeline) Stats() Stats {
 	p.lagMu.Unlock()
 	return Stats{Written: p.written.Load(), DeadLetter: p.dead.Load(), Batches: p.batches.Load(), Retries: p.retries.Load(),
 		Bytes: p.bytes.Load(), Lag: lag, DeadByClass: p.deadBy.Snapshot(),
-		InflightBytes: p.inflight.now.Load(), PeakInflightBytes: p.inflight.peak.Load(), BatchSize: int(p.size.Load())}
+		InflightBytes: p.inflight.now.Load(), PeakInflightBytes: p.inflight.peak.Load(), BatchSize: int(p.size.Load()),
+		Splits: p.splits.Load()}
 }
 
 // Run consumes until ctx is done, which returns nil, or until a record or
@@ -774,26 +778,34 @@ func (p *Pipeline) bulkWrite(ctx context.Context, ns Namespace, coll Collection,
 
 // write bulk-writes the items of one namespace. Records the server refuses
 // for good are failed one by one; transient failures are retried. A bulk
-// write that panics is written again one record at a time, to name the
-// record that makes it panic.
+// write of several records that times out is written again as two halves,
+// in order (splitWrite). A bulk write that panics is written again one
+// record at a time, to name the record that makes it panic.
 func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error {
 	defer p.begin(fmt.Sprintf("bulk write of %d records to %s.%s", len(items), ns.Database, ns.Collection))()
 	coll := p.cfg.Target(ns.Database, ns.Collection)
 	opts := options.BulkWrite().SetOrdered(!p.cfg.Unordered)
 	pending := items
+	chunk := len(items) // the records of one bulk write
 	backoff := p.policy().Backoff()
 	for len(pending) > 0 {
-		models := make([]mongo.WriteModel, len(pending))
-		for i, it := range pending {
+		part := pending[:min(chunk, len(pending))]
+		models := make([]mongo.WriteModel, len(part))
+		for i, it := range part {
 			models[i] = it.model
 		}
 		err := p.bulkWrite(ctx, ns, coll, models, opts)
 		if err == nil {
-			p.written.Add(int64(len(pending)))
-			return nil
+			p.written.Add(int64(len(part)))
+			pending = pending[len(part):]
+			continue
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if len(part) > 1 && mongo.IsTimeout(err) {
+			chunk = p.splitWrite(ns, len(part), err)
+			continue
 		}
 		var pe *panics.Error
 		if errors.As(err, &pe) {
@@ -801,7 +813,7 @@ func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error 
 				"namespace", ns.Database+"."+ns.Collection, "records", len(pending), "panic", fmt.Sprint(pe.Value))
 			return p.writeEach(ctx, ns, coll, pending)
 		}
-		next, failed, transient, ok := p.split(pending, err)
+		next, failed, transient, ok := p.split(part, err)
 		if !ok {
 			// The error names no record: write one at a time to find it.
 			return p.writeEach(ctx, ns, coll, pending)
@@ -822,8 +834,8 @@ func (p *Pipeline) write(ctx context.Context, ns Namespace, items []item) error 
 				return err
 			}
 		}
-		p.written.Add(int64(len(pending) - len(next) - len(failed)))
-		pending = next
+		p.written.Add(int64(len(part) - len(next) - len(failed)))
+		pending = append(next, pending[len(part):]...)
 	}
 	return nil
 }
