@@ -14,8 +14,8 @@ import (
 // Codec converts BSON documents to and from one Protobuf message type. It is
 // safe for concurrent use.
 type Codec struct {
-	md    protoreflect.MessageDescriptor
-	infos map[protoreflect.FullName]*msgInfo
+	md   protoreflect.MessageDescriptor
+	root *msgPlan // the plan of md and, through it, of every message it holds
 	// exactNumbers refuses number conversions that decode to another BSON
 	// type (schemas.NumbersExact).
 	exactNumbers bool
@@ -61,47 +61,16 @@ const (
 	valueWrapper // google.protobuf.*Value
 )
 
-type msgInfo struct {
-	special special
-	kind    schemas.Kind // helperMsg
-	// byName maps a BSON name to the fields that carry it; oneof members
-	// that share a json_name are several types of one BSON field.
-	byName map[string][]protoreflect.FieldDescriptor
-}
-
 // NewCodec returns a codec for md with the default options.
 func NewCodec(md protoreflect.MessageDescriptor) *Codec { return NewCodecWith(md, CodecOptions{}) }
 
 // NewCodecWith returns a codec for md configured by opts.
 func NewCodecWith(md protoreflect.MessageDescriptor, opts CodecOptions) *Codec {
-	c := &Codec{md: md, infos: map[protoreflect.FullName]*msgInfo{}, exactNumbers: opts.Numbers == schemas.NumbersExact}
-	c.index(md)
-	return c
+	return &Codec{md: md, root: compilePlans(md), exactNumbers: opts.Numbers == schemas.NumbersExact}
 }
 
 // Message returns the codec's message descriptor.
 func (c *Codec) Message() protoreflect.MessageDescriptor { return c.md }
-
-func (c *Codec) index(md protoreflect.MessageDescriptor) {
-	if c.infos[md.FullName()] != nil {
-		return
-	}
-	mi := &msgInfo{byName: map[string][]protoreflect.FieldDescriptor{}}
-	c.infos[md.FullName()] = mi
-	mi.special, mi.kind = classify(md)
-	fields := md.Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		name := BSONName(fd)
-		mi.byName[name] = append(mi.byName[name], fd)
-		if fd.IsMap() {
-			fd = fd.MapValue()
-		}
-		if fd.Message() != nil {
-			c.index(fd.Message())
-		}
-	}
-}
 
 // BSONName is the BSON field name a field carries. For a member of a oneof
 // that infer wrote for a field of several kinds, it is the oneof's BSON

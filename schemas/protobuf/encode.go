@@ -1,34 +1,46 @@
 package protobuf
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/bson"
 	"go.mongodb.org/mongo-driver/bson/bsontype"
 	"go.mongodb.org/mongo-driver/x/bsonx/bsoncore"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // Encode appends the Protobuf binary encoding of doc to dst.
+//
+// It reads the BSON bytes and writes the wire bytes directly, through the
+// codec's compiled plan, with no message in between. The bytes are those
+// of proto.MarshalOptions{Deterministic: true} marshalling the message the
+// document stands for: fields outside oneofs by number, then the oneofs',
+// map entries sorted by key.
 func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
 	if err := rawbson.Validate(doc); err != nil {
 		return dst, &DataError{Msg: "invalid BSON document: " + err.Error()}
 	}
-	m := dynamicpb.NewMessage(c.md)
-	if err := c.encodeDocument(m, bsoncore.Document(doc), nil); err != nil {
-		return dst, err
+	e := encoders.Get().(*encoder)
+	e.c = c
+	out, err := e.fields(dst, c.root, doc, nil)
+	if err == nil && e.reqErr != nil {
+		err = e.reqErr
 	}
-	out, err := proto.MarshalOptions{Deterministic: true}.MarshalAppend(dst, m)
+	e.reset()
+	encoders.Put(e)
 	if err != nil {
-		return dst, &DataError{Msg: err.Error()}
+		return dst, err
 	}
 	return out, nil
 }
@@ -39,51 +51,165 @@ const (
 	exact    = 3
 )
 
-func (c *Codec) encodeDocument(m protoreflect.Message, doc bsoncore.Document, p *path) error {
-	mi := c.infos[m.Descriptor().FullName()]
-	elems, err := doc.Elements()
-	if err != nil {
-		return dataErr(p, "invalid BSON document: %v", err)
+var encoders = sync.Pool{New: func() any { return new(encoder) }}
+
+// encoder holds the scratch state of one Encode.
+type encoder struct {
+	c       *Codec
+	slots   []encSlot  // a stack of per-message field state
+	entries []mapEntry // a stack of map entries being sorted
+	scratch []byte     // for putting a message's fields in order
+	depth   int
+	// reqErr is the first required field found missing, at reqDepth;
+	// proto.Marshal checks them after marshalling, parents first.
+	reqErr   error
+	reqDepth int
+}
+
+func (e *encoder) reset() {
+	e.c = nil
+	e.slots = e.slots[:0]
+	e.entries = e.entries[:0]
+	e.depth = 0
+	e.reqErr = nil
+	if cap(e.scratch) > 1<<20 {
+		e.scratch = nil
 	}
-	for _, e := range elems {
-		key, v := e.Key(), e.Value()
-		fp := &path{parent: p, name: key}
-		cands := mi.byName[key]
+}
+
+// encSlot is where one field's bytes went.
+type encSlot struct {
+	start, end int
+	has        bool // bytes were written: the field is populated
+}
+
+type mapEntry struct {
+	start, end int
+	s          []byte // string and bool keys
+	i          int64  // signed keys
+	u          uint64 // unsigned keys
+}
+
+// fields appends the fields of the plain message mp that doc (BSON
+// document bytes, validated) holds, in marshalling order.
+func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte, p *path) ([]byte, error) {
+	e.depth++
+	defer func() { e.depth-- }()
+	base := len(e.slots)
+	for range mp.fields {
+		e.slots = append(e.slots, encSlot{})
+	}
+	msgStart := len(dst)
+	inOrder, lastRank := true, -1
+	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
+		keyEnd := bytes.IndexByte(rem[1:], 0) + 1
+		key := rem[1:keyEnd]
+		t := bsontype.Type(rem[0])
+		n, _ := rawbson.ValueLen(t, rem[keyEnd+1:])
+		v := bsoncore.Value{Type: t, Data: rem[keyEnd+1 : keyEnd+1+n]}
+		rem = rem[keyEnd+1+n:]
+
+		cands := mp.byName[string(key)]
+		fp := &path{parent: p, name: string(key)}
 		if len(cands) == 0 {
-			return dataErr(fp, "not in the schema (message %s)", m.Descriptor().FullName())
+			return dst, dataErr(fp, "not in the schema (message %s)", mp.fullName)
 		}
-		fd, best := cands[0], noFit
-		for _, cand := range cands {
-			if s := c.fitField(cand, v); s > best {
-				fd, best = cand, s
-			}
-		}
-		if best == noFit {
-			// Encoding with a field of the right shape names the element
-			// that does not fit, which is the more useful message.
+		var fd *fieldPlan
+		direct := len(cands) == 1 && e.shaped(cands[0], v)
+		if direct {
+			// The one field takes the value or says what in it does not
+			// fit, as choosing it by fit would.
+			fd = cands[0]
+		} else {
+			best := noFit
+			fd = cands[0]
 			for _, cand := range cands {
-				var special special = -1
-				if cand.Message() != nil && !cand.IsList() && !cand.IsMap() {
-					special = c.infos[cand.Message().FullName()].special
-				}
-				shaped := v.Type == bson.TypeArray && (cand.IsList() || special == listWrapper) ||
-					v.Type == bson.TypeEmbeddedDocument && special == plain
-				if shaped {
-					if err := c.setField(m, cand, v, fp); err != nil {
-						return err
-					}
+				if s := e.fitField(cand, v); s > best {
+					fd, best = cand, s
 				}
 			}
-			return dataErr(fp, "cannot encode BSON %s as %s", bsonTypeName(v), describeField(cands))
+			if best == noFit {
+				return dst, e.noFit(cands, v, fp)
+			}
 		}
-		if m.Has(fd) || (fd.ContainingOneof() != nil && m.WhichOneof(fd.ContainingOneof()) != nil) {
-			return dataErr(fp, "appears twice in the document")
+		if e.populated(base, mp, fd) {
+			if direct && e.fitField(fd, v) == noFit {
+				return dst, e.noFit(cands, v, fp)
+			}
+			return dst, dataErr(fp, "appears twice in the document")
 		}
-		if err := c.setField(m, fd, v, fp); err != nil {
-			return err
+		start := len(dst)
+		var err error
+		if dst, err = e.field(dst, fd, v, fp); err != nil {
+			return dst, err
+		}
+		if len(dst) > start {
+			e.slots[base+fd.idx] = encSlot{start: start, end: len(dst), has: true}
+			if fd.rank < lastRank {
+				inOrder = false
+			}
+			lastRank = fd.rank
 		}
 	}
-	return nil
+	for _, fd := range mp.required {
+		if !e.slots[base+fd.idx].has && (e.reqErr == nil || e.depth < e.reqDepth) {
+			e.reqErr, e.reqDepth = &DataError{Msg: "proto: required field " + string(fd.fd.FullName()) + " not set"}, e.depth
+		}
+	}
+	if !inOrder {
+		e.scratch = append(e.scratch[:0], dst[msgStart:]...)
+		dst = dst[:msgStart]
+		for _, fd := range mp.order {
+			if s := e.slots[base+fd.idx]; s.has {
+				dst = append(dst, e.scratch[s.start-msgStart:s.end-msgStart]...)
+			}
+		}
+	}
+	e.slots = e.slots[:base]
+	return dst, nil
+}
+
+// populated reports whether fd, or another member of its oneof, already
+// holds a value.
+func (e *encoder) populated(base int, mp *msgPlan, fd *fieldPlan) bool {
+	if fd.oneof < 0 {
+		return e.slots[base+fd.idx].has
+	}
+	for _, m := range mp.oneofs[fd.oneof] {
+		if e.slots[base+m.idx].has {
+			return true
+		}
+	}
+	return false
+}
+
+// shaped reports whether v has the shape fd takes (an array for a list, a
+// document for a message of fields): a value of its shape that does not
+// fit is reported by what in it does not fit.
+func (e *encoder) shaped(fd *fieldPlan, v bsoncore.Value) bool {
+	var sp special = -1
+	if fd.msg != nil && !fd.list && !fd.isMap {
+		sp = fd.msg.special
+	}
+	return v.Type == bson.TypeArray && (fd.list || sp == listWrapper) ||
+		v.Type == bson.TypeEmbeddedDocument && sp == plain
+}
+
+// noFit is the error for a value no candidate field takes: what does not
+// fit in it when a field has its shape, else the types.
+func (e *encoder) noFit(cands []*fieldPlan, v bsoncore.Value, p *path) error {
+	for _, cand := range cands {
+		if e.shaped(cand, v) {
+			if _, err := e.field(nil, cand, v, p); err != nil {
+				return err
+			}
+		}
+	}
+	fds := make([]protoreflect.FieldDescriptor, len(cands))
+	for i, cand := range cands {
+		fds[i] = cand.fd
+	}
+	return dataErr(p, "cannot encode BSON %s as %s", bsonTypeName(v), describeField(fds))
 }
 
 func describeField(cands []protoreflect.FieldDescriptor) string {
@@ -124,9 +250,9 @@ func bsonTypeName(v bsoncore.Value) string {
 }
 
 // fitField says how well v fits field fd, counting repeated and map fields.
-func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
+func (e *encoder) fitField(fd *fieldPlan, v bsoncore.Value) int {
 	switch {
-	case fd.IsList():
+	case fd.list:
 		if v.Type != bson.TypeArray {
 			return noFit
 		}
@@ -136,42 +262,49 @@ func (c *Codec) fitField(fd protoreflect.FieldDescriptor, v bsoncore.Value) int 
 			// one.
 			return coercion
 		}
-		return c.fitElements(fd, v)
-	case fd.IsMap():
+		return e.fitElements(fd, v)
+	case fd.isMap:
 		if v.Type == bson.TypeEmbeddedDocument {
 			return exact
 		}
 		return noFit
 	}
-	return c.fit(fd, v)
+	return e.fit(fd, v)
 }
 
 // fitElements says how well the elements of array v fit the repeated field
 // fd: as well as the worst of them.
-func (c *Codec) fitElements(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
-	vals, err := bsoncore.Array(v.Data).Values()
-	if err != nil {
-		return noFit
-	}
+func (e *encoder) fitElements(fd *fieldPlan, v bsoncore.Value) int {
 	score := exact
-	for _, ev := range vals {
-		if score = min(score, c.fit(fd, ev)); score == noFit {
+	for rem := v.Data[4 : len(v.Data)-1]; len(rem) > 0; {
+		var ev bsoncore.Value
+		ev, rem = nextValue(rem)
+		if score = min(score, e.fit(fd, ev)); score == noFit {
 			break
 		}
 	}
 	return score
 }
 
+// nextValue reads the element at the start of validated BSON element
+// bytes: its value, and the bytes after it.
+func nextValue(rem []byte) (bsoncore.Value, []byte) {
+	keyEnd := bytes.IndexByte(rem[1:], 0) + 1
+	t := bsontype.Type(rem[0])
+	n, _ := rawbson.ValueLen(t, rem[keyEnd+1:])
+	return bsoncore.Value{Type: t, Data: rem[keyEnd+1 : keyEnd+1+n]}, rem[keyEnd+1+n:]
+}
+
 // fit says how well v fits one value of fd's type.
-func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
-	if c.exactNumbers && !keepsNumberType(fd.Kind(), v.Type) {
+func (e *encoder) fit(fd *fieldPlan, v bsoncore.Value) int {
+	if e.c.exactNumbers && !keepsNumberType(fd.kind, v.Type) {
 		return noFit
 	}
-	switch fd.Kind() {
+	switch fd.kind {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return c.fitMessage(fd.Message(), v)
+		return e.fitMessage(fd.msg, v)
 	case protoreflect.EnumKind:
-		if fd.Enum().FullName() == "google.protobuf.NullValue" {
+		if fd.enum.null {
 			if v.Type == bson.TypeNull {
 				return exact
 			}
@@ -179,11 +312,11 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 		}
 		switch v.Type {
 		case bson.TypeString:
-			if fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())) != nil {
+			if _, ok := fd.enum.byName[string(stringBytes(v))]; ok {
 				return exact
 			}
 		case bson.TypeInt32:
-			if fd.Enum().Values().ByNumber(protoreflect.EnumNumber(v.Int32())) != nil {
+			if _, ok := fd.enum.byNum[v.Int32()]; ok {
 				return coercion
 			}
 		}
@@ -197,10 +330,8 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 			return exact
 		}
 	case protoreflect.BytesKind:
-		if v.Type == bson.TypeBinary {
-			if sub, _ := v.Binary(); sub == 0 {
-				return exact
-			}
+		if v.Type == bson.TypeBinary && v.Data[4] == 0 {
+			return exact
 		}
 	case protoreflect.DoubleKind:
 		switch v.Type {
@@ -225,7 +356,7 @@ func (c *Codec) fit(fd protoreflect.FieldDescriptor, v bsoncore.Value) int {
 			}
 		}
 	default:
-		return fitInt(fd.Kind(), v)
+		return fitInt(fd.kind, v)
 	}
 	return noFit
 }
@@ -291,27 +422,25 @@ func fitInt(k protoreflect.Kind, v bsoncore.Value) int {
 	return noFit
 }
 
-func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) int {
-	mi := c.infos[md.FullName()]
-	switch mi.special {
+func (e *encoder) fitMessage(mp *msgPlan, v bsoncore.Value) int {
+	switch mp.special {
 	case listWrapper:
 		if v.Type == bson.TypeArray {
 			if len(v.Data) == 5 {
 				return exact
 			}
-			return c.fitElements(md.Fields().Get(0), v)
+			return e.fitElements(mp.fields[0], v)
 		}
 	case itemWrapper:
 		best := noFit
-		fields := md.Fields()
-		for i := 0; i < fields.Len(); i++ {
-			best = max(best, c.fitField(fields.Get(i), v))
+		for _, fd := range mp.fields {
+			best = max(best, e.fitField(fd, v))
 		}
 		return best
 	case helperMsg:
 		// BsonBinary keeps the subtype, so it carries any binary value.
-		isBinary := mi.kind == schemas.KindUUID || mi.kind == schemas.KindBinaryOther
-		if schemas.KindOf(v) == mi.kind || (isBinary && v.Type == bson.TypeBinary) {
+		isBinary := mp.kind == schemas.KindUUID || mp.kind == schemas.KindBinaryOther
+		if schemas.KindOf(v) == mp.kind || (isBinary && v.Type == bson.TypeBinary) {
 			return exact
 		}
 	case timestampMsg:
@@ -319,167 +448,430 @@ func (c *Codec) fitMessage(md protoreflect.MessageDescriptor, v bsoncore.Value) 
 			return exact
 		}
 	case valueWrapper:
-		return c.fit(md.Fields().ByName("value"), v)
+		return e.fit(mp.named["value"], v)
 	default:
 		if v.Type != bson.TypeEmbeddedDocument {
 			return noFit
 		}
 		// A document fits a message that declares every key it holds, so
 		// that of several document members the one that can take it wins.
-		elems, err := bsoncore.Document(v.Data).Elements()
-		if err != nil {
-			return noFit
-		}
-		for _, e := range elems {
-			if len(mi.byName[e.Key()]) == 0 {
+		for rem := v.Data[4 : len(v.Data)-1]; len(rem) > 0; {
+			keyEnd := bytes.IndexByte(rem[1:], 0) + 1
+			if len(mp.byName[string(rem[1:keyEnd])]) == 0 {
 				return noFit
 			}
+			_, rem = nextValue(rem)
 		}
 		return exact
 	}
 	return noFit
 }
 
-func (c *Codec) setField(m protoreflect.Message, fd protoreflect.FieldDescriptor, v bsoncore.Value, p *path) error {
+// field appends field fd holding v (which fits it, or has its shape): its
+// tag and value, each element's or entry's for repeated and map fields,
+// nothing when the field reads as unpopulated (a zero without presence, an
+// empty list or map).
+func (e *encoder) field(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
 	switch {
-	case fd.IsList():
-		list := m.Mutable(fd).List()
-		vals, err := v.Array().Values()
-		if err != nil {
-			return dataErr(p, "invalid BSON array: %v", err)
-		}
-		for i, ev := range vals {
-			ep := &path{parent: p, index: i}
-			if c.fit(fd, ev) == noFit {
-				return dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), elemType(fd))
-			}
-			var pv protoreflect.Value
-			if fd.Message() != nil {
-				pv = list.NewElement()
-			}
-			pv, err := c.value(fd, ev, pv, ep)
-			if err != nil {
-				return err
-			}
-			list.Append(pv)
-		}
-		return nil
-	case fd.IsMap():
-		mp := m.Mutable(fd).Map()
-		elems, err := v.Document().Elements()
-		if err != nil {
-			return dataErr(p, "invalid BSON document: %v", err)
-		}
-		for _, e := range elems {
-			ep := &path{parent: p, name: e.Key()}
-			key, err := mapKey(fd.MapKey(), e.Key())
-			if err != nil {
-				return dataErr(ep, "%v", err)
-			}
-			vd := fd.MapValue()
-			if c.fit(vd, e.Value()) == noFit {
-				return dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(e.Value()), describe(vd))
-			}
-			var pv protoreflect.Value
-			if vd.Message() != nil {
-				pv = mp.NewValue()
-			}
-			pv, err = c.value(vd, e.Value(), pv, ep)
-			if err != nil {
-				return err
-			}
-			mp.Set(key, pv)
-		}
-		return nil
+	case fd.list:
+		return e.list(dst, fd, v, p)
+	case fd.isMap:
+		return e.mapField(dst, fd, v, p)
 	}
-	var pv protoreflect.Value
-	if fd.Message() != nil {
-		pv = m.NewField(fd)
-	}
-	pv, err := c.value(fd, v, pv, p)
-	if err != nil {
-		return err
-	}
-	m.Set(fd, pv)
-	return nil
+	return e.singular(dst, fd, v, p)
 }
 
-func mapKey(fd protoreflect.FieldDescriptor, s string) (protoreflect.MapKey, error) {
-	switch fd.Kind() {
+func (e *encoder) list(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	if len(v.Data) == 5 {
+		return dst, nil
+	}
+	pos := -1
+	if fd.packed {
+		dst = append(dst, fd.packedTag...)
+		pos = len(dst)
+		dst = append(dst, 0)
+	}
+	i := 0
+	for rem := v.Data[4 : len(v.Data)-1]; len(rem) > 0; i++ {
+		var ev bsoncore.Value
+		ev, rem = nextValue(rem)
+		ep := &path{parent: p, index: i}
+		if pos < 0 {
+			dst = append(dst, fd.tag...)
+		}
+		var err error
+		if dst, err = e.element(dst, fd, ev, ep); err != nil {
+			return dst, err
+		}
+	}
+	if pos >= 0 {
+		dst = finishLength(dst, pos)
+	}
+	return dst, nil
+}
+
+// element appends one value of fd, after checking that it fits: a list
+// element or a map value.
+func (e *encoder) element(dst []byte, fd *fieldPlan, ev bsoncore.Value, ep *path) ([]byte, error) {
+	if fd.msg != nil && fd.msg.special == plain && ev.Type == bson.TypeEmbeddedDocument {
+		// A document fits when the message declares its keys, which
+		// encoding it finds out: check the fit only when it fails.
+		out, err := e.value(dst, fd, ev, ep)
+		if err != nil && e.fit(fd, ev) == noFit {
+			return dst, dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
+		}
+		return out, err
+	}
+	if e.fit(fd, ev) == noFit {
+		return dst, dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
+	}
+	return e.value(dst, fd, ev, ep)
+}
+
+// describeElem names the type of one value of fd in errors: a list's
+// element type, a map value's type.
+func (fd *fieldPlan) describeElem() string {
+	if fd.list {
+		return elemType(fd.fd)
+	}
+	return describe(fd.fd)
+}
+
+func (e *encoder) mapField(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	if len(v.Data) == 5 {
+		return dst, nil
+	}
+	base := len(e.entries)
+	sorted := true
+	regionStart := len(dst)
+	kf, vf := fd.mapKey, fd.mapVal
+	for rem := v.Data[4 : len(v.Data)-1]; len(rem) > 0; {
+		keyEnd := bytes.IndexByte(rem[1:], 0) + 1
+		key := rem[1:keyEnd]
+		var ev bsoncore.Value
+		ev, rem = nextValue(rem)
+		ep := &path{parent: p, name: string(key)}
+		ent, bits, err := mapKey(kf, key)
+		if err != nil {
+			return dst, dataErr(ep, "%v", err)
+		}
+		ent.start = len(dst)
+		dst = append(dst, fd.tag...)
+		pos := len(dst)
+		dst = append(dst, 0)
+		dst = append(dst, kf.tag...)
+		if kf.kind == protoreflect.StringKind {
+			dst = protowire.AppendBytes(dst, key)
+		} else {
+			dst = appendBits(dst, kf.wire, bits)
+		}
+		dst = append(dst, vf.tag...)
+		if dst, err = e.element(dst, vf, ev, ep); err != nil {
+			return dst, err
+		}
+		dst = finishLength(dst, pos)
+		ent.end = len(dst)
+		if len(e.entries) > base && compareKeys(kf.kind, e.entries[len(e.entries)-1], ent) >= 0 {
+			sorted = false
+		}
+		e.entries = append(e.entries, ent)
+	}
+	if !sorted {
+		// Sort by key, the last of equal keys winning, as a map keeps it.
+		ents := e.entries[base:]
+		slices.SortStableFunc(ents, func(a, b mapEntry) int { return compareKeys(kf.kind, a, b) })
+		e.scratch = append(e.scratch[:0], dst[regionStart:]...)
+		dst = dst[:regionStart]
+		for i, ent := range ents {
+			if i+1 < len(ents) && compareKeys(kf.kind, ent, ents[i+1]) == 0 {
+				continue
+			}
+			dst = append(dst, e.scratch[ent.start-regionStart:ent.end-regionStart]...)
+		}
+	}
+	e.entries = e.entries[:base]
+	return dst, nil
+}
+
+// compareKeys orders map keys as the deterministic marshaller does.
+func compareKeys(k protoreflect.Kind, a, b mapEntry) int {
+	switch k {
+	case protoreflect.StringKind, protoreflect.BoolKind:
+		return bytes.Compare(a.s, b.s)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return cmp.Compare(a.u, b.u)
+	}
+	return cmp.Compare(a.i, b.i)
+}
+
+var falseTrue = [2][]byte{{0}, {1}}
+
+// mapKey parses a BSON key as a key of field kf: the entry's sort key, and
+// the wire bits of the key for kinds other than string.
+func mapKey(kf *fieldPlan, key []byte) (mapEntry, uint64, error) {
+	s := string(key)
+	switch kf.kind {
 	case protoreflect.StringKind:
-		return protoreflect.ValueOfString(s).MapKey(), nil
+		return mapEntry{s: key}, 0, nil
 	case protoreflect.BoolKind:
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a bool", s)
+			return mapEntry{}, 0, fmt.Errorf("map key %q is not a bool", s)
 		}
-		return protoreflect.ValueOfBool(b).MapKey(), nil
+		if b {
+			return mapEntry{s: falseTrue[1]}, 1, nil
+		}
+		return mapEntry{s: falseTrue[0]}, 0, nil
 	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
 		i, err := strconv.ParseInt(s, 10, 32)
 		if err != nil {
-			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not an int32", s)
+			return mapEntry{}, 0, fmt.Errorf("map key %q is not an int32", s)
 		}
-		return protoreflect.ValueOfInt32(int32(i)).MapKey(), nil
+		return mapEntry{i: i}, intBits(kf.kind, i), nil
 	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not an int64", s)
+			return mapEntry{}, 0, fmt.Errorf("map key %q is not an int64", s)
 		}
-		return protoreflect.ValueOfInt64(i).MapKey(), nil
+		return mapEntry{i: i}, intBits(kf.kind, i), nil
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		i, err := strconv.ParseUint(s, 10, 32)
+		u, err := strconv.ParseUint(s, 10, 32)
 		if err != nil {
-			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a uint32", s)
+			return mapEntry{}, 0, fmt.Errorf("map key %q is not a uint32", s)
 		}
-		return protoreflect.ValueOfUint32(uint32(i)).MapKey(), nil
+		return mapEntry{u: u}, u, nil
 	default:
-		i, err := strconv.ParseUint(s, 10, 64)
+		u, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return protoreflect.MapKey{}, fmt.Errorf("map key %q is not a uint64", s)
+			return mapEntry{}, 0, fmt.Errorf("map key %q is not a uint64", s)
 		}
-		return protoreflect.ValueOfUint64(i).MapKey(), nil
+		return mapEntry{u: u}, u, nil
 	}
 }
 
-// value converts v (already known to fit) to a value of fd's type. For
-// message types, msg is a fresh message value to fill.
-func (c *Codec) value(fd protoreflect.FieldDescriptor, v bsoncore.Value, msg protoreflect.Value, p *path) (protoreflect.Value, error) {
-	switch fd.Kind() {
+// singular appends a field that is neither repeated nor a map: its tag and
+// value, or nothing for a zero value without presence.
+func (e *encoder) singular(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	switch fd.kind {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		if err := c.fillMessage(msg.Message(), v, p); err != nil {
-			return protoreflect.Value{}, err
+		dst = append(dst, fd.tag...)
+		return e.message(dst, fd, v, p)
+	case protoreflect.StringKind:
+		s := stringBytes(v)
+		if len(s) == 0 && !fd.presence {
+			return dst, nil
 		}
-		return msg, nil
+		dst = append(dst, fd.tag...)
+		return protowire.AppendBytes(dst, s), nil
+	case protoreflect.BytesKind:
+		_, data := v.Binary()
+		if len(data) == 0 && !fd.presence {
+			return dst, nil
+		}
+		dst = append(dst, fd.tag...)
+		return protowire.AppendBytes(dst, data), nil
+	}
+	bits := scalarBits(fd, v)
+	if bits == 0 && !fd.presence {
+		return dst, nil
+	}
+	dst = append(dst, fd.tag...)
+	return appendBits(dst, fd.wire, bits), nil
+}
+
+// value appends one value of fd, without its tag.
+func (e *encoder) value(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	switch fd.kind {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return e.message(dst, fd, v, p)
+	case protoreflect.StringKind:
+		return protowire.AppendBytes(dst, stringBytes(v)), nil
+	case protoreflect.BytesKind:
+		_, data := v.Binary()
+		return protowire.AppendBytes(dst, data), nil
+	}
+	return appendBits(dst, fd.wire, scalarBits(fd, v)), nil
+}
+
+// message appends the value of message field fd holding v: length and
+// fields, or the fields and the closing tag of a group.
+func (e *encoder) message(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	if fd.kind == protoreflect.GroupKind {
+		dst, err := e.fill(dst, fd.msg, v, p)
+		if err != nil {
+			return dst, err
+		}
+		return protowire.AppendVarint(dst, protowire.EncodeTag(fd.num, protowire.EndGroupType)), nil
+	}
+	pos := len(dst)
+	dst = append(dst, 0)
+	dst, err := e.fill(dst, fd.msg, v, p)
+	if err != nil {
+		return dst, err
+	}
+	return finishLength(dst, pos), nil
+}
+
+// finishLength writes the length of what follows the one byte reserved at
+// pos, moving it when the length takes more bytes.
+func finishLength(b []byte, pos int) []byte {
+	n := len(b) - pos - 1
+	if n < 0x80 {
+		b[pos] = byte(n)
+		return b
+	}
+	size := protowire.SizeVarint(uint64(n))
+	for range size - 1 {
+		b = append(b, 0)
+	}
+	copy(b[pos+size:], b[pos+1:pos+1+n])
+	protowire.AppendVarint(b[:pos], uint64(n))
+	return b
+}
+
+// fill appends the fields of message mp standing for v.
+func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value, p *path) ([]byte, error) {
+	switch mp.special {
+	case listWrapper:
+		return e.list(dst, mp.fields[0], v, p)
+	case itemWrapper:
+		var fd *fieldPlan
+		best := noFit
+		for _, f := range mp.fields {
+			if s := e.fitField(f, v); s > best {
+				fd, best = f, s
+			}
+		}
+		if fd == nil {
+			return dst, dataErr(p, "cannot encode BSON %s as %s", bsonTypeName(v), mp.fullName)
+		}
+		return e.field(dst, fd, v, p)
+	case timestampMsg:
+		ms := v.DateTime()
+		sec, rem := ms/1000, ms%1000
+		if rem < 0 {
+			sec, rem = sec-1, rem+1000
+		}
+		vals := [2]int64{sec, rem * 1e6}
+		for _, fd := range mp.order {
+			i := 0
+			if fd.fd.Name() == "nanos" {
+				i = 1
+			}
+			if bits := intBits(fd.kind, vals[i]); bits != 0 {
+				dst = append(dst, fd.tag...)
+				dst = appendBits(dst, fd.wire, bits)
+			}
+		}
+		return dst, nil
+	case valueWrapper:
+		return e.singular(dst, mp.named["value"], v, p)
+	case helperMsg:
+		return fillHelper(dst, mp, v), nil
+	}
+	return e.fields(dst, mp, v.Data, p)
+}
+
+// fillHelper appends the fields of the Bson* helper message mp standing
+// for v. Fields are written only when non-zero: they have implicit
+// presence.
+func fillHelper(dst []byte, mp *msgPlan, v bsoncore.Value) []byte {
+	var vals [2][]byte // bytes and strings, by declaration index
+	var nums [2]uint64 // uint32 fields
+	switch v.Type {
+	case bson.TypeBinary:
+		sub, data := v.Binary()
+		nums[0], vals[1] = uint64(sub), data
+	case bson.TypeObjectID:
+		vals[0] = v.Data[:12]
+	case bson.TypeRegex:
+		i := bytes.IndexByte(v.Data, 0)
+		vals[0], vals[1] = v.Data[:i], v.Data[i+1:len(v.Data)-1]
+	case bson.TypeJavaScript, bson.TypeSymbol:
+		vals[0] = stringBytes(v)
+	case bson.TypeDecimal128:
+		vals[0] = []byte(schemas.Decimal128String(v.Decimal128()))
+	case bson.TypeTimestamp:
+		t, i := v.Timestamp()
+		nums[0], nums[1] = uint64(t), uint64(i)
+	case bson.TypeDBPointer:
+		n := len(v.Data) - 12
+		vals[0], vals[1] = v.Data[4:n-1], v.Data[n:]
+	case bson.TypeCodeWithScope:
+		code, scope := v.CodeWithScope()
+		vals[0], vals[1] = []byte(code), scope
+	}
+	for _, fd := range mp.order { // MinKey, MaxKey, Undefined carry no data
+		if fd.kind == protoreflect.Uint32Kind {
+			if nums[fd.idx] != 0 {
+				dst = append(dst, fd.tag...)
+				dst = protowire.AppendVarint(dst, nums[fd.idx])
+			}
+		} else if len(vals[fd.idx]) > 0 {
+			dst = append(dst, fd.tag...)
+			dst = protowire.AppendBytes(dst, vals[fd.idx])
+		}
+	}
+	return dst
+}
+
+// stringBytes returns the bytes of a validated BSON string (or JavaScript,
+// or symbol) value.
+func stringBytes(v bsoncore.Value) []byte { return v.Data[4 : len(v.Data)-1] }
+
+// scalarBits converts v, which fits fd, to the wire bits of fd's kind (a
+// varint's value or a fixed field's bits); zero exactly when the value is
+// the kind's zero.
+func scalarBits(fd *fieldPlan, v bsoncore.Value) uint64 {
+	switch fd.kind {
 	case protoreflect.EnumKind:
 		switch v.Type {
 		case bson.TypeNull:
-			return protoreflect.ValueOfEnum(0), nil
+			return 0
 		case bson.TypeString:
-			return protoreflect.ValueOfEnum(fd.Enum().Values().ByName(protoreflect.Name(v.StringValue())).Number()), nil
+			return uint64(int64(fd.enum.byName[string(stringBytes(v))]))
 		}
-		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(v.Int32())), nil
+		return uint64(int64(v.Int32()))
 	case protoreflect.BoolKind:
-		return protoreflect.ValueOfBool(v.Boolean()), nil
-	case protoreflect.StringKind:
-		return protoreflect.ValueOfString(v.StringValue()), nil
-	case protoreflect.BytesKind:
-		_, data := v.Binary()
-		return protoreflect.ValueOfBytes(data), nil
+		if v.Boolean() {
+			return 1
+		}
+		return 0
 	case protoreflect.DoubleKind:
-		return protoreflect.ValueOfFloat64(asFloat(v)), nil
+		return math.Float64bits(asFloat(v))
 	case protoreflect.FloatKind:
-		return protoreflect.ValueOfFloat32(float32(asFloat(v))), nil
+		return uint64(math.Float32bits(float32(asFloat(v))))
 	}
 	i, _ := v.AsInt64OK()
-	switch fd.Kind() {
-	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
-		return protoreflect.ValueOfInt32(int32(i)), nil
+	return intBits(fd.kind, i)
+}
+
+// intBits is the wire bits of integer i in a field of kind k, as the
+// protobuf runtime writes the value after converting it to k's Go type.
+func intBits(k protoreflect.Kind, i int64) uint64 {
+	switch k {
+	case protoreflect.Int32Kind:
+		return uint64(int64(int32(i)))
+	case protoreflect.Sint32Kind:
+		return protowire.EncodeZigZag(int64(int32(i)))
+	case protoreflect.Sfixed32Kind:
+		return uint64(uint32(int32(i)))
 	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
-		return protoreflect.ValueOfUint32(uint32(i)), nil
-	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
-		return protoreflect.ValueOfUint64(uint64(i)), nil
+		return uint64(uint32(i))
+	case protoreflect.Sint64Kind:
+		return protowire.EncodeZigZag(i)
 	}
-	return protoreflect.ValueOfInt64(i), nil
+	return uint64(i) // int64, sfixed64, uint64, fixed64
+}
+
+func appendBits(dst []byte, wt protowire.Type, bits uint64) []byte {
+	switch wt {
+	case protowire.Fixed32Type:
+		return protowire.AppendFixed32(dst, uint32(bits))
+	case protowire.Fixed64Type:
+		return protowire.AppendFixed64(dst, bits)
+	}
+	return protowire.AppendVarint(dst, bits)
 }
 
 func asFloat(v bsoncore.Value) float64 {
@@ -490,100 +882,4 @@ func asFloat(v bsoncore.Value) float64 {
 		return float64(v.Int64())
 	}
 	return v.Double()
-}
-
-func (c *Codec) fillMessage(m protoreflect.Message, v bsoncore.Value, p *path) error {
-	md := m.Descriptor()
-	mi := c.infos[md.FullName()]
-	fields := md.Fields()
-	switch mi.special {
-	case listWrapper:
-		return c.setField(m, fields.Get(0), v, p)
-	case itemWrapper:
-		var fd protoreflect.FieldDescriptor
-		best := noFit
-		for i := 0; i < fields.Len(); i++ {
-			if s := c.fitField(fields.Get(i), v); s > best {
-				fd, best = fields.Get(i), s
-			}
-		}
-		return c.setField(m, fd, v, p)
-	case timestampMsg:
-		ms := v.DateTime()
-		sec, rem := ms/1000, ms%1000
-		if rem < 0 {
-			sec, rem = sec-1, rem+1000
-		}
-		m.Set(fields.ByName("seconds"), protoreflect.ValueOfInt64(sec))
-		m.Set(fields.ByName("nanos"), protoreflect.ValueOfInt32(int32(rem*1e6)))
-		return nil
-	case valueWrapper:
-		fd := fields.ByName("value")
-		pv, err := c.value(fd, v, protoreflect.Value{}, p)
-		if err != nil {
-			return err
-		}
-		m.Set(fd, pv)
-		return nil
-	case helperMsg:
-		return fillHelper(m, v)
-	}
-	return c.encodeDocument(m, v.Document(), p)
-}
-
-// fillHelper writes a BSON value into its Bson* helper message. Fields are
-// set only when non-zero: they have implicit presence.
-func fillHelper(m protoreflect.Message, v bsoncore.Value) error {
-	fields := m.Descriptor().Fields()
-	set := func(name string, pv protoreflect.Value) {
-		fd := fields.ByName(protoreflect.Name(name))
-		if pv.IsValid() && !isZero(pv) {
-			m.Set(fd, pv)
-		}
-	}
-	str := protoreflect.ValueOfString
-	switch v.Type {
-	case bson.TypeBinary:
-		sub, data := v.Binary()
-		set("subtype", protoreflect.ValueOfUint32(uint32(sub)))
-		set("data", protoreflect.ValueOfBytes(data))
-	case bson.TypeObjectID:
-		oid := v.ObjectID()
-		set("oid", protoreflect.ValueOfBytes(oid[:]))
-	case bson.TypeRegex:
-		pattern, options := v.Regex()
-		set("pattern", str(pattern))
-		set("options", str(options))
-	case bson.TypeJavaScript:
-		set("code", str(v.JavaScript()))
-	case bson.TypeSymbol:
-		set("symbol", str(v.Symbol()))
-	case bson.TypeDecimal128:
-		set("value", str(schemas.Decimal128String(v.Decimal128())))
-	case bson.TypeTimestamp:
-		t, i := v.Timestamp()
-		set("t", protoreflect.ValueOfUint32(t))
-		set("i", protoreflect.ValueOfUint32(i))
-	case bson.TypeDBPointer:
-		ns, oid := v.DBPointer()
-		set("ref", str(ns))
-		set("id", protoreflect.ValueOfBytes(oid[:]))
-	case bson.TypeCodeWithScope:
-		code, scope := v.CodeWithScope()
-		set("code", str(code))
-		set("scope", protoreflect.ValueOfBytes(scope))
-	}
-	return nil // MinKey, MaxKey, Undefined carry no data
-}
-
-func isZero(v protoreflect.Value) bool {
-	switch x := v.Interface().(type) {
-	case string:
-		return x == ""
-	case []byte:
-		return len(x) == 0
-	case uint32:
-		return x == 0
-	}
-	return false
 }
