@@ -45,6 +45,10 @@ type Snapshot struct {
 	// Formats counts a sink's records by topic, part and the format they
 	// were read in.
 	Formats []decode.FormatCount
+	// BatchSize is the records a sink's next batch fills up to; Splits
+	// counts its bulk writes split after a timeout.
+	BatchSize int
+	Splits    int64
 	// Registrations counts schema versions registered (sources).
 	Registrations int64
 	// CacheHits and CacheMisses count schema lookups served from the
@@ -100,7 +104,7 @@ type sinkRunner struct {
 func (r sinkRunner) snapshot() Snapshot {
 	s, d := r.Stats(), r.dec.Stats()
 	return Snapshot{In: s.Written + s.DeadLetter, Out: s.Written, Dead: s.DeadLetter, Bytes: s.Bytes, Lag: float64(s.Lag), DeadByClass: s.DeadByClass,
-		CacheHits: d.Hits, CacheMisses: d.Misses, Formats: d.Formats}
+		CacheHits: d.Hits, CacheMisses: d.Misses, Formats: d.Formats, BatchSize: s.BatchSize, Splits: s.Splits}
 }
 func (r sinkRunner) ready() bool { return r.Connected() }
 

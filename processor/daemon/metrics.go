@@ -38,10 +38,12 @@ var (
 	mErrors          = metrics.Counter("schemaflow_errors_total", "Records dead-lettered and pipeline failures, by error class.", "pipeline", "class")
 	mRestarts        = metrics.Counter("schemaflow_pipeline_restarts_total", "Restarts after failures.", "pipeline")
 	mUp              = metrics.Gauge("schemaflow_pipeline_up", "1 while the pipeline runs.", "pipeline")
+	mSinkBatchSize   = metrics.Gauge("schemaflow_sink_batch_size", "Records the sink's next batch fills up to: the adaptive size, or max_batch when adaptive_batch is false.", "pipeline")
+	mSinkSplits      = metrics.Counter("schemaflow_sink_write_splits_total", "Sink bulk writes that ran out of write_timeout and were written again as two halves.", "pipeline")
 	mStuck           = metrics.Gauge("schemaflow_pipeline_stuck", "1 while a call of the pipeline (a bulk write with its retries, a commit) has run past its stuck threshold.", "pipeline")
 	pipelineFamilies = []*metrics.Family{mRecordsIn, mRecordsOut, mDeadLettered, mBytes, mConsumerLag, mSinkRead, mSourceLag,
 		mRegistrations, mSourceActive, mCopied, mCopyEstimate, mSnapshotted, mSnapshots, mCollCopied, mCollEstimate, mCollRate,
-		mCollETA, mSkipped, mCacheHits, mCacheMisses, mErrors, mRestarts, mUp, mStuck}
+		mCollETA, mSkipped, mCacheHits, mCacheMisses, mErrors, mRestarts, mUp, mStuck, mSinkBatchSize, mSinkSplits}
 )
 
 // batchBuckets are the upper bounds of schemaflow_batch_duration_seconds.
@@ -85,6 +87,8 @@ func (d *Daemon) collect(w *metrics.Writer) {
 		w.Write(mBytes, float64(s.Bytes), p.name, p.kind)
 		if p.kind == "sink" {
 			w.Write(mConsumerLag, s.Lag, p.name)
+			w.Write(mSinkBatchSize, float64(s.BatchSize), p.name)
+			w.Write(mSinkSplits, float64(s.Splits), p.name)
 			for _, f := range s.Formats {
 				w.Write(mSinkRead, float64(f.N), p.name, f.Topic, string(f.Part), string(f.Format))
 			}

@@ -42,7 +42,7 @@ func metricsDaemon(t *testing.T) *Daemon {
 			Copies: []mongosource.CopyStats{{Namespace: "shop.orders", Copied: 7, Estimated: 9, Rate: 3.5, ETA: 2 * time.Second}}}}}
 	snk := &pipeline{name: "snk", kind: "sink", state: StateRunning, stuckAfter: time.Millisecond,
 		run: fakeRunner{busyWhat: "bulk write", busySince: time.Now().Add(-time.Hour), snap: Snapshot{In: 11, Out: 10, Dead: 1, Bytes: 2048, Lag: 3,
-			DeadByClass: map[string]int64{"undecodable": 1}, CacheHits: 9, CacheMisses: 1,
+			DeadByClass: map[string]int64{"undecodable": 1}, CacheHits: 9, CacheMisses: 1, BatchSize: 150, Splits: 2,
 			Formats: []decode.FormatCount{{Topic: "orders", Part: decode.PartKey, Format: decode.FormatJSON, N: 10}, {Topic: "orders", Part: decode.PartValue, Format: decode.FormatRegistry, N: 11}}}}}
 	failed := &pipeline{name: "failed", kind: "source", state: StateFailed, stuckAfter: time.Hour,
 		failures: map[string]int64{"panic": 1}, run: fakeRunner{snap: Snapshot{CopyEstimate: -1}}}
