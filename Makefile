@@ -20,7 +20,7 @@ help:
 	@echo "make test   go vet and the race-detector test suite"
 	@echo "make lint   gofmt check, go vet, staticcheck $(STATICCHECK_VERSION)"
 	@echo "make bench  every benchmark (BENCHTIME=$(BENCHTIME)) and the soak (SOAK_DURATION=$(SOAK_DURATION)) into $(BENCH_OUT) and README.md"
-	@echo "make bench-registry  registry lookups/s under wrk (OLD=binary to compare side by side)"
+	@echo "make bench-registry  registry lookups/s under wrk, net and fasthttp engines (OLD=binary to compare side by side)"
 	@echo "make fuzz   each fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make dev    the embedded stack (Kafka, registry, MongoDB) running examples/quickstart.yaml"
 	@echo "make demo-offline  infer, encode and decode the example documents, no server"
@@ -69,9 +69,10 @@ bench:
 	@if [ -f bin/.bench-failed ]; then rm -f bin/.bench-failed; echo "make bench: a benchmark failed; see $(BENCH_OUT)"; exit 1; fi
 
 # Lookups/s of `schemaflow registry serve` under wrk (apt-get install wrk),
-# with OLD=path/to/old/schemaflow measured side by side.
+# both engines (net and fasthttp) side by side, with wrk's THREADS=1 and 2;
+# OLD=path/to/old/schemaflow adds an older binary (its default engine).
 bench-registry: build
-	registry/server/bench/wrk.sh $(OLD) $(BIN)
+	registry/server/bench/wrk.sh $(OLD) $(BIN):net $(BIN):fasthttp
 
 # Runs every Fuzz* target of every package for FUZZTIME.
 fuzz:

@@ -13,7 +13,11 @@
 # the servers so that they see the same machine load. Prints one line per
 # run:
 #
-#   ids      t2 round 1  bin/schemaflow:fasthttp       67123.45 req/s
+#   ids      t2 round 1  bin/schemaflow:fasthttp       67123.45 req/s   14.9 us-cpu/req
+#
+# us-cpu/req is the server's CPU time (user and system) per request, read
+# from /proc: what each engine costs, less dependent than req/s on what
+# else runs on the machine.
 #
 # A run with non-2xx answers or socket errors is marked ERRORS and makes
 # the script exit 1. Needs wrk, curl and python3 (Debian packages).
@@ -27,8 +31,9 @@ for tool in wrk curl python3; do
 done
 specs=("$@")
 [ ${#specs[@]} -gt 0 ] || specs=(bin/schemaflow)
-pids=() urls=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+pids=() urls=() logs=()
+tmp=$(mktemp -d)
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 for spec in "${specs[@]}"; do
   bin=$spec args=()
@@ -37,8 +42,9 @@ for spec in "${specs[@]}"; do
   esac
   [ -x "$bin" ] || { echo "wrk.sh: $bin is not an executable" >&2; exit 2; }
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$bin" registry serve --listen "127.0.0.1:$port" --store memory "${args[@]}" >/dev/null 2>&1 &
-  pids+=($!)
+  log="$tmp/server-${#pids[@]}.log"
+  "$bin" registry serve --listen "127.0.0.1:$port" --store memory "${args[@]}" >"$log" 2>&1 &
+  pids+=($!) logs+=("$log")
   url="http://127.0.0.1:$port"
   up=
   for _ in $(seq 100); do curl -sf "$url/" >/dev/null && up=1 && break; sleep 0.1; done
@@ -50,19 +56,35 @@ for spec in "${specs[@]}"; do
   done
   urls+=("$url")
 done
+# cputicks is the user and system CPU time of process $1, in clock ticks.
+cputicks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 failed=0
 for round in $(seq "$ROUNDS"); do
   for threads in $THREADS; do
     for kind in ids lookup; do
       for n in "${!specs[@]}"; do
-        out=$(wrk -t"$threads" -c"$CONNS" -d"$DURATION" -s "$here/$kind.lua" "${urls[$n]}")
+        cpu0=$(cputicks "${pids[$n]}")
+        if ! out=$(wrk -t"$threads" -c"$CONNS" -d"$DURATION" -s "$here/$kind.lua" "${urls[$n]}" 2>&1) ||
+          ! kill -0 "${pids[$n]}" 2>/dev/null; then
+          echo "wrk.sh: $kind against ${specs[$n]} failed:" >&2
+          echo "$out" >&2
+          echo "server output:" >&2
+          tail -20 "${logs[$n]}" >&2
+          exit 1
+        fi
+        cpu1=$(cputicks "${pids[$n]}")
         rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+        # The server's CPU time per request (user + system, in clock
+        # ticks of /proc/PID/stat): what the engine costs, less
+        # dependent on the machine's other load than req/s.
+        cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
         mark=
         if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
           mark="  ERRORS: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ')"
           failed=1
         fi
-        printf '%-8s t%d round %d  %-40s %10s req/s%s\n' "$kind" "$threads" "$round" "${specs[$n]}" "$rps" "$mark"
+        printf '%-8s t%d round %d  %-40s %10s req/s %6s us-cpu/req%s\n' "$kind" "$threads" "$round" "${specs[$n]}" "$rps" "$cpu" "$mark"
       done
     done
   done
