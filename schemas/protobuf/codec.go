@@ -199,27 +199,36 @@ func helperShapeOK(md protoreflect.MessageDescriptor, k schemas.Kind) bool {
 	return strings.Join(got, ",") == want
 }
 
-// path is a field path kept on the stack and formatted only for errors.
-type path struct {
-	parent *path
-	name   string
-	index  int
+// fail returns a DataError whose path the frames it returns through fill
+// in (under, underIndex): the codec builds no path unless it fails.
+func fail(format string, args ...any) error {
+	return &DataError{Msg: fmt.Sprintf(format, args...)}
 }
 
-func (p *path) String() string {
-	if p == nil {
-		return ""
+// under puts the path of err under field name.
+func under[T string | []byte](err error, name T) error {
+	if de, ok := err.(*DataError); ok {
+		switch {
+		case de.Path == "":
+			de.Path = string(name)
+		case de.Path[0] == '[':
+			de.Path = string(name) + de.Path
+		default:
+			de.Path = string(name) + "." + de.Path
+		}
 	}
-	parent := p.parent.String()
-	if p.name == "" {
-		return parent + "[" + strconv.Itoa(p.index) + "]"
-	}
-	if parent == "" {
-		return p.name
-	}
-	return parent + "." + p.name
+	return err
 }
 
-func dataErr(p *path, format string, args ...any) error {
-	return &DataError{Path: p.String(), Msg: fmt.Sprintf(format, args...)}
+// underIndex puts the path of err under array index i.
+func underIndex(err error, i int) error {
+	if de, ok := err.(*DataError); ok {
+		switch {
+		case de.Path == "" || de.Path[0] == '[':
+			de.Path = "[" + strconv.Itoa(i) + "]" + de.Path
+		default:
+			de.Path = "[" + strconv.Itoa(i) + "]." + de.Path
+		}
+	}
+	return err
 }

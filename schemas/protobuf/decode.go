@@ -35,7 +35,7 @@ func (c *Codec) Decode(data []byte) (bson.Raw, error) {
 	d := decoders.Get().(*decoder)
 	dst := make([]byte, 0, 2*len(data)+64)
 	dst = append(dst, 0, 0, 0, 0)
-	dst, err := d.plain(dst, c.root, data, nil, recursionLimit)
+	dst, err := d.plain(dst, c.root, data, recursionLimit)
 	d.reset()
 	decoders.Put(d)
 	if err != nil {
@@ -104,13 +104,13 @@ func (d *decoder) pop(f *frame) {
 	d.occs, d.slots, d.oneofs = d.occs[:f.occs], d.slots[:f.slots], d.oneofs[:f.oneofs]
 }
 
-func malformed(p *path, num protowire.Number, n int) error {
-	return dataErr(p, "malformed wire data in field %d: %v", num, protowire.ParseError(n))
+func malformed(num protowire.Number, n int) error {
+	return fail("malformed wire data in field %d: %v", num, protowire.ParseError(n))
 }
 
 // scan reads the fields of message mp in b, checking every value the
 // way proto.Unmarshal does, and links the occurrences of each field.
-func (d *decoder) scan(mp *msgPlan, b []byte, p *path) (frame, error) {
+func (d *decoder) scan(mp *msgPlan, b []byte) (frame, error) {
 	f := frame{mp: mp, b: b, slots: len(d.slots), oneofs: len(d.oneofs), occs: len(d.occs)}
 	for range mp.fields {
 		d.slots = append(d.slots, decSlot{first: -1, last: -1})
@@ -121,17 +121,17 @@ func (d *decoder) scan(mp *msgPlan, b []byte, p *path) (frame, error) {
 	for i := 0; i < len(b); {
 		num, wt, n := protowire.ConsumeTag(b[i:])
 		if n < 0 {
-			return f, dataErr(p, "malformed wire data: field tag: %v", protowire.ParseError(n))
+			return f, fail("malformed wire data: field tag: %v", protowire.ParseError(n))
 		}
 		if num > protowire.MaxValidNumber {
-			return f, dataErr(p, "malformed wire data: field number %d out of range", num)
+			return f, fail("malformed wire data: field number %d out of range", num)
 		}
 		vstart := i + n
 		fd := mp.field(num)
 		if fd != nil {
-			start, end, next, packed, err := consumeKnown(fd, wt, b, vstart, p)
+			start, end, next, packed, err := consumeKnown(fd, wt, b, vstart)
 			if err != nil {
-				return f, err
+				return f, under(err, fd.name)
 			}
 			if next >= 0 {
 				d.link(&f, fd, occ{start: int32(start), end: int32(end), next: -1, packed: packed})
@@ -141,7 +141,7 @@ func (d *decoder) scan(mp *msgPlan, b []byte, p *path) (frame, error) {
 		}
 		m := protowire.ConsumeFieldValue(num, wt, b[vstart:])
 		if m < 0 {
-			return f, malformed(p, num, m)
+			return f, malformed(num, m)
 		}
 		f.unknown += n + m
 		i = vstart + m
@@ -183,26 +183,26 @@ func packable(k protoreflect.Kind) bool {
 // the value's bounds and where the next field starts, or next -1 when the
 // wire type is not the field's (the field is then unknown, as
 // proto.Unmarshal keeps it).
-func consumeKnown(fd *fieldPlan, wt protowire.Type, b []byte, at int, p *path) (start, end, next int, packed bool, err error) {
+func consumeKnown(fd *fieldPlan, wt protowire.Type, b []byte, at int) (start, end, next int, packed bool, err error) {
 	if fd.isMap {
 		if wt != protowire.BytesType {
 			return 0, 0, -1, false, nil
 		}
 		v, n := protowire.ConsumeBytes(b[at:])
 		if n < 0 {
-			return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, n)
+			return 0, 0, 0, false, malformed(fd.num, n)
 		}
 		return at + n - len(v), at + n, at + n, false, nil
 	}
 	if fd.list && wt == protowire.BytesType && packable(fd.kind) {
 		v, n := protowire.ConsumeBytes(b[at:])
 		if n < 0 {
-			return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, n)
+			return 0, 0, 0, false, malformed(fd.num, n)
 		}
 		for rest := v; len(rest) > 0; {
 			m := consumeScalar(fd.wire, rest)
 			if m < 0 {
-				return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, m)
+				return 0, 0, 0, false, malformed(fd.num, m)
 			}
 			rest = rest[m:]
 		}
@@ -215,22 +215,22 @@ func consumeKnown(fd *fieldPlan, wt protowire.Type, b []byte, at int, p *path) (
 	case protowire.BytesType:
 		v, n := protowire.ConsumeBytes(b[at:])
 		if n < 0 {
-			return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, n)
+			return 0, 0, 0, false, malformed(fd.num, n)
 		}
 		if fd.kind == protoreflect.StringKind && fd.utf8 && !utf8.Valid(v) {
-			return 0, 0, 0, false, dataErr(&path{parent: p, name: fd.name}, "string field %s holds invalid UTF-8", fd.fd.FullName())
+			return 0, 0, 0, false, fail("string field %s holds invalid UTF-8", fd.fd.FullName())
 		}
 		return at + n - len(v), at + n, at + n, false, nil
 	case protowire.StartGroupType:
 		v, n := protowire.ConsumeGroup(fd.num, b[at:])
 		if n < 0 {
-			return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, n)
+			return 0, 0, 0, false, malformed(fd.num, n)
 		}
 		return at, at + len(v), at + n, false, nil
 	}
 	n := consumeScalar(wt, b[at:])
 	if n < 0 {
-		return 0, 0, 0, false, malformed(&path{parent: p, name: fd.name}, fd.num, n)
+		return 0, 0, 0, false, malformed(fd.num, n)
 	}
 	return at, at + n, at + n, false, nil
 }
@@ -264,19 +264,19 @@ func bits(wt protowire.Type, b []byte) (uint64, int) {
 
 // plain appends the fields of message mp in b as BSON elements, in
 // declaration order: the walk of a message that stands for a document.
-func (d *decoder) plain(dst []byte, mp *msgPlan, b []byte, p *path, limit int) ([]byte, error) {
+func (d *decoder) plain(dst []byte, mp *msgPlan, b []byte, limit int) ([]byte, error) {
 	if limit--; limit < 0 {
-		return dst, dataErr(p, "messages nested deeper than %d levels", recursionLimit)
+		return dst, fail("messages nested deeper than %d levels", recursionLimit)
 	}
-	f, err := d.scan(mp, b, p)
+	f, err := d.scan(mp, b)
 	if err != nil {
 		return dst, err
 	}
 	defer d.pop(&f)
 	if f.unknown > 0 {
-		return dst, dataErr(p, "%d bytes of fields that message %s does not declare", f.unknown, mp.fullName)
+		return dst, fail("%d bytes of fields that message %s does not declare", f.unknown, mp.fullName)
 	}
-	if err := d.checkCleared(&f, p, limit); err != nil {
+	if err := d.checkCleared(&f, limit); err != nil {
 		return dst, err
 	}
 	var emitted []bool
@@ -302,24 +302,23 @@ func (d *decoder) plain(dst []byte, mp *msgPlan, b []byte, p *path, limit int) (
 				continue
 			}
 		}
-		fp := &path{parent: p, name: fd.name}
 		if emitted != nil {
 			if emitted[fd.nameGroup] {
-				return dst, dataErr(fp, "set by two fields of message %s", mp.fullName)
+				return dst, under(fail("set by two fields of message %s", mp.fullName), fd.name)
 			}
 			emitted[fd.nameGroup] = true
 		}
-		if dst, err = d.field(dst, fd.name, &f, fd, fp, limit); err != nil {
-			return dst, err
+		if dst, err = d.field(dst, fd.name, &f, fd, limit); err != nil {
+			return dst, under(err, fd.name)
 		}
 	}
-	return dst, d.checkRequired(&f, p)
+	return dst, d.checkRequired(&f)
 }
 
-func (d *decoder) checkRequired(f *frame, p *path) error {
+func (d *decoder) checkRequired(f *frame) error {
 	for _, fd := range f.mp.required {
 		if d.slots[f.slots+fd.idx].first < 0 {
-			return dataErr(p, "required field %s not set", fd.fd.FullName())
+			return fail("required field %s not set", fd.fd.FullName())
 		}
 	}
 	return nil
@@ -327,7 +326,7 @@ func (d *decoder) checkRequired(f *frame, p *path) error {
 
 // checkCleared checks the message values of oneof members that a later
 // member cleared: proto.Unmarshal parsed them before clearing them.
-func (d *decoder) checkCleared(f *frame, p *path, limit int) error {
+func (d *decoder) checkCleared(f *frame, limit int) error {
 	for i, members := range f.mp.oneofs {
 		st := d.oneofs[f.oneofs+i]
 		if !st.switched {
@@ -342,8 +341,8 @@ func (d *decoder) checkCleared(f *frame, p *path, limit int) error {
 					break
 				}
 				oc := d.occs[o]
-				if err := d.check(fd.msg, f.b[oc.start:oc.end], &path{parent: p, name: fd.name}, limit); err != nil {
-					return err
+				if err := d.check(fd.msg, f.b[oc.start:oc.end], limit); err != nil {
+					return under(err, fd.name)
 				}
 			}
 		}
@@ -353,11 +352,11 @@ func (d *decoder) checkCleared(f *frame, p *path, limit int) error {
 
 // check parses message mp in b, as proto.Unmarshal does, for bytes whose
 // value is discarded: it reports the bytes that do not parse.
-func (d *decoder) check(mp *msgPlan, b []byte, p *path, limit int) error {
+func (d *decoder) check(mp *msgPlan, b []byte, limit int) error {
 	if limit--; limit < 0 {
-		return dataErr(p, "messages nested deeper than %d levels", recursionLimit)
+		return fail("messages nested deeper than %d levels", recursionLimit)
 	}
-	f, err := d.scan(mp, b, p)
+	f, err := d.scan(mp, b)
 	if err != nil {
 		return err
 	}
@@ -366,15 +365,14 @@ func (d *decoder) check(mp *msgPlan, b []byte, p *path, limit int) error {
 		if fd.msg == nil && !fd.isMap {
 			continue
 		}
-		fp := &path{parent: p, name: fd.name}
 		for o := d.slots[f.slots+fd.idx].first; o >= 0; o = d.occs[o].next {
 			oc := d.occs[o]
 			if fd.isMap {
-				if _, err := d.entry(fd, b[oc.start:oc.end], fp, limit); err != nil {
-					return err
+				if _, err := d.entry(fd, b[oc.start:oc.end], limit); err != nil {
+					return under(err, fd.name)
 				}
-			} else if err := d.check(fd.msg, b[oc.start:oc.end], fp, limit); err != nil {
-				return err
+			} else if err := d.check(fd.msg, b[oc.start:oc.end], limit); err != nil {
+				return under(err, fd.name)
 			}
 		}
 	}
@@ -398,13 +396,13 @@ func isZero(fd *fieldPlan, b []byte) bool {
 }
 
 // field appends field fd of frame f as the element key.
-func (d *decoder) field(dst []byte, key string, f *frame, fd *fieldPlan, p *path, limit int) ([]byte, error) {
+func (d *decoder) field(dst []byte, key string, f *frame, fd *fieldPlan, limit int) ([]byte, error) {
 	s := d.slots[f.slots+fd.idx]
 	switch {
 	case fd.list:
-		return d.list(dst, key, f, fd, s, p, limit)
+		return d.list(dst, key, f, fd, s, limit)
 	case fd.isMap:
-		return d.mapField(dst, key, f, fd, s, p, limit)
+		return d.mapField(dst, key, f, fd, s, limit)
 	case fd.msg != nil:
 		first := s.first
 		if fd.oneof >= 0 {
@@ -412,7 +410,7 @@ func (d *decoder) field(dst []byte, key string, f *frame, fd *fieldPlan, p *path
 		}
 		o := d.occs[first]
 		if o.next < 0 {
-			return d.message(dst, key, fd.msg, f.b[o.start:o.end], p, limit)
+			return d.message(dst, key, fd.msg, f.b[o.start:o.end], limit)
 		}
 		// A message that appears more than once is their merge, which is
 		// the message their concatenation holds; each was parsed on its
@@ -421,15 +419,15 @@ func (d *decoder) field(dst []byte, key string, f *frame, fd *fieldPlan, p *path
 		var merged []byte
 		for i := first; i >= 0; i = d.occs[i].next {
 			chunk := f.b[d.occs[i].start:d.occs[i].end]
-			if err := d.check(fd.msg, chunk, p, limit); err != nil {
+			if err := d.check(fd.msg, chunk, limit); err != nil {
 				return dst, err
 			}
 			merged = append(merged, chunk...)
 		}
-		return d.message(dst, key, fd.msg, merged, p, limit)
+		return d.message(dst, key, fd.msg, merged, limit)
 	}
 	o := d.occs[s.last]
-	return d.scalar(dst, key, fd, f.b[o.start:o.end], p)
+	return d.scalar(dst, key, fd, f.b[o.start:o.end])
 }
 
 var indexKeys = func() (keys [256]string) {
@@ -452,7 +450,7 @@ func appendHeader(dst []byte, t bsontype.Type, key string) []byte {
 	return append(dst, 0)
 }
 
-func (d *decoder) list(dst []byte, key string, f *frame, fd *fieldPlan, s decSlot, p *path, limit int) ([]byte, error) {
+func (d *decoder) list(dst []byte, key string, f *frame, fd *fieldPlan, s decSlot, limit int) ([]byte, error) {
 	dst = appendHeader(dst, bson.TypeArray, key)
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
@@ -463,20 +461,20 @@ func (d *decoder) list(dst []byte, key string, f *frame, fd *fieldPlan, s decSlo
 		v := f.b[oc.start:oc.end]
 		if !oc.packed {
 			if fd.msg != nil {
-				dst, err = d.message(dst, indexKey(i), fd.msg, v, &path{parent: p, index: i}, limit)
+				dst, err = d.message(dst, indexKey(i), fd.msg, v, limit)
 			} else {
-				dst, err = d.scalar(dst, indexKey(i), fd, v, &path{parent: p, index: i})
+				dst, err = d.scalar(dst, indexKey(i), fd, v)
 			}
 			if err != nil {
-				return dst, err
+				return dst, underIndex(err, i)
 			}
 			i++
 			continue
 		}
 		for len(v) > 0 {
 			n := consumeScalar(fd.wire, v)
-			if dst, err = d.scalar(dst, indexKey(i), fd, v[:n], &path{parent: p, index: i}); err != nil {
-				return dst, err
+			if dst, err = d.scalar(dst, indexKey(i), fd, v[:n]); err != nil {
+				return dst, underIndex(err, i)
 			}
 			v = v[n:]
 			i++
@@ -498,11 +496,11 @@ type mapEntryVal struct {
 	chunks [][]byte // a message value's occurrences, merged
 }
 
-func (d *decoder) mapField(dst []byte, key string, f *frame, fd *fieldPlan, s decSlot, p *path, limit int) ([]byte, error) {
+func (d *decoder) mapField(dst []byte, key string, f *frame, fd *fieldPlan, s decSlot, limit int) ([]byte, error) {
 	var entries []mapEntryVal
 	for o := s.first; o >= 0; o = d.occs[o].next {
 		oc := d.occs[o]
-		ent, err := d.entry(fd, f.b[oc.start:oc.end], p, limit)
+		ent, err := d.entry(fd, f.b[oc.start:oc.end], limit)
 		if err != nil {
 			return dst, err
 		}
@@ -515,17 +513,16 @@ func (d *decoder) mapField(dst []byte, key string, f *frame, fd *fieldPlan, s de
 	dst = append(dst, 0, 0, 0, 0)
 	vf := fd.mapVal
 	for i, ent := range entries {
-		ep := &path{parent: p, name: ent.key}
 		if i+1 < len(entries) && entries[i+1].key == ent.key {
 			for _, c := range ent.chunks {
-				if err := d.check(vf.msg, c, ep, limit-1); err != nil {
-					return dst, err
+				if err := d.check(vf.msg, c, limit-1); err != nil {
+					return dst, under(err, ent.key)
 				}
 			}
 			continue
 		}
 		if strings.IndexByte(ent.key, 0) >= 0 {
-			return dst, dataErr(ep, "map key holds a NUL byte, which a BSON field name cannot")
+			return dst, under(fail("map key holds a NUL byte, which a BSON field name cannot"), ent.key)
 		}
 		var err error
 		switch {
@@ -538,14 +535,14 @@ func (d *decoder) mapField(dst []byte, key string, f *frame, fd *fieldPlan, s de
 					v = append(v, c...)
 				}
 			}
-			dst, err = d.message(dst, ent.key, vf.msg, v, ep, limit-1)
+			dst, err = d.message(dst, ent.key, vf.msg, v, limit-1)
 		case ent.scalar != nil:
-			dst, err = d.scalar(dst, ent.key, vf, ent.scalar, ep)
+			dst, err = d.scalar(dst, ent.key, vf, ent.scalar)
 		default:
-			dst, err = d.defaultValue(dst, ent.key, vf, ep)
+			dst, err = d.defaultValue(dst, ent.key, vf)
 		}
 		if err != nil {
-			return dst, err
+			return dst, under(err, ent.key)
 		}
 	}
 	return endDocument(dst, start), nil
@@ -554,20 +551,20 @@ func (d *decoder) mapField(dst []byte, key string, f *frame, fd *fieldPlan, s de
 // entry parses one map entry of field fd: its key, as text, and its
 // value. Fields other than the key and the value are skipped, as
 // proto.Unmarshal skips them.
-func (d *decoder) entry(fd *fieldPlan, b []byte, p *path, limit int) (mapEntryVal, error) {
+func (d *decoder) entry(fd *fieldPlan, b []byte, limit int) (mapEntryVal, error) {
 	var ent mapEntryVal
 	if limit--; limit < 0 {
-		return ent, dataErr(p, "messages nested deeper than %d levels", recursionLimit)
+		return ent, fail("messages nested deeper than %d levels", recursionLimit)
 	}
 	kf, vf := fd.mapKey, fd.mapVal
 	var keyBytes []byte
 	for i := 0; i < len(b); {
 		num, wt, n := protowire.ConsumeTag(b[i:])
 		if n < 0 {
-			return ent, dataErr(p, "malformed map entry: %v", protowire.ParseError(n))
+			return ent, fail("malformed map entry: %v", protowire.ParseError(n))
 		}
 		if num > protowire.MaxValidNumber {
-			return ent, dataErr(p, "malformed map entry: field number %d out of range", num)
+			return ent, fail("malformed map entry: field number %d out of range", num)
 		}
 		at := i + n
 		var next int
@@ -575,12 +572,12 @@ func (d *decoder) entry(fd *fieldPlan, b []byte, p *path, limit int) (mapEntryVa
 		var start, end int
 		switch num {
 		case 1:
-			start, end, next, _, err = consumeKnown(kf, wt, b, at, p)
+			start, end, next, _, err = consumeKnown(kf, wt, b, at)
 			if next >= 0 && err == nil {
 				keyBytes = b[start:end]
 			}
 		case 2:
-			start, end, next, _, err = consumeKnown(vf, wt, b, at, p)
+			start, end, next, _, err = consumeKnown(vf, wt, b, at)
 			if next >= 0 && err == nil {
 				if vf.msg != nil {
 					ent.chunks = append(ent.chunks, b[start:end])
@@ -597,7 +594,7 @@ func (d *decoder) entry(fd *fieldPlan, b []byte, p *path, limit int) (mapEntryVa
 		if next < 0 {
 			m := protowire.ConsumeFieldValue(num, wt, b[at:])
 			if m < 0 {
-				return ent, dataErr(p, "malformed map entry: %v", protowire.ParseError(m))
+				return ent, fail("malformed map entry: %v", protowire.ParseError(m))
 			}
 			next = at + m
 		}
@@ -608,7 +605,7 @@ func (d *decoder) entry(fd *fieldPlan, b []byte, p *path, limit int) (mapEntryVa
 		// does not parse is an error even where merging would hide it.
 		if len(ent.chunks) > 1 {
 			for _, c := range ent.chunks {
-				if err := d.check(vf.msg, c, p, limit); err != nil {
+				if err := d.check(vf.msg, c, limit); err != nil {
 					return ent, err
 				}
 			}
@@ -650,64 +647,64 @@ func mapKeyString(kf *fieldPlan, b []byte) string {
 
 // message appends the value of a message of plan mp, in b, as the element
 // key: a document, or what a special shape stands for.
-func (d *decoder) message(dst []byte, key string, mp *msgPlan, b []byte, p *path, limit int) ([]byte, error) {
+func (d *decoder) message(dst []byte, key string, mp *msgPlan, b []byte, limit int) ([]byte, error) {
 	if mp.special == plain {
 		dst = appendHeader(dst, bson.TypeEmbeddedDocument, key)
 		start := len(dst)
 		dst = append(dst, 0, 0, 0, 0)
-		dst, err := d.plain(dst, mp, b, p, limit)
+		dst, err := d.plain(dst, mp, b, limit)
 		if err != nil {
 			return dst, err
 		}
 		return endDocument(dst, start), nil
 	}
 	if limit--; limit < 0 {
-		return dst, dataErr(p, "messages nested deeper than %d levels", recursionLimit)
+		return dst, fail("messages nested deeper than %d levels", recursionLimit)
 	}
-	f, err := d.scan(mp, b, p)
+	f, err := d.scan(mp, b)
 	if err != nil {
 		return dst, err
 	}
 	defer d.pop(&f)
-	if err := d.checkCleared(&f, p, limit); err != nil {
+	if err := d.checkCleared(&f, limit); err != nil {
 		return dst, err
 	}
 	// Fields a special shape does not declare are dropped, except in
 	// helpers, as the walk of the unmarshalled message did.
 	switch mp.special {
 	case listWrapper:
-		dst, err = d.list(dst, key, &f, mp.fields[0], d.slots[f.slots], p, limit)
+		dst, err = d.list(dst, key, &f, mp.fields[0], d.slots[f.slots], limit)
 	case itemWrapper:
 		if len(mp.oneofs) == 0 || d.oneofs[f.oneofs].member < 0 {
 			dst = appendHeader(dst, bson.TypeNull, key)
 		} else {
-			dst, err = d.field(dst, key, &f, mp.fields[d.oneofs[f.oneofs].member], p, limit)
+			dst, err = d.field(dst, key, &f, mp.fields[d.oneofs[f.oneofs].member], limit)
 		}
 	case timestampMsg:
 		sec := d.int(&f, mp.named["seconds"])
 		nanos := d.int(&f, mp.named["nanos"])
 		if sec > math.MaxInt64/1000-1 || sec < math.MinInt64/1000+1 || nanos < 0 || nanos > 999_999_999 {
-			return dst, dataErr(p, "timestamp %ds %dns is out of the BSON date range", sec, nanos)
+			return dst, fail("timestamp %ds %dns is out of the BSON date range", sec, nanos)
 		}
 		dst = bsoncore.AppendDateTimeElement(dst, key, sec*1000+nanos/1_000_000)
 	case valueWrapper:
 		fd := mp.named["value"]
 		if s := d.slots[f.slots+fd.idx]; s.last >= 0 {
 			o := d.occs[s.last]
-			dst, err = d.scalar(dst, key, fd, b[o.start:o.end], p)
+			dst, err = d.scalar(dst, key, fd, b[o.start:o.end])
 		} else {
-			dst, err = d.defaultValue(dst, key, fd, p)
+			dst, err = d.defaultValue(dst, key, fd)
 		}
 	case helperMsg:
 		if f.unknown > 0 {
-			return dst, dataErr(p, "unknown fields in %s", mp.fullName)
+			return dst, fail("unknown fields in %s", mp.fullName)
 		}
-		dst, err = d.helper(dst, key, &f, p)
+		dst, err = d.helper(dst, key, &f)
 	}
 	if err != nil {
 		return dst, err
 	}
-	return dst, d.checkRequired(&f, p)
+	return dst, d.checkRequired(&f)
 }
 
 // int reads integer field fd of a frame: its last value, else its default.
@@ -752,12 +749,12 @@ func (d *decoder) get(f *frame, name string) ([]byte, uint64) {
 	return v, 0
 }
 
-func (d *decoder) helper(dst []byte, key string, f *frame, p *path) ([]byte, error) {
+func (d *decoder) helper(dst []byte, key string, f *frame) ([]byte, error) {
 	oid := func(name string) (primitive.ObjectID, error) {
 		var o primitive.ObjectID
 		b, _ := d.get(f, name)
 		if len(b) != 12 {
-			return o, dataErr(p, "ObjectId of %d bytes, want 12", len(b))
+			return o, fail("ObjectId of %d bytes, want 12", len(b))
 		}
 		copy(o[:], b)
 		return o, nil
@@ -765,7 +762,7 @@ func (d *decoder) helper(dst []byte, key string, f *frame, p *path) ([]byte, err
 	cstr := func(name string) (string, error) {
 		b, _ := d.get(f, name)
 		if slices.Contains(b, 0) {
-			return "", dataErr(p, "%s holds a NUL byte, which BSON cannot store here", name)
+			return "", fail("%s holds a NUL byte, which BSON cannot store here", name)
 		}
 		return string(b), nil
 	}
@@ -777,7 +774,7 @@ func (d *decoder) helper(dst []byte, key string, f *frame, p *path) ([]byte, err
 	case schemas.KindUUID, schemas.KindBinaryOther:
 		_, sub := d.get(f, "subtype")
 		if sub > 255 {
-			return dst, dataErr(p, "binary subtype %d out of range", sub)
+			return dst, fail("binary subtype %d out of range", sub)
 		}
 		data, _ := d.get(f, "data")
 		return bsoncore.AppendBinaryElement(dst, key, byte(sub), data), nil
@@ -802,10 +799,10 @@ func (d *decoder) helper(dst []byte, key string, f *frame, p *path) ([]byte, err
 	case schemas.KindSymbol:
 		return bsoncore.AppendSymbolElement(dst, key, str("symbol")), nil
 	case schemas.KindDecimal128:
-		s := str("value")
-		dec, err := primitive.ParseDecimal128(s)
-		if err != nil {
-			return dst, dataErr(p, "%q is not a Decimal128", s)
+		s, _ := d.get(f, "value")
+		dec, ok := parseDecimal128(s)
+		if !ok {
+			return dst, fail("%q is not a Decimal128", s)
 		}
 		return bsoncore.AppendDecimal128Element(dst, key, dec), nil
 	case schemas.KindTimestamp:
@@ -827,16 +824,16 @@ func (d *decoder) helper(dst []byte, key string, f *frame, p *path) ([]byte, err
 	case schemas.KindCodeWithScope:
 		scope, _ := d.get(f, "scope")
 		if err := rawbson.Validate(scope); err != nil {
-			return dst, dataErr(p, "code scope is not a BSON document: %v", err)
+			return dst, fail("code scope is not a BSON document: %v", err)
 		}
 		return bsoncore.AppendCodeWithScopeElement(dst, key, str("code"), scope), nil
 	}
-	return dst, dataErr(p, "unsupported helper kind %s", f.mp.kind)
+	return dst, fail("unsupported helper kind %s", f.mp.kind)
 }
 
 // scalar appends the value of fd in b (checked by scan) as the element
 // key.
-func (d *decoder) scalar(dst []byte, key string, fd *fieldPlan, b []byte, p *path) ([]byte, error) {
+func (d *decoder) scalar(dst []byte, key string, fd *fieldPlan, b []byte) ([]byte, error) {
 	switch fd.kind {
 	case protoreflect.StringKind:
 		dst = appendHeader(dst, bson.TypeString, key)
@@ -850,11 +847,11 @@ func (d *decoder) scalar(dst []byte, key string, fd *fieldPlan, b []byte, p *pat
 		return append(dst, b...), nil
 	}
 	u, _ := bits(fd.wire, b)
-	return d.number(dst, key, fd, u, p)
+	return d.number(dst, key, fd, u)
 }
 
 // number appends scalar bits u of fd's kind as the element key.
-func (d *decoder) number(dst []byte, key string, fd *fieldPlan, u uint64, p *path) ([]byte, error) {
+func (d *decoder) number(dst []byte, key string, fd *fieldPlan, u uint64) ([]byte, error) {
 	switch fd.kind {
 	case protoreflect.EnumKind:
 		if fd.enum.null {
@@ -896,16 +893,16 @@ func (d *decoder) number(dst []byte, key string, fd *fieldPlan, u uint64, p *pat
 		// Too large for int64: keep the exact value as a Decimal128.
 		dec, err := primitive.ParseDecimal128(strconv.FormatUint(u, 10))
 		if err != nil {
-			return dst, dataErr(p, "%v", err)
+			return dst, fail("%v", err)
 		}
 		return bsoncore.AppendDecimal128Element(dst, key, dec), nil
 	}
-	return dst, dataErr(p, "unsupported field kind %s", fd.kind)
+	return dst, fail("unsupported field kind %s", fd.kind)
 }
 
 // defaultValue appends the default of scalar field fd, the value an
 // absent field reads as.
-func (d *decoder) defaultValue(dst []byte, key string, fd *fieldPlan, p *path) ([]byte, error) {
+func (d *decoder) defaultValue(dst []byte, key string, fd *fieldPlan) ([]byte, error) {
 	v := fd.def
 	switch fd.kind {
 	case protoreflect.StringKind:
@@ -917,20 +914,70 @@ func (d *decoder) defaultValue(dst []byte, key string, fd *fieldPlan, p *path) (
 	case protoreflect.BytesKind:
 		return bsoncore.AppendBinaryElement(dst, key, 0, v.Bytes()), nil
 	case protoreflect.EnumKind:
-		return d.number(dst, key, fd, uint64(v.Enum()), p)
+		return d.number(dst, key, fd, uint64(v.Enum()))
 	case protoreflect.BoolKind:
 		if v.Bool() {
-			return d.number(dst, key, fd, 1, p)
+			return d.number(dst, key, fd, 1)
 		}
-		return d.number(dst, key, fd, 0, p)
+		return d.number(dst, key, fd, 0)
 	case protoreflect.DoubleKind:
-		return d.number(dst, key, fd, math.Float64bits(v.Float()), p)
+		return d.number(dst, key, fd, math.Float64bits(v.Float()))
 	case protoreflect.FloatKind:
-		return d.number(dst, key, fd, uint64(math.Float32bits(float32(v.Float()))), p)
+		return d.number(dst, key, fd, uint64(math.Float32bits(float32(v.Float()))))
 	case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
-		return d.number(dst, key, fd, protowire.EncodeZigZag(v.Int()), p)
+		return d.number(dst, key, fd, protowire.EncodeZigZag(v.Int()))
 	case protoreflect.Int32Kind, protoreflect.Sfixed32Kind, protoreflect.Int64Kind, protoreflect.Sfixed64Kind:
-		return d.number(dst, key, fd, uint64(v.Int()), p)
+		return d.number(dst, key, fd, uint64(v.Int()))
 	}
-	return d.number(dst, key, fd, v.Uint(), p)
+	return d.number(dst, key, fd, v.Uint())
+}
+
+// parseDecimal128 parses a Decimal128 as primitive.ParseDecimal128 does.
+// Plain decimals of at most 19 digits ("19.99", "-3", "0.050"), what the
+// encoder writes for most amounts, are parsed here without allocating;
+// everything else goes to the driver's parser.
+func parseDecimal128(b []byte) (primitive.Decimal128, bool) {
+	if dec, ok := parseSmallDecimal(b); ok {
+		return dec, true
+	}
+	dec, err := primitive.ParseDecimal128(string(b))
+	return dec, err == nil
+}
+
+// parseSmallDecimal parses -?D+(.D+)? with at most 19 digits in all, whose
+// significand fits a uint64 and whose exponent needs no clamping. It gives
+// the same Decimal128 as primitive.ParseDecimal128: the digits as the
+// significand, minus the number of fraction digits as the exponent, and
+// the sign bit for a leading minus, even on zero. (The Avro decoder has
+// the same fast path.)
+func parseSmallDecimal(b []byte) (primitive.Decimal128, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var sig uint64
+	digits, frac := 0, -1
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			sig = sig*10 + uint64(c-'0')
+			digits++
+		case c == '.' && frac < 0 && i > 0 && i < len(b)-1:
+			frac = len(b) - i - 1
+		default:
+			return primitive.Decimal128{}, false
+		}
+	}
+	if digits == 0 || digits > 19 {
+		return primitive.Decimal128{}, false
+	}
+	exp := 0
+	if frac > 0 {
+		exp = -frac
+	}
+	h := uint64(exp-primitive.MinDecimal128Exp) << 49 // the biased exponent
+	if neg {
+		h |= 1 << 63
+	}
+	return primitive.NewDecimal128(h, sig), true
 }

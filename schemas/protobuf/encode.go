@@ -33,7 +33,7 @@ func (c *Codec) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
 	}
 	e := encoders.Get().(*encoder)
 	e.c = c
-	out, err := e.fields(dst, c.root, doc, nil)
+	out, err := e.fields(dst, c.root, doc)
 	if err == nil && e.reqErr != nil {
 		err = e.reqErr
 	}
@@ -92,7 +92,7 @@ type mapEntry struct {
 
 // fields appends the fields of the plain message mp that doc (BSON
 // document bytes, validated) holds, in marshalling order.
-func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte, p *path) ([]byte, error) {
+func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte) ([]byte, error) {
 	e.depth++
 	defer func() { e.depth-- }()
 	base := len(e.slots)
@@ -100,7 +100,7 @@ func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte, p *path) ([]byte, 
 		e.slots = append(e.slots, encSlot{})
 	}
 	msgStart := len(dst)
-	inOrder, lastRank := true, -1
+	inOrder, lastRank, next := true, -1, 0
 	for rem := doc[4 : len(doc)-1]; len(rem) > 0; {
 		keyEnd := bytes.IndexByte(rem[1:], 0) + 1
 		key := rem[1:keyEnd]
@@ -109,10 +109,16 @@ func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte, p *path) ([]byte, 
 		v := bsoncore.Value{Type: t, Data: rem[keyEnd+1 : keyEnd+1+n]}
 		rem = rem[keyEnd+1+n:]
 
-		cands := mp.byName[string(key)]
-		fp := &path{parent: p, name: string(key)}
+		// Documents mostly hold their fields in the schema's order: try
+		// the field after the last one before looking the key up.
+		var cands []*fieldPlan
+		if next < len(mp.fields) && mp.fields[next].name == string(key) {
+			cands = mp.fields[next].cands
+		} else {
+			cands = mp.byName[string(key)]
+		}
 		if len(cands) == 0 {
-			return dst, dataErr(fp, "not in the schema (message %s)", mp.fullName)
+			return dst, under(fail("not in the schema (message %s)", mp.fullName), key)
 		}
 		var fd *fieldPlan
 		direct := len(cands) == 1 && e.shaped(cands[0], v)
@@ -129,19 +135,20 @@ func (e *encoder) fields(dst []byte, mp *msgPlan, doc []byte, p *path) ([]byte, 
 				}
 			}
 			if best == noFit {
-				return dst, e.noFit(cands, v, fp)
+				return dst, under(e.noFit(cands, v), key)
 			}
 		}
 		if e.populated(base, mp, fd) {
 			if direct && e.fitField(fd, v) == noFit {
-				return dst, e.noFit(cands, v, fp)
+				return dst, under(e.noFit(cands, v), key)
 			}
-			return dst, dataErr(fp, "appears twice in the document")
+			return dst, under(fail("appears twice in the document"), key)
 		}
+		next = fd.idx + 1
 		start := len(dst)
 		var err error
-		if dst, err = e.field(dst, fd, v, fp); err != nil {
-			return dst, err
+		if dst, err = e.field(dst, fd, v); err != nil {
+			return dst, under(err, key)
 		}
 		if len(dst) > start {
 			e.slots[base+fd.idx] = encSlot{start: start, end: len(dst), has: true}
@@ -197,10 +204,10 @@ func (e *encoder) shaped(fd *fieldPlan, v bsoncore.Value) bool {
 
 // noFit is the error for a value no candidate field takes: what does not
 // fit in it when a field has its shape, else the types.
-func (e *encoder) noFit(cands []*fieldPlan, v bsoncore.Value, p *path) error {
+func (e *encoder) noFit(cands []*fieldPlan, v bsoncore.Value) error {
 	for _, cand := range cands {
 		if e.shaped(cand, v) {
-			if _, err := e.field(nil, cand, v, p); err != nil {
+			if _, err := e.field(nil, cand, v); err != nil {
 				return err
 			}
 		}
@@ -209,7 +216,7 @@ func (e *encoder) noFit(cands []*fieldPlan, v bsoncore.Value, p *path) error {
 	for i, cand := range cands {
 		fds[i] = cand.fd
 	}
-	return dataErr(p, "cannot encode BSON %s as %s", bsonTypeName(v), describeField(fds))
+	return fail("cannot encode BSON %s as %s", bsonTypeName(v), describeField(fds))
 }
 
 func describeField(cands []protoreflect.FieldDescriptor) string {
@@ -471,17 +478,17 @@ func (e *encoder) fitMessage(mp *msgPlan, v bsoncore.Value) int {
 // tag and value, each element's or entry's for repeated and map fields,
 // nothing when the field reads as unpopulated (a zero without presence, an
 // empty list or map).
-func (e *encoder) field(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) field(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	switch {
 	case fd.list:
-		return e.list(dst, fd, v, p)
+		return e.list(dst, fd, v)
 	case fd.isMap:
-		return e.mapField(dst, fd, v, p)
+		return e.mapField(dst, fd, v)
 	}
-	return e.singular(dst, fd, v, p)
+	return e.singular(dst, fd, v)
 }
 
-func (e *encoder) list(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) list(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	if len(v.Data) == 5 {
 		return dst, nil
 	}
@@ -495,13 +502,12 @@ func (e *encoder) list(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]
 	for rem := v.Data[4 : len(v.Data)-1]; len(rem) > 0; i++ {
 		var ev bsoncore.Value
 		ev, rem = nextValue(rem)
-		ep := &path{parent: p, index: i}
 		if pos < 0 {
 			dst = append(dst, fd.tag...)
 		}
 		var err error
-		if dst, err = e.element(dst, fd, ev, ep); err != nil {
-			return dst, err
+		if dst, err = e.element(dst, fd, ev); err != nil {
+			return dst, underIndex(err, i)
 		}
 	}
 	if pos >= 0 {
@@ -512,20 +518,20 @@ func (e *encoder) list(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]
 
 // element appends one value of fd, after checking that it fits: a list
 // element or a map value.
-func (e *encoder) element(dst []byte, fd *fieldPlan, ev bsoncore.Value, ep *path) ([]byte, error) {
+func (e *encoder) element(dst []byte, fd *fieldPlan, ev bsoncore.Value) ([]byte, error) {
 	if fd.msg != nil && fd.msg.special == plain && ev.Type == bson.TypeEmbeddedDocument {
 		// A document fits when the message declares its keys, which
 		// encoding it finds out: check the fit only when it fails.
-		out, err := e.value(dst, fd, ev, ep)
+		out, err := e.value(dst, fd, ev)
 		if err != nil && e.fit(fd, ev) == noFit {
-			return dst, dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
+			return dst, fail("cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
 		}
 		return out, err
 	}
 	if e.fit(fd, ev) == noFit {
-		return dst, dataErr(ep, "cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
+		return dst, fail("cannot encode BSON %s as %s", bsonTypeName(ev), fd.describeElem())
 	}
-	return e.value(dst, fd, ev, ep)
+	return e.value(dst, fd, ev)
 }
 
 // describeElem names the type of one value of fd in errors: a list's
@@ -537,7 +543,7 @@ func (fd *fieldPlan) describeElem() string {
 	return describe(fd.fd)
 }
 
-func (e *encoder) mapField(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) mapField(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	if len(v.Data) == 5 {
 		return dst, nil
 	}
@@ -550,10 +556,9 @@ func (e *encoder) mapField(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path)
 		key := rem[1:keyEnd]
 		var ev bsoncore.Value
 		ev, rem = nextValue(rem)
-		ep := &path{parent: p, name: string(key)}
 		ent, bits, err := mapKey(kf, key)
 		if err != nil {
-			return dst, dataErr(ep, "%v", err)
+			return dst, under(fail("%v", err), key)
 		}
 		ent.start = len(dst)
 		dst = append(dst, fd.tag...)
@@ -566,8 +571,8 @@ func (e *encoder) mapField(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path)
 			dst = appendBits(dst, kf.wire, bits)
 		}
 		dst = append(dst, vf.tag...)
-		if dst, err = e.element(dst, vf, ev, ep); err != nil {
-			return dst, err
+		if dst, err = e.element(dst, vf, ev); err != nil {
+			return dst, under(err, key)
 		}
 		dst = finishLength(dst, pos)
 		ent.end = len(dst)
@@ -651,11 +656,11 @@ func mapKey(kf *fieldPlan, key []byte) (mapEntry, uint64, error) {
 
 // singular appends a field that is neither repeated nor a map: its tag and
 // value, or nothing for a zero value without presence.
-func (e *encoder) singular(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) singular(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	switch fd.kind {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		dst = append(dst, fd.tag...)
-		return e.message(dst, fd, v, p)
+		return e.message(dst, fd, v)
 	case protoreflect.StringKind:
 		s := stringBytes(v)
 		if len(s) == 0 && !fd.presence {
@@ -680,10 +685,10 @@ func (e *encoder) singular(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path)
 }
 
 // value appends one value of fd, without its tag.
-func (e *encoder) value(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) value(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	switch fd.kind {
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return e.message(dst, fd, v, p)
+		return e.message(dst, fd, v)
 	case protoreflect.StringKind:
 		return protowire.AppendBytes(dst, stringBytes(v)), nil
 	case protoreflect.BytesKind:
@@ -695,9 +700,9 @@ func (e *encoder) value(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([
 
 // message appends the value of message field fd holding v: length and
 // fields, or the fields and the closing tag of a group.
-func (e *encoder) message(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) message(dst []byte, fd *fieldPlan, v bsoncore.Value) ([]byte, error) {
 	if fd.kind == protoreflect.GroupKind {
-		dst, err := e.fill(dst, fd.msg, v, p)
+		dst, err := e.fill(dst, fd.msg, v)
 		if err != nil {
 			return dst, err
 		}
@@ -705,7 +710,7 @@ func (e *encoder) message(dst []byte, fd *fieldPlan, v bsoncore.Value, p *path) 
 	}
 	pos := len(dst)
 	dst = append(dst, 0)
-	dst, err := e.fill(dst, fd.msg, v, p)
+	dst, err := e.fill(dst, fd.msg, v)
 	if err != nil {
 		return dst, err
 	}
@@ -730,10 +735,10 @@ func finishLength(b []byte, pos int) []byte {
 }
 
 // fill appends the fields of message mp standing for v.
-func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value, p *path) ([]byte, error) {
+func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value) ([]byte, error) {
 	switch mp.special {
 	case listWrapper:
-		return e.list(dst, mp.fields[0], v, p)
+		return e.list(dst, mp.fields[0], v)
 	case itemWrapper:
 		var fd *fieldPlan
 		best := noFit
@@ -743,9 +748,9 @@ func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value, p *path) ([]by
 			}
 		}
 		if fd == nil {
-			return dst, dataErr(p, "cannot encode BSON %s as %s", bsonTypeName(v), mp.fullName)
+			return dst, fail("cannot encode BSON %s as %s", bsonTypeName(v), mp.fullName)
 		}
-		return e.field(dst, fd, v, p)
+		return e.field(dst, fd, v)
 	case timestampMsg:
 		ms := v.DateTime()
 		sec, rem := ms/1000, ms%1000
@@ -765,11 +770,11 @@ func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value, p *path) ([]by
 		}
 		return dst, nil
 	case valueWrapper:
-		return e.singular(dst, mp.named["value"], v, p)
+		return e.singular(dst, mp.named["value"], v)
 	case helperMsg:
 		return fillHelper(dst, mp, v), nil
 	}
-	return e.fields(dst, mp, v.Data, p)
+	return e.fields(dst, mp, v.Data)
 }
 
 // fillHelper appends the fields of the Bson* helper message mp standing

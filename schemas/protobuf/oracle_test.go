@@ -813,3 +813,28 @@ func oracleAppendHelper(dst []byte, key string, m protoreflect.Message, k schema
 	}
 	return dst, dataErr(p, "unsupported helper kind %s", k)
 }
+
+// path is a field path kept on the stack and formatted only for errors.
+type path struct {
+	parent *path
+	name   string
+	index  int
+}
+
+func (p *path) String() string {
+	if p == nil {
+		return ""
+	}
+	parent := p.parent.String()
+	if p.name == "" {
+		return parent + "[" + strconv.Itoa(p.index) + "]"
+	}
+	if parent == "" {
+		return p.name
+	}
+	return parent + "." + p.name
+}
+
+func dataErr(p *path, format string, args ...any) error {
+	return &DataError{Path: p.String(), Msg: fmt.Sprintf(format, args...)}
+}

@@ -56,6 +56,7 @@ type fieldPlan struct {
 	packedTag []byte         // the tag of a packed list
 	name      string         // BSON name
 	nameGroup int            // index of name among the message's names
+	cands     []*fieldPlan   // the fields of its message that carry name
 	list      bool
 	isMap     bool
 	packed    bool
@@ -129,6 +130,9 @@ func (pl *planner) message(md protoreflect.MessageDescriptor) *msgPlan {
 		maxNum = max(maxNum, fp.num)
 	}
 	mp.nameGroups = len(groups)
+	for _, fp := range mp.fields {
+		fp.cands = mp.byName[fp.name]
+	}
 	if maxNum <= 1024 {
 		mp.byNum = make([]*fieldPlan, maxNum+1)
 		for _, fp := range mp.fields {
