@@ -30,8 +30,8 @@ import (
 //     the ceiling at its size and halves the size below it.
 //
 // Batches that are not full (the topic had fewer records waiting, or the
-// byte bound closed them) measure the arrival rate rather than the
-// target's, so they are not counted, except against BatchLatency.
+// byte bound closed them) are not of the size being measured, so they
+// count only against BatchLatency.
 const (
 	// adaptStep is the ratio between neighbouring sizes.
 	adaptStep = 1.5
