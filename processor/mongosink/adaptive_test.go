@@ -472,3 +472,35 @@ func ordered(ids []int64, n int) bool {
 	}
 	return next == int64(n)
 }
+
+// Whatever the batches and their write times, the size stays within its
+// bounds, and a batch over BatchLatency never leaves the size larger.
+func FuzzSizerBounds(f *testing.F) {
+	f.Add([]byte{0, 10, 200, 3, 255, 255, 1, 1, 7, 9})
+	f.Add([]byte{255, 0, 255, 0, 255, 0, 255, 0})
+	f.Fuzz(func(t *testing.T, steps []byte) {
+		cfg := Config{MaxBatch: 1 + int(len(steps)%7)*150, BatchLatency: 100 * time.Millisecond}
+		cfg.EnsureDefaults()
+		s := newSizer(cfg)
+		lo := min(cfg.MinAdaptiveBatch, cfg.MaxBatch)
+		for i := 0; i+1 < len(steps); i += 2 {
+			limit := s.limit()
+			records := limit
+			if steps[i]&1 == 1 { // a batch not full
+				records = limit * int(steps[i]) / 256
+			}
+			took := time.Duration(steps[i+1]) * time.Millisecond
+			if i%3 == 0 {
+				s.timedOut(max(1, records))
+			}
+			before := s.limit()
+			s.observe(records, limit, took)
+			if n := s.limit(); n < lo || n > cfg.MaxBatch {
+				t.Fatalf("step %d: size %d outside %d..%d", i/2, n, lo, cfg.MaxBatch)
+			}
+			if took > cfg.BatchLatency && records > 0 && s.limit() > before {
+				t.Fatalf("step %d: size grew from %d to %d after a batch over BatchLatency", i/2, before, s.limit())
+			}
+		}
+	})
+}
