@@ -256,7 +256,11 @@ func basicAuth(h []byte) (user, password string, ok bool) {
 	if err != nil {
 		return "", "", false
 	}
-	return strings.Cut(string(c), ":")
+	user, password, ok = strings.Cut(string(c), ":")
+	if !ok {
+		return "", "", false
+	}
+	return user, password, true
 }
 
 // requestError answers a request fasthttp could not read: a body past

@@ -329,6 +329,17 @@ func TestEnginesAnswerAlike(t *testing.T) {
 		{name: "HEAD by id", method: "HEAD", path: "/schemas/ids/1", status: 200},
 		{name: "delete version 2", method: "DELETE", path: "/subjects/users/versions/2", status: 200, contains: "2"},
 		{name: "versions after the delete", method: "GET", path: "/subjects/users/versions", status: 200, contains: "[1]"},
+		{name: "register in a context", method: "POST", path: "/subjects/:.ctx:users/versions", body: schemaBody(userV1), status: 200, contains: `{"id":1}`},
+		{name: "by id in a context, URL form", method: "GET", path: "/contexts/.ctx/schemas/ids/1", status: 200, contains: `"schema"`},
+		{name: "by id in a context, URL form, again", method: "GET", path: "/contexts/.ctx/schemas/ids/1", status: 200, contains: `"schema"`, native: true},
+		{name: "lookup in a context, URL form", method: "POST", path: "/contexts/.ctx/subjects/users", body: schemaBody(userV1), status: 200, contains: `"subject":":.ctx:users"`},
+		{name: "lookup in a context, URL form, again", method: "POST", path: "/contexts/.ctx/subjects/users", body: schemaBody(userV1), status: 200, contains: `"subject":":.ctx:users"`, native: true},
+		{name: "lookup, escaped subject", method: "POST", path: "/subjects/%3A.ctx%3Ausers", body: schemaBody(userV1), status: 200, contains: `"subject":":.ctx:users"`},
+		{name: "lookup, escaped subject, again", method: "POST", path: "/subjects/%3A.ctx%3Ausers", body: schemaBody(userV1), status: 200, contains: `"subject":":.ctx:users"`, native: true},
+		// A lookup of subject "users/versions", whose decoded path ends in
+		// /versions: never kept, so never answered natively.
+		{name: "lookup of an escaped users/versions", method: "POST", path: "/subjects/users%2Fversions", body: schemaBody(userV1), status: 404, code: 40401},
+		{name: "lookup of an escaped users/versions, again", method: "POST", path: "/subjects/users%2Fversions", body: schemaBody(userV1), status: 404, code: 40401},
 		{name: "console page", method: "GET", path: "/console/", status: 200, contentType: "text/html; charset=utf-8", contains: "users"},
 		{name: "console page, again", method: "GET", path: "/console/", status: 200, contentType: "text/html; charset=utf-8", contains: "users"},
 	}

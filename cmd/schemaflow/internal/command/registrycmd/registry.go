@@ -93,14 +93,12 @@ Confluent's rules but print schemaflow's own text; rule enforcement.
 Reads and lookups are answered from precomputed bytes, at most 64 MiB.
 
 --http-engine picks the HTTP server. fasthttp (the default) answers a
-read or lookup it has answered before (and basic auth) straight from
-those bytes, and hands everything else to the net/http handler: about
-1.5 times the lookups per second of net (see the README). It speaks
-HTTP/1.1 only (no HTTP/2, with TLS or without), reads a request's header
-within 10s and its body within a minute, and closes a keep-alive
-connection idle for 5 minutes. net is Go's net/http server (HTTP/2 over
-TLS, header timeout 10s, no idle limit). Bodies are limited to 16 MiB
-(413) with both.`,
+read or lookup answered before, and checks basic auth, without net/http,
+with the same bytes; everything else goes to the net/http handler. It
+reads a request's header within 10s and its body within a minute, and
+closes a keep-alive connection idle for 5 minutes. net is Go's net/http
+server (header within 10s, no idle limit). Both speak HTTP/1.1 only (no
+HTTP/2, with TLS or without) and answer a body past 16 MiB with 413.`,
 		Setup: func(fs *flag.FlagSet) cli.RunFunc {
 			listen := fs.String("listen", "127.0.0.1:8081", "`address` to listen on")
 			storeSpec := fs.String("store", "memory", "`store`: memory, file:DIR, or kafka[:BROKERS] (brokers may come from --kafka-config)")
