@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,10 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// Tests run daemons in this process: a limit set here, as a program
+	// embedding schemaflow sets its own, keeps theirs (tens of MiB) off
+	// the whole test binary; 64 GiB is far above what it uses.
+	debug.SetMemoryLimit(64 << 30)
 	os.Exit(m.Run())
 }
 

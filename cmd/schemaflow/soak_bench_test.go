@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +29,10 @@ import (
 	"go.mongodb.org/mongo-driver/mongo"
 	"go.mongodb.org/mongo-driver/mongo/options"
 
+	"github.com/schemaflow/schemaflow/processor/config"
+	"github.com/schemaflow/schemaflow/processor/daemon"
 	"github.com/schemaflow/schemaflow/processor/devstack/mongowire"
+	"github.com/schemaflow/schemaflow/processor/spec"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/serde"
@@ -95,11 +99,28 @@ type soakSample struct {
 // SCHEMAFLOW_SOAK_BACKLOG=N first fills each sink's topic with N records
 // (default 0), so the sinks start by catching up: their buffers at
 // their fullest. SCHEMAFLOW_SOAK_MAX_INFLIGHT sets every pipeline's
-// max_inflight_bytes (default: the spec's default).
+// max_inflight_bytes (default: the spec's default). The daemon runs with
+// its default memory limit (daemon.MemoryLimit), which the soak checks it
+// logged, unless GOMEMLIMIT is in the environment.
 func BenchmarkSoak(b *testing.B) {
+	runSoak(b, "BenchmarkSoak", 0)
+}
+
+// BenchmarkSoakBacklog is BenchmarkSoak with soakBacklog records waiting
+// in each sink's topic at the start (SCHEMAFLOW_SOAK_BACKLOG overrides
+// it): the sinks catch up for the first minute, their fetch buffers and
+// batches full, while the writers wait for them.
+func BenchmarkSoakBacklog(b *testing.B) {
+	runSoak(b, "BenchmarkSoakBacklog", soakBacklog)
+}
+
+// soakBacklog is BenchmarkSoakBacklog's records per sink topic: 20,000
+// orders of about 1 KB, 100 MB in all.
+const soakBacklog = 20000
+
+func runSoak(b *testing.B, name string, backlog int) {
 	duration := envDuration(b, "SCHEMAFLOW_SOAK_DURATION", 2*time.Minute)
 	interval := envDuration(b, "SCHEMAFLOW_SOAK_INTERVAL", 10*time.Second)
-	backlog := 0
 	if v := os.Getenv("SCHEMAFLOW_SOAK_BACKLOG"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -111,7 +132,7 @@ func BenchmarkSoak(b *testing.B) {
 		b.Skipf("the soak reads RSS from /proc: %v", err)
 	}
 	for range b.N {
-		soak(b, duration, interval, backlog)
+		soak(b, name, duration, interval, backlog)
 	}
 }
 
@@ -127,7 +148,7 @@ func envDuration(b *testing.B, name string, def time.Duration) time.Duration {
 	return d
 }
 
-func soak(b *testing.B, duration, interval time.Duration, backlog int) {
+func soak(b *testing.B, name string, duration, interval time.Duration, backlog int) {
 	b.StopTimer()
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "schemaflow")
@@ -152,9 +173,13 @@ func soak(b *testing.B, duration, interval time.Duration, backlog int) {
 
 	// Every pipeline's max_inflight_bytes, when set: the bound on what
 	// each holds.
-	inflight := ""
+	inflight, bound := "", int64(config.DefaultMaxInflightBytes)
 	if v := os.Getenv("SCHEMAFLOW_SOAK_MAX_INFLIGHT"); v != "" {
-		inflight = fmt.Sprintf("\n    max_inflight_bytes: %q", v)
+		n, err := spec.ParseByteSize(v)
+		if err != nil {
+			b.Fatalf("SCHEMAFLOW_SOAK_MAX_INFLIGHT: %v", err)
+		}
+		inflight, bound = fmt.Sprintf("\n    max_inflight_bytes: %q", v), int64(n)
 	}
 	var spec strings.Builder
 	fmt.Fprintf(&spec, "version: 1\nkafka: {brokers: [%q]}\nregistry: {url: %q}\nmongodb: {uri: %q, database: soak}\npipelines:\n",
@@ -181,6 +206,9 @@ func soak(b *testing.B, duration, interval time.Duration, backlog int) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+
+	limit := checkMemoryLimit(b, d, daemon.MemoryOverhead+2*soakPairs*bound)
+	b.ReportMetric(float64(limit)/(1<<20), "memory-limit-MiB")
 
 	client, err := mongo.Connect(context.Background(), options.Client().ApplyURI(mongoURI))
 	if err != nil {
@@ -285,7 +313,7 @@ func soak(b *testing.B, duration, interval time.Duration, backlog int) {
 	// lines into the README.
 	fmt.Println()
 	for _, line := range strings.Split(soakTable(samples), "\n") {
-		fmt.Println("table BenchmarkSoak: " + line)
+		fmt.Println("table " + name + ": " + line)
 	}
 	if peakHeap < 0 || peakG < 0 {
 		b.Log("the daemon serves no go_memstats_heap_inuse_bytes or go_goroutines: heap and goroutines not measured")
@@ -298,6 +326,27 @@ func soak(b *testing.B, duration, interval time.Duration, backlog int) {
 		b.Fatalf("RSS keeps growing after %s: %.1f MB/min, last sample %.2fx the first after warm-up (limits %.0f MB/min and %.2fx)",
 			soakWarmup, slope, growth, soakMaxSlope, soakMaxGrowth)
 	}
+}
+
+// checkMemoryLimit finds the memory limit the daemon logged at start and
+// returns it; without GOMEMLIMIT in the environment it must be the
+// pipelines' default, want bytes.
+func checkMemoryLimit(b *testing.B, d *soakDaemon, want int64) int64 {
+	for _, line := range strings.Split(d.out.String(), "\n") {
+		var entry struct {
+			Msg, From string
+			Bytes     int64
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil || entry.Msg != "memory limit" {
+			continue
+		}
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set && (entry.From != "pipelines" || entry.Bytes != want) {
+			b.Fatalf("the daemon's memory limit: %s; want %d bytes from the pipelines", line, want)
+		}
+		return entry.Bytes
+	}
+	b.Fatalf("the daemon logged no memory limit:\n%s", d.out)
+	return 0
 }
 
 // rssGrowth is the least-squares slope of RSS (MB per minute) over the

@@ -203,9 +203,11 @@ const (
 var SASLMechanisms = []SASLMechanism{SASLPlain, SASLScramSHA256, SASLScramSHA512}
 
 // DefaultMaxInflightBytes bounds the bytes a pipeline holds in flight
-// (records encoded and not yet acknowledged, batches not yet written,
-// dead letters not yet produced) when its Config sets no bound: 64 MiB.
-const DefaultMaxInflightBytes = 64 << 20
+// (records encoded and not yet acknowledged, batches not yet written and
+// the fetch buffer they come from, dead letters not yet produced) when its
+// Config sets no bound: 4 MiB, room for thousands of 1 KB records, so that
+// a daemon's memory stays small with many pipelines.
+const DefaultMaxInflightBytes = 4 << 20
 
 // OnFailure is what the daemon does when a pipeline fails.
 type OnFailure string

@@ -4,16 +4,21 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/schemaflow/schemaflow/processor/kafkaopt/fetchbound"
 )
 
-// The bytes a pipeline holds count against Config.MaxInflightBytes: the
-// records of the batch in hand — decoded, made into write models, written
-// and committed — from the poll that takes them to the commit that
-// releases them, and the headers of a dead letter while it is produced
-// (its key and value are the record's own bytes, not copied). Records a
-// poll returned past the bound are not taken into the batch: they stay
-// where the Kafka client fetched them, whose buffer the bound caps too,
-// until the next batch takes them.
+// The bytes a pipeline holds count against Config.MaxInflightBytes, in
+// two halves. The batch in hand takes one: its records — decoded, made
+// into write models, written and committed — from the poll that takes
+// them to the commit that releases them, and the headers of a dead letter
+// while it is produced (its key and value are the record's own bytes, not
+// copied). The Kafka client's fetch buffer takes the other: a
+// fetchbound.Bound sets the fetch limits so that a fetch, decompressed,
+// holds at most that half (beyond it only the one batch per partition a
+// broker always sends). Records a poll returned past the batch's half are
+// not taken into the batch: they stay where the client fetched them until
+// the next batch takes them.
 
 // maxDeadLetterReserve caps the room a batch leaves for its dead letters'
 // headers under tolerance all.
@@ -47,21 +52,26 @@ func (g *gauge) raise(v int64) {
 	}
 }
 
-// batchBudget is the bytes a batch may take: MaxInflightBytes, less the
-// room kept for dead-letter headers under tolerance all (a quarter of the
-// bound, at most 64 KiB).
+// batchBudget is the bytes a batch may take: half of MaxInflightBytes,
+// less the room kept for dead-letter headers under tolerance all (a
+// quarter of that half, at most 64 KiB).
 func (p *Pipeline) batchBudget() int64 {
-	b := p.cfg.MaxInflightBytes
+	b := p.cfg.MaxInflightBytes / 2
 	if p.cfg.Tolerance == ToleranceAll {
 		b -= min(b/4, maxDeadLetterReserve)
 	}
 	return b
 }
 
-// fetchLimits bound the Kafka client's fetch buffer by MaxInflightBytes
-// too: a fetch answer holds at most that many bytes (franz-go's default
-// is 50 MiB), a partition's share at most 1 MiB, as by default.
+// fetchBudget is the bytes the Kafka client's fetch buffer may hold,
+// decompressed: the other half of MaxInflightBytes.
+func (p *Pipeline) fetchBudget() int64 {
+	return p.cfg.MaxInflightBytes - p.cfg.MaxInflightBytes/2
+}
+
+// fetchLimits are the Kafka client options that keep its fetch buffer
+// within fetchBudget; Run attaches the client it makes to p.fetch.
 func (p *Pipeline) fetchLimits() []kgo.Opt {
-	total := min(p.cfg.MaxInflightBytes, 50<<20)
-	return []kgo.Opt{kgo.FetchMaxBytes(int32(total)), kgo.FetchMaxPartitionBytes(int32(min(total, 1<<20)))}
+	p.fetch = fetchbound.New(p.fetchBudget())
+	return p.fetch.Options()
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.mongodb.org/mongo-driver/bson"
@@ -35,10 +37,10 @@ func (w *watched) BulkWrite(ctx context.Context, models []mongo.WriteModel, opts
 }
 
 // Many records into a target that takes its time (lungo, written
-// through): the bytes the pipeline holds never pass max_inflight_bytes —
-// not at any bulk write, not at their peak — while the bound is
-// approached, and every record is written. Under tolerance all, dead
-// letters' headers count too and the bound still holds.
+// through): the bytes a batch holds never pass its half of
+// max_inflight_bytes — not at any bulk write, not at their peak — while
+// that half is approached, and every record is written. Under tolerance
+// all, dead letters' headers count too and the bound still holds.
 func TestMaxInflightBytes(t *testing.T) {
 	t.Parallel()
 	pad := strings.Repeat("x", 1000)
@@ -89,20 +91,21 @@ func TestMaxInflightBytes(t *testing.T) {
 			if s.DeadLetter != int64(dead) {
 				t.Errorf("dead letters %d, want %d", s.DeadLetter, dead)
 			}
-			if s.PeakInflightBytes > tt.bound || s.PeakInflightBytes < tt.bound/2 {
-				t.Errorf("peak in flight %d bytes, want at most the bound %d and at least half of it", s.PeakInflightBytes, tt.bound)
+			half := tt.bound / 2
+			if s.PeakInflightBytes > half || s.PeakInflightBytes < half/2 {
+				t.Errorf("peak in flight %d bytes, want at most the batch's half of the bound (%d) and at least half of that", s.PeakInflightBytes, half)
 			}
 			w.mu.Lock()
 			defer w.mu.Unlock()
 			for i, h := range w.held {
-				if h > tt.bound || h <= 0 {
-					t.Errorf("bulk write %d (%d models): %d bytes in flight, want 1..%d", i, w.batches[i], h, tt.bound)
+				if h > half || h <= 0 {
+					t.Errorf("bulk write %d (%d models): %d bytes in flight, want 1..%d", i, w.batches[i], h, half)
 				}
 			}
 			// About 1 KiB a record: no batch holds more records than fit.
 			for i, b := range w.batches {
-				if int64(b)*1000 > tt.bound {
-					t.Errorf("bulk write %d holds %d records of 1 KiB under a bound of %d bytes", i, b, tt.bound)
+				if int64(b)*1000 > half {
+					t.Errorf("bulk write %d holds %d records of 1 KiB under a batch budget of %d bytes", i, b, half)
 				}
 			}
 			if got := e.count(t, "orders"); got != n-dead {
@@ -157,6 +160,67 @@ func TestMaxInflightBytesLargeRecord(t *testing.T) {
 	}
 	if got := e.count(t, "orders"); got != 30 {
 		t.Errorf("%d documents, want 30", got)
+	}
+}
+
+// fetchHeld counts what the Kafka client holds of its fetches: records
+// buffered and not yet polled, their bytes and the client's Record for
+// each, and the most held at once.
+type fetchHeld struct{ now, peak atomic.Int64 }
+
+func fetchedMemory(r *kgo.Record) int64 {
+	return int64(len(r.Key)+len(r.Value)) + int64(unsafe.Sizeof(kgo.Record{})+unsafe.Sizeof(r))
+}
+
+func (h *fetchHeld) OnFetchRecordBuffered(r *kgo.Record) {
+	v := h.now.Add(fetchedMemory(r))
+	for p := h.peak.Load(); v > p && !h.peak.CompareAndSwap(p, v); p = h.peak.Load() {
+	}
+}
+
+func (h *fetchHeld) OnFetchRecordUnbuffered(r *kgo.Record, _ bool) { h.now.Add(-fetchedMemory(r)) }
+
+// A backlog of snappy-compressed records (compressing many times over)
+// read by a sink: what the Kafka client holds decompressed stays within
+// the fetch's half of max_inflight_bytes and one producer batch, and every
+// record is written.
+func TestMaxInflightBytesFetchBuffer(t *testing.T) {
+	t.Parallel()
+	const (
+		n        = 1500
+		bound    = 256 << 10
+		batchMax = 64 << 10
+	)
+	e := newEnv(t, "orders")
+	pr, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ProducerBatchMaxBytes(batchMax), kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("leave at the door, ring twice. ", 30)
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "orders", Value: []byte(fmt.Sprintf(`{"_id": %d, "note": %q}`, i, pad))}
+	}
+	if err := pr.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	pr.Close()
+	var held fetchHeld
+	cfg := e.config(t)
+	cfg.Target = func(string, string) Collection { return discard{} }
+	cfg.MaxInflightBytes = bound
+	cfg.KafkaOptions = append(cfg.KafkaOptions, kgo.WithHooks(&held))
+	p, stop := start(t, cfg)
+	testenv.WaitFor(t, "every record", func() bool { return p.Stats().Written == n })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	batch := int64(batchMax) + int64(batchMax/len(pad))*int64(unsafe.Sizeof(kgo.Record{})+8)
+	if peak, want := held.peak.Load(), p.fetchBudget()+batch; peak > want {
+		t.Errorf("the Kafka client held %d bytes of fetched records, want at most the fetch budget %d and one batch: %d", peak, p.fetchBudget(), want)
+	}
+	if r := p.fetch.Ratio(); r < 4 {
+		t.Errorf("the fetch bound's ratio is %.1f: snappy compresses these records more than fourfold", r)
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
+	"github.com/schemaflow/schemaflow/processor/kafkaopt/fetchbound"
 	"github.com/schemaflow/schemaflow/processor/sink"
 )
 
@@ -113,6 +114,9 @@ type Pipeline struct {
 	firstAt time.Time // when the batch in hand got its first record
 	// inflight is the bytes held against MaxInflightBytes (inflight.go).
 	inflight gauge
+	// fetch keeps the Kafka client's fetch buffer within its half of
+	// MaxInflightBytes (inflight.go).
+	fetch *fetchbound.Bound
 	// carry holds records polled past the byte bound, for the next batch.
 	carry []*kgo.Record
 	// maxRecord is the largest record seen, for how many to poll.
@@ -235,6 +239,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("mongosink: kafka client: %w", err)
 	}
 	p.cl = cl
+	p.fetch.Attach(cl)
 	defer func() {
 		// Also after a panic: a blocked rebalance would hold the leave,
 		// and so Close, forever. Leaving is bounded; Close then returns.

@@ -134,7 +134,7 @@ type Config struct {
 	// records of the batches encoded and not yet acknowledged, and their
 	// dead letters not yet produced. Reading waits while a new batch would
 	// pass it (a batch larger than the bound alone is still produced,
-	// alone). Default DefaultMaxInflightBytes (64 MiB).
+	// alone). Default DefaultMaxInflightBytes (4 MiB).
 	MaxInflightBytes int64
 	// Logger logs progress. Default slog.Default().
 	Logger *slog.Logger

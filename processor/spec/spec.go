@@ -137,9 +137,9 @@ type Pipeline struct {
 
 	// MaxInflightBytes bounds the bytes the pipeline holds in flight: a
 	// source's records encoded and not yet acknowledged by Kafka (dead
-	// letters included), a sink's records read and not yet written.
+	// letters included), a sink's records fetched and not yet written.
 	// Written as bytes or with a unit (64MiB, 512KiB, 1GB). Default
-	// 64MiB (config.DefaultMaxInflightBytes).
+	// 4MiB (config.DefaultMaxInflightBytes).
 	MaxInflightBytes ByteSize `yaml:"max_inflight_bytes"`
 }
 

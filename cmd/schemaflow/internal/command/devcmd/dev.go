@@ -63,6 +63,7 @@ and pipelines given it use the engine in process.`,
 			progress := fs.Duration("progress", time.Second, "how often the progress line is printed; 0 for never")
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
 			consoleWrite := fs.Bool("console-write", false, "let the web console (on --http-addr) replay dead letters")
+			memLimit := fs.String("memory-limit", runcmd.MemoryLimitOff, "soft limit on the Go runtime's `size` (e.g. 512MiB), or off: the embedded Kafka keeps every record in memory, so none by default; GOMEMLIMIT wins when set")
 			var logs runcmd.LogFlags
 			logs.Define(fs)
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -147,6 +148,7 @@ and pipelines given it use the engine in process.`,
 				}
 				return runcmd.RunDaemon(runCtx, specs, runcmd.DaemonOptions{
 					Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Connections: conns, Stdout: env.Stdout, ConsoleWrite: *consoleWrite,
+					MemoryLimit: *memLimit,
 					Started: func(d *daemon.Daemon) {
 						if gen != nil {
 							wg.Add(1)

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -118,6 +120,9 @@ restart), stays stopped (stop) or stops schemaflow (exit), and the others go
 on. On a signal, pipelines stop reading, deliver and commit what they read,
 save their resume tokens, and schemaflow exits 0 — within --shutdown-timeout.
 
+--memory-limit sets the Go runtime's soft memory limit: by default 32MiB
+plus every pipeline's max_inflight_bytes; GOMEMLIMIT, when set, wins.
+
 --http-addr serves /metrics (Prometheus), /healthz and /readyz, and the
 web console at /console/ (schemas, pipelines live, dead letters; read-only
 unless --console-write allows replaying dead letters). --pprof adds Go's
@@ -132,6 +137,7 @@ once with its file:line. See "schemaflow validate".`,
 			shutdown := fs.Duration("shutdown-timeout", 30*time.Second, "how long a graceful stop may take")
 			consoleWrite := fs.Bool("console-write", false, "let the web console replay dead letters (default read-only)")
 			profiles := fs.Bool("pprof", false, "also serve Go's runtime profiles at /debug/pprof/ on --http-addr (heap, goroutine, profile?seconds=N, ...)")
+			memLimit := fs.String("memory-limit", "", "soft limit on the Go runtime's `size` (e.g. 256MiB), or off; default 32MiB plus every pipeline's max_inflight_bytes; GOMEMLIMIT wins when set")
 			var logs LogFlags
 			logs.Define(fs)
 			return func(ctx context.Context, env *cli.Env, args []string) error {
@@ -142,11 +148,15 @@ once with its file:line. See "schemaflow validate".`,
 				if err != nil {
 					return err
 				}
+				if _, err := parseMemoryLimit(*memLimit); err != nil {
+					return err
+				}
 				specs, err := ReadSpecs(env, files, env.Getenv)
 				if err != nil {
 					return err
 				}
-				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout, ConsoleWrite: *consoleWrite, Pprof: *profiles})
+				return RunDaemon(ctx, specs, DaemonOptions{Logger: log, HTTPAddr: *httpAddr, ShutdownTimeout: *shutdown, Stdout: env.Stdout, ConsoleWrite: *consoleWrite, Pprof: *profiles,
+					MemoryLimit: *memLimit})
 			}
 		},
 	}
@@ -165,6 +175,12 @@ type DaemonOptions struct {
 	ConsoleWrite bool
 	// Pprof serves Go's runtime profiles at /debug/pprof/ beside the rest.
 	Pprof bool
+	// MemoryLimit is --memory-limit: the Go runtime's soft memory limit
+	// while the daemon runs, a size or MemoryLimitOff; empty for the
+	// pipelines' (daemon.MemoryLimit). GOMEMLIMIT in the environment
+	// wins, and a limit the program set before stays unless this names
+	// one. The previous limit is put back when RunDaemon returns.
+	MemoryLimit string
 }
 
 // RunDaemon builds and runs the pipelines of specs until ctx is done.
@@ -173,6 +189,11 @@ func RunDaemon(ctx context.Context, specs []*spec.File, o DaemonOptions) error {
 	if err != nil {
 		return err
 	}
+	mem, err := chooseMemoryLimit(o.MemoryLimit, os.LookupEnv, debug.SetMemoryLimit(-1), d.MemoryLimit())
+	if err != nil {
+		return err
+	}
+	defer applyMemoryLimit(mem, o.Logger)()
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServing()
 	h, withUI, err := withConsole(d.Handler(), specs, d, o, serveCtx.Done())
