@@ -19,7 +19,7 @@ help:
 	@echo "make build  build $(BIN)"
 	@echo "make test   go vet and the race-detector test suite"
 	@echo "make lint   gofmt check, go vet, staticcheck $(STATICCHECK_VERSION)"
-	@echo "make bench  every benchmark (BENCHTIME=$(BENCHTIME)) and the soak (SOAK_DURATION=$(SOAK_DURATION)) into $(BENCH_OUT) and README.md"
+	@echo "make bench  every benchmark (BENCHTIME=$(BENCHTIME)) and the two soaks (SOAK_DURATION=$(SOAK_DURATION) each) into $(BENCH_OUT) and README.md"
 	@echo "make bench-registry  registry lookups/s under wrk, net and fasthttp engines (OLD=binary to compare side by side)"
 	@echo "make fuzz   each fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make dev    the embedded stack (Kafka, registry, MongoDB) running examples/quickstart.yaml"
@@ -50,8 +50,9 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) ./...
 	cd $(FERRETTEST) && $(GO) vet ./... && $(CURDIR)/$(STATICCHECK) ./...
 
-# Every benchmark, then the soak (BenchmarkSoak: `schemaflow run` with 10
-# pipelines for SOAK_DURATION), raw output in BENCH_OUT after the machine's
+# Every benchmark, then the soaks (BenchmarkSoak and BenchmarkSoakBacklog:
+# `schemaflow run` with 10 pipelines for SOAK_DURATION each, the second
+# with 20,000 records waiting for each sink), raw output in BENCH_OUT after the machine's
 # date, Go, cores and commit (dirty when files other than the README it
 # rewrites differ); internal/benchreport prints the figures with
 # their limits and writes them into README.md between the bench markers.
@@ -62,8 +63,8 @@ bench:
 	@mkdir -p bin && rm -f bin/.bench-failed
 	@{ echo "date: $$(date -u +%Y-%m-%d)"; echo "go: $$($(GO) version)"; echo "cores: $$(nproc)"; \
 	  echo "commit: $$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$$(git diff --quiet HEAD -- . ':!README.md' 2>/dev/null || echo ' (with uncommitted changes)')"; } > $(BENCH_OUT)
-	@{ $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak$$' -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... || touch bin/.bench-failed; \
-	  SCHEMAFLOW_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -run '^$$' -bench '^BenchmarkSoak$$' -benchtime 1x -timeout 30m ./cmd/schemaflow || touch bin/.bench-failed; \
+	@{ $(GO) test -run '^$$' -bench . -skip '^BenchmarkSoak(Backlog)?$$' -benchmem -benchtime $(BENCHTIME) -timeout 60m ./... || touch bin/.bench-failed; \
+	  SCHEMAFLOW_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -run '^$$' -bench '^BenchmarkSoak(Backlog)?$$' -benchtime 1x -timeout 30m ./cmd/schemaflow || touch bin/.bench-failed; \
 	} 2>&1 | tee -a $(BENCH_OUT)
 	$(GO) run ./internal/benchreport -in $(BENCH_OUT) -readme README.md
 	@if [ -f bin/.bench-failed ]; then rm -f bin/.bench-failed; echo "make bench: a benchmark failed; see $(BENCH_OUT)"; exit 1; fi

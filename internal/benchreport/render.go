@@ -68,8 +68,8 @@ func Render(run *Run, rows []Row) (string, error) {
 	}
 
 	for _, res := range run.Results {
-		if inPkg(res.Pkg, "cmd/schemaflow") && res.Name == "BenchmarkSoak" {
-			sb.WriteString("\n" + soakSection(res, run.Tables["BenchmarkSoak"]))
+		if isSoak(res) {
+			sb.WriteString("\n" + soakSection(res, run.Tables[res.Name]))
 		}
 	}
 	if len(missing) > 0 {
@@ -92,7 +92,7 @@ func Render(run *Run, rows []Row) (string, error) {
 	}
 	var others []string
 	for i, res := range run.Results {
-		if used[i] || len(res.Units) == 0 || (inPkg(res.Pkg, "cmd/schemaflow") && res.Name == "BenchmarkSoak") {
+		if used[i] || len(res.Units) == 0 || isSoak(res) {
 			continue
 		}
 		var ms []string
@@ -191,8 +191,21 @@ func goal(row Row, ratio float64) string {
 	}
 }
 
-// soakSection is the soak's summary and its table of samples, as
-// printed (table lines) or logged.
+// soaks describes the soak benchmarks of cmd/schemaflow, by name.
+var soaks = map[string]string{
+	"BenchmarkSoak": "the built binary, 5 sources and 5 sinks on kfake, our registry and lungo over the wire protocol, writers as fast as the pipelines deliver",
+	"BenchmarkSoakBacklog": "the same with 20,000 records of about 1 KB waiting in each sink's topic at the start, " +
+		"so the sinks catch up with their fetch buffers and batches full",
+}
+
+// isSoak reports whether res is one of the soaks.
+func isSoak(res Result) bool {
+	_, ok := soaks[res.Name]
+	return ok && inPkg(res.Pkg, "cmd/schemaflow")
+}
+
+// soakSection is a soak's summary and its table of samples, as printed
+// (table lines) or logged.
 func soakSection(res Result, printed []string) string {
 	var sb strings.Builder
 	v := func(unit, suffix string) string {
@@ -201,9 +214,13 @@ func soakSection(res Result, printed []string) string {
 		}
 		return "not measured"
 	}
-	fmt.Fprintf(&sb, "Soak (`BenchmarkSoak`: the built binary, 5 sources and 5 sinks on kfake, our registry and lungo over the wire protocol, writers as fast as the pipelines deliver): "+
-		"peak RSS %s (bound 100 MB), peak Go heap in use %s, peak goroutines %s, %s delivered, RSS slope after the first 30 s %s.\n",
-		v("peak-RSS-MB", " MB"), v("peak-heap-MB", " MB"), v("peak-goroutines", ""), v("docs/s", " docs/s"), v("RSS-slope-MB/min", " MB/min"))
+	limit := ""
+	if _, ok := res.Value("memory-limit-MiB"); ok {
+		limit = ", the daemon's default memory limit " + v("memory-limit-MiB", " MiB")
+	}
+	fmt.Fprintf(&sb, "Soak (`%s`: %s): "+
+		"peak RSS %s (bound 100 MB), peak Go heap in use %s, peak goroutines %s, %s delivered, RSS slope after the first 30 s %s%s.\n",
+		res.Name, soaks[res.Name], v("peak-RSS-MB", " MB"), v("peak-heap-MB", " MB"), v("peak-goroutines", ""), v("docs/s", " docs/s"), v("RSS-slope-MB/min", " MB/min"), limit)
 	table := printed
 	if len(table) == 0 {
 		for _, l := range res.Log {
