@@ -18,7 +18,8 @@ import (
 //     base for adaptHold windows, measuring it all along, and then probes
 //     its neighbours again, so it follows a target whose best size moves.
 //   - BatchLatency is a hard ceiling on a batch's writes: a batch whose
-//     writes take longer halves the next size at once, and the size that
+//     writes take longer shrinks the next size at once to what would have
+//     fit in BatchLatency at the same rate, and the size that
 //     overran (when the batch was full) becomes a ceiling the climb stays
 //     under; the climb also never steps to a size that the base's rate says
 //     would take longer than BatchLatency. A ceiling is relaxed by one step
@@ -88,7 +89,7 @@ func (s *sizer) limit() int { return s.size }
 // size limit was limit, and its bulk writes took took.
 func (s *sizer) observe(records, limit int, took time.Duration) {
 	if took > s.latency && records > 0 {
-		s.overrun(records, limit)
+		s.overrun(records, limit, took)
 		return
 	}
 	if records < limit || limit != s.size {
@@ -132,14 +133,16 @@ func (s *sizer) observe(records, limit int, took time.Duration) {
 	s.probe()
 }
 
-// overrun halves the size after a batch of records (of limit) whose
-// writes took longer than BatchLatency, and restarts the climb there; a
-// full batch's size becomes the ceiling.
-func (s *sizer) overrun(records, limit int) {
+// overrun shrinks the size after a batch of records (of limit) whose
+// writes took took, longer than BatchLatency, to what would have fit in
+// it at the same rate, and restarts the climb there; a full batch's size
+// becomes the ceiling.
+func (s *sizer) overrun(records, limit int, took time.Duration) {
 	if records >= limit && (s.ceiling == 0 || limit < s.ceiling) {
 		s.ceiling = limit
 	}
-	s.restart(max(s.min, min(s.size, limit/2)))
+	fit := int(float64(records) * s.latency.Seconds() / took.Seconds())
+	s.restart(max(s.min, min(s.size, fit)))
 }
 
 // timedOut takes a bulk write of n models that ran out of WriteTimeout:

@@ -63,7 +63,7 @@ func BenchmarkReplaceBatch(b *testing.B) {
 					}
 					return cfg
 				}
-				p, took := runReplace(b, target.env(b, "orders"), cfg, n)
+				p, took, sizes := runReplace(b, target.env(b, "orders"), cfg, n)
 				rate := float64(n) / took.Seconds()
 				s := p.Stats()
 				b.ReportMetric(rate, "docs/s")
@@ -74,6 +74,7 @@ func BenchmarkReplaceBatch(b *testing.B) {
 				}
 				b.ReportMetric(float64(s.BatchSize), "batch")
 				b.ReportMetric(float64(s.Written-1)/float64(s.Batches-1), "mean-batch") // less the first record's batch
+				b.Logf("batches: %s", compact(sizes))
 				if best := fixed[n]; best > 0 {
 					b.ReportMetric(100*rate/best, "%best")
 				}
@@ -84,9 +85,9 @@ func BenchmarkReplaceBatch(b *testing.B) {
 
 // runReplace runs a pipeline on e: it writes one record (joining the
 // group, opening the connections), then the timer runs from the produce of
-// n more records to their last write. It returns the pipeline and the
-// time the n records took.
-func runReplace(b *testing.B, e *env, cfg func(*env) Config, n int) (*Pipeline, time.Duration) {
+// n more records to their last write. It returns the pipeline, the time
+// the n records took and the records of each of their batches.
+func runReplace(b *testing.B, e *env, cfg func(*env) Config, n int) (*Pipeline, time.Duration, []int) {
 	b.Helper()
 	b.StopTimer()
 	_, sd := benchTopic(b, e, "orders", 0)
@@ -117,17 +118,20 @@ func runReplace(b *testing.B, e *env, cfg func(*env) Config, n int) (*Pipeline, 
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
+	var sizes []int
 	wait := func(want int) {
 		for got := 0; got < want; {
 			select {
 			case k := <-written:
 				got += k
+				sizes = append(sizes, k)
 			case err := <-done:
 				b.Fatalf("the pipeline stopped after %d of %d records: %v", p.Stats().Written, n+1, err)
 			}
 		}
 	}
 	wait(1)
+	sizes = sizes[:0]
 	b.StartTimer()
 	began := time.Now()
 	for i := 0; i < n; i += 5000 {
@@ -140,5 +144,5 @@ func runReplace(b *testing.B, e *env, cfg func(*env) Config, n int) (*Pipeline, 
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
-	return p, took
+	return p, took, sizes
 }

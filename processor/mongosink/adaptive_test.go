@@ -206,14 +206,14 @@ func TestSizerSteps(t *testing.T) {
 			window(66, 40*fast, 100),  // 1,650: worse too, so 100 holds
 			window(100, 50*fast, 100),
 		)},
-		{"a batch over BatchLatency halves the size at once", 1000, 0, 0,
-			[]step{{100, 2 * latency, 50}, {50, time.Second, 25}, {25, time.Second, 12}, {12, time.Second, 10}, {10, time.Second, 10}}},
+		{"a batch over BatchLatency shrinks the size at once to what fits in it", 1000, 0, 0,
+			[]step{{100, 2 * latency, 50}, {50, 125 * fast, 40}, {40, time.Second, 10}, {10, time.Second, 10}}},
 		{"a batch not full is not measured", 1000, 0, 0, slices.Concat(
 			[]step{{40, fast, 100}, {99, fast, 100}},
 			window(100, fast, 150),
 		)},
 		{"a batch not full still may not overrun", 1000, 0, 0,
-			[]step{{40, time.Second, 50}}},
+			[]step{{40, 200 * fast, 20}}},
 		{"never above what the measured rate writes in BatchLatency", 1000, 0, 0,
 			window(100, 80*fast, 125)}, // 1,250 docs/s × 100ms
 		{"the size that overran is a ceiling", 1000, 0, 0, slices.Concat(

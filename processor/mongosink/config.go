@@ -84,10 +84,10 @@ type Config struct {
 	MaxBatch int
 	// BatchLatency is the hard ceiling on a batch's bulk write time for
 	// the adaptive batch size, which otherwise climbs to the size of best
-	// throughput (adaptive.go): a batch whose writes take longer halves
-	// the size of the next, and the size never grows to what its measured
-	// rate would write in longer than this. Default DefaultBatchLatency
-	// (500ms).
+	// throughput (adaptive.go): a batch whose writes take longer shrinks
+	// the next to what would have fit in it, and the size never grows to
+	// what its measured rate would write in longer than this. Default
+	// DefaultBatchLatency (500ms).
 	BatchLatency time.Duration
 	// InitialAdaptiveBatch is the adaptive batch size's start (MaxBatch
 	// when smaller). Default DefaultInitialAdaptiveBatch (100).
