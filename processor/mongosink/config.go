@@ -98,12 +98,12 @@ type Config struct {
 	// FixedBatch turns the adaptive batch size off: every batch fills up
 	// to MaxBatch records.
 	FixedBatch bool
-	// MaxInflightBytes bounds the bytes of records the pipeline holds —
-	// the batch being decoded, written and committed, and the headers of
-	// its dead letters — and the Kafka client's fetch buffer. A batch
-	// closes when the next record would pass it; a single record larger
-	// than the bound is taken alone. Default
-	// config.DefaultMaxInflightBytes (64 MiB).
+	// MaxInflightBytes bounds the bytes of records the pipeline holds,
+	// in two halves: the batch being decoded, written and committed, with
+	// the headers of its dead letters, and the Kafka client's fetch
+	// buffer, decompressed (inflight.go). A batch closes when the next
+	// record would pass its half; a single record larger than that is
+	// taken alone. Default config.DefaultMaxInflightBytes (4 MiB).
 	MaxInflightBytes int64
 	// MaxWait is how long a batch waits to fill after its first record.
 	// Default 50ms.
