@@ -590,3 +590,114 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// startFast serves h (over reg) with the fasthttp engine and opts on a
+// loopback port; it returns the address.
+func startFast(t *testing.T, reg *server.Server, h http.Handler, opts httpfast.Options) string {
+	t.Helper()
+	fs, err := httpfast.New(reg, h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fs.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := fs.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+// TestFastTimeouts: a connection that stalls in a request's header, in
+// its body, or idles between requests is closed after the matching
+// timeout, and not before the others would allow.
+func TestFastTimeouts(t *testing.T) {
+	t.Parallel()
+	reg, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const short = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		opts httpfast.Options
+		send string // then nothing
+	}{
+		{"header", httpfast.Options{ReadTimeout: short, BodyTimeout: time.Hour, IdleTimeout: time.Hour}, "GET /subjects HTTP/1.1\r\nHost: x\r\n"},
+		{"body", httpfast.Options{ReadTimeout: time.Hour, BodyTimeout: short, IdleTimeout: time.Hour}, "POST /subjects/s HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"},
+		{"idle", httpfast.Options{ReadTimeout: time.Hour, BodyTimeout: time.Hour, IdleTimeout: short}, "GET /subjects HTTP/1.1\r\nHost: x\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr := startFast(t, reg, reg, tc.opts)
+			start := time.Now()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := io.WriteString(conn, tc.send); err != nil {
+				t.Fatal(err)
+			}
+			// The server closes the connection (after an answer to the
+			// complete request, for idle; after a 408 for a timeout).
+			_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+			got, err := io.ReadAll(conn)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("the connection was not closed: %v after %s", err, took)
+			}
+			if took < short {
+				t.Errorf("closed after %s, before the %s timeout", took, short)
+			}
+			if took > 20*time.Second {
+				t.Errorf("closed after %s", took)
+			}
+			if tc.name == "idle" && !bytes.HasPrefix(got, []byte("HTTP/1.1 200 OK")) {
+				t.Errorf("the request before the idle time was not answered: %q", got)
+			}
+		})
+	}
+}
+
+// TestFastPanic: a panic in the net/http handler answers 500 and closes
+// the connection; the server keeps serving.
+func TestFastPanic(t *testing.T) {
+	t.Parallel()
+	reg, err := server.New(store.NewMemory(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/boom" {
+			panic("boom")
+		}
+		reg.ServeHTTP(w, r)
+	})
+	addr := startFast(t, reg, h, httpfast.Options{})
+	resp, err := http.Get("http://" + addr + "/boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError || !resp.Close {
+		t.Fatalf("a panic: %d close=%v, want 500 and the connection closed", resp.StatusCode, resp.Close)
+	}
+	resp, err = http.Get("http://" + addr + "/subjects")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "[]\n" {
+		t.Fatalf("after the panic: %d %s", resp.StatusCode, body)
+	}
+}
