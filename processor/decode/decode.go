@@ -18,6 +18,7 @@ import (
 	"github.com/schemaflow/schemaflow/schemas"
 	"github.com/schemaflow/schemaflow/schemas/extjson"
 	"github.com/schemaflow/schemaflow/schemas/protobuf"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 	"github.com/schemaflow/schemaflow/schemas/serde"
 	"github.com/schemaflow/schemaflow/schemas/wire"
 )
@@ -70,6 +71,10 @@ type Decoder struct {
 
 	mu   sync.Mutex
 	byID map[uint32]*decoder
+	// last is, by part (keys, values), the decoder used last: a topic's
+	// records mostly share a schema, so most records need no map lookup
+	// or lock.
+	last [2]atomic.Pointer[decoder]
 	// Schema cache counters: records whose schema was cached, and schemas
 	// fetched from the registry.
 	hits, misses atomic.Int64
@@ -91,7 +96,11 @@ func (d *Decoder) Stats() Stats {
 }
 
 type decoder struct {
+	id    uint32
 	serde *serde.Serde // nil for JSON Schema
+	// checked: what serde decodes is well-formed BSON within
+	// rawbson.MaxDepth (Value.Checked).
+	checked bool
 }
 
 // New returns a Decoder.
@@ -135,13 +144,30 @@ func (d *Decoder) decodeFramed(ctx context.Context, data []byte) (bson.D, error)
 // bytes: the Avro and Protobuf decoders write BSON directly, and nothing
 // is unmarshalled on the way.
 func (d *Decoder) framed(ctx context.Context, data []byte) (bson.Raw, error) {
+	raw, _, err := d.framedAs(ctx, PartValue, data)
+	return raw, err
+}
+
+// framedAs is framed for a key or a value: each part remembers the
+// decoder it used last. checked says the document is known well-formed
+// (Value.Checked).
+func (d *Decoder) framedAs(ctx context.Context, part Part, data []byte) (_ bson.Raw, checked bool, _ error) {
 	id, payload, err := wire.ParseHeader(data)
 	if err != nil {
-		return nil, &DataError{Class: ClassUndecodable, Err: err}
+		return nil, false, &DataError{Class: ClassUndecodable, Err: err}
 	}
-	dec, err := d.decoder(ctx, id)
-	if err != nil {
-		return nil, err
+	last := &d.last[0]
+	if part == PartKey {
+		last = &d.last[1]
+	}
+	dec := last.Load()
+	if dec != nil && dec.id == id {
+		d.hits.Add(1)
+	} else {
+		if dec, err = d.decoder(ctx, id); err != nil {
+			return nil, false, err
+		}
+		last.Store(dec)
 	}
 	var raw bson.Raw
 	if dec.serde == nil {
@@ -150,9 +176,9 @@ func (d *Decoder) framed(ctx context.Context, data []byte) (bson.Raw, error) {
 		raw, _, err = dec.serde.Decode(data)
 	}
 	if err != nil {
-		return nil, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("schema id %d: %w", id, err)}
+		return nil, false, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("schema id %d: %w", id, err)}
 	}
-	return raw, nil
+	return raw, dec.checked, nil
 }
 
 func unmarshal(raw bson.Raw) (bson.D, error) {
@@ -184,7 +210,7 @@ func (d *Decoder) decoder(ctx context.Context, id uint32) (*decoder, error) {
 	if err != nil {
 		return nil, classify(id, err)
 	}
-	dec = &decoder{}
+	dec = &decoder{id: id}
 	switch s.SchemaType {
 	case "", registry.TypeAvro:
 		dec.serde, err = serde.New([]byte(s.Schema), serde.Options{Format: schemas.Avro, ID: id})
@@ -204,6 +230,13 @@ func (d *Decoder) decoder(ctx context.Context, id uint32) (*decoder, error) {
 	}
 	if err != nil {
 		return nil, &DataError{Class: ClassUnknownSchema, Err: fmt.Errorf("schema id %d: %w", id, err)}
+	}
+	if dec.serde != nil && dec.serde.Format() == schemas.Avro {
+		// The Avro decoder writes well-formed BSON (UTF-8 strings and keys,
+		// no NUL in keys, checked scopes); what it cannot promise is the
+		// nesting, which the schema bounds or not.
+		depth, bounded := dec.serde.Nesting()
+		dec.checked = bounded && depth <= rawbson.MaxDepth
 	}
 	d.mu.Lock()
 	d.byID[id] = dec

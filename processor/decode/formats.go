@@ -82,8 +82,13 @@ const (
 type Value struct {
 	// Doc is a document as the decoder wrote it: BSON bytes, never
 	// unmarshalled on the way to a write.
-	Doc    bson.Raw
-	Scalar any
+	Doc bson.Raw
+	// Checked says Doc is known to be well-formed BSON that
+	// rawbson.Validate accepts: the Avro decoder wrote it under a schema
+	// that bounds its nesting within rawbson.MaxDepth. Readers need not
+	// validate it again.
+	Checked bool
+	Scalar  any
 	// Format is how the bytes were read; for FormatAuto, what it chose.
 	Format Format
 }
@@ -134,16 +139,35 @@ type formatKey struct {
 // metrics.
 type formatStats struct {
 	m sync.Map // formatKey → *atomic.Int64
+	// last is, by part (keys, values), the counter added to last: most
+	// records of a run count where the one before did.
+	last [2]atomic.Pointer[formatCount]
+}
+
+// formatCount is a counter of m with its key.
+type formatCount struct {
+	k formatKey
+	n *atomic.Int64
 }
 
 func (s *formatStats) add(log *slog.Logger, topic string, part Part, asked, f Format) {
 	k := formatKey{topic, part, f}
+	last := &s.last[0]
+	if part == PartKey {
+		last = &s.last[1]
+	}
+	if c := last.Load(); c != nil && c.k == k {
+		c.n.Add(1)
+		return
+	}
 	if n, ok := s.m.Load(k); ok {
 		n.(*atomic.Int64).Add(1)
+		last.Store(&formatCount{k, n.(*atomic.Int64)})
 		return
 	}
 	n, loaded := s.m.LoadOrStore(k, new(atomic.Int64))
 	n.(*atomic.Int64).Add(1)
+	last.Store(&formatCount{k, n.(*atomic.Int64)})
 	if !loaded {
 		log.Info("decode: reading records", "topic", topic, "part", string(part), "format", string(f), "configured", string(asked))
 	}
@@ -182,7 +206,7 @@ func (d *Decoder) Read(ctx context.Context, topic string, part Part, data []byte
 	if asked == FormatIgnore || len(data) == 0 {
 		return Value{Format: asked}, nil
 	}
-	v, err := d.read(ctx, asked, data)
+	v, err := d.read(ctx, part, asked, data)
 	if err != nil {
 		return Value{}, err
 	}
@@ -190,14 +214,14 @@ func (d *Decoder) Read(ctx context.Context, topic string, part Part, data []byte
 	return v, nil
 }
 
-func (d *Decoder) read(ctx context.Context, f Format, data []byte) (Value, error) {
+func (d *Decoder) read(ctx context.Context, part Part, f Format, data []byte) (Value, error) {
 	switch f {
 	case FormatRegistry:
 		if !framed(data) {
 			return Value{}, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("not a Confluent-framed record (first byte 0x%02x); set the format to auto, json, string or bytes to read plain records", data[0])}
 		}
-		doc, err := d.framed(ctx, data)
-		return Value{Doc: doc, Format: FormatRegistry}, err
+		doc, checked, err := d.framedAs(ctx, part, data)
+		return Value{Doc: doc, Checked: checked, Format: FormatRegistry}, err
 	case FormatJSON:
 		if !json.Valid(data) {
 			return Value{}, &DataError{Class: ClassUndecodable, Err: fmt.Errorf("JSON: not one valid JSON value (%d bytes)", len(data))}
@@ -223,9 +247,9 @@ func (d *Decoder) read(ctx context.Context, f Format, data []byte) (Value, error
 		if d.opts.Registry == nil {
 			return Value{}, &DataError{Class: ClassUnknownSchema, Err: errors.New("a Confluent-framed record and no registry is configured")}
 		}
-		doc, err := d.framed(ctx, data)
+		doc, checked, err := d.framedAs(ctx, part, data)
 		if err == nil || !isUnknownSchema(err) {
-			return Value{Doc: doc, Format: FormatRegistry}, err
+			return Value{Doc: doc, Checked: checked, Format: FormatRegistry}, err
 		}
 	}
 	if json.Valid(data) {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +24,6 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/internal/retry"
-	"github.com/schemaflow/schemaflow/processor/decode"
 	"github.com/schemaflow/schemaflow/processor/internal/counters"
 	"github.com/schemaflow/schemaflow/processor/internal/graceful"
 	"github.com/schemaflow/schemaflow/processor/internal/panics"
@@ -305,9 +303,7 @@ func (p *Pipeline) Run(ctx context.Context) (err error) {
 				}
 				return err
 			}
-			for _, r := range batch {
-				p.committed[r.Topic+"/"+strconv.Itoa(int(r.Partition))] = max(p.committed[r.Topic+"/"+strconv.Itoa(int(r.Partition))], r.Offset+1)
-			}
+			p.noteCommitted(batch)
 			p.committedRecords += int64(len(batch))
 			p.batches.Add(1)
 			p.inflight.set(0) // the batch is released
@@ -535,152 +531,6 @@ func (p *Pipeline) process(ctx context.Context, batch []*kgo.Record) error {
 		}
 	}
 	return nil
-}
-
-// The records of a batch are decoded and made into write models by up to
-// maxDecoders goroutines (GOMAXPROCS at most, one per minPerDecoder
-// records); what follows — dead letters, grouping, writes — goes in record
-// order as before.
-const (
-	maxDecoders   = 4
-	minPerDecoder = 64
-)
-
-// prepared is what prepare made of one record.
-type prepared struct {
-	ns    Namespace
-	model mongo.WriteModel
-	class string
-	err   error
-}
-
-// prepareAll prepares the records of a batch, in parallel when the batch
-// is large enough. A failure that is not a record's (class "") cancels
-// the records not yet prepared: the batch stops there.
-func (p *Pipeline) prepareAll(ctx context.Context, batch []*kgo.Record) []prepared {
-	out := make([]prepared, len(batch))
-	workers := min(runtime.GOMAXPROCS(0), maxDecoders, len(batch)/minPerDecoder)
-	if workers <= 1 {
-		for i, rec := range batch {
-			r := &out[i]
-			if r.ns, r.model, r.class, r.err = p.prepare(ctx, rec); r.err != nil && r.class == "" {
-				return out[:i+1]
-			}
-		}
-		return out
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(batch) {
-					return
-				}
-				r := &out[i]
-				if r.ns, r.model, r.class, r.err = p.prepare(ctx, batch[i]); r.err != nil && r.class == "" {
-					cancel()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return out
-}
-
-// rootCause is the failure that stopped a batch's preparation: the first,
-// in record order, that is not the cancellation it caused in the others.
-func rootCause(ps []prepared) error {
-	var first error
-	for _, r := range ps {
-		if r.err == nil || r.class != "" {
-			continue
-		}
-		if !errors.Is(r.err, context.Canceled) {
-			return r.err
-		}
-		if first == nil {
-			first = r.err
-		}
-	}
-	return first
-}
-
-// prepare decodes a record and makes its write model. A failure with a
-// class is the record's; one without is the pipeline's, a panic included.
-func (p *Pipeline) prepare(ctx context.Context, rec *kgo.Record) (_ Namespace, _ mongo.WriteModel, _ string, err error) {
-	defer panics.Recover(&err, recordArgs(rec)...)
-	key, err := p.decode(ctx, rec.Topic, decode.PartKey, rec.Key)
-	if err != nil {
-		return Namespace{}, nil, classOf(err), fmt.Errorf("key: %w", err)
-	}
-	value, err := p.decode(ctx, rec.Topic, decode.PartValue, rec.Value)
-	if err != nil {
-		return Namespace{}, nil, classOf(err), fmt.Errorf("value: %w", err)
-	}
-	r, err := record(rec, key, value)
-	if err != nil {
-		return Namespace{}, nil, classOf(err), err
-	}
-	ns, err := p.namespace(r)
-	if err != nil {
-		return Namespace{}, nil, ClassInvalidRecord, err
-	}
-	var model mongo.WriteModel
-	if p.cfg.Handler != "" {
-		model, err = sink.CDCModel(r, p.cfg.Handler, false)
-	} else {
-		model, err = sink.Model(r, p.cfg.Sink)
-	}
-	if err != nil {
-		return Namespace{}, nil, ClassInvalidRecord, err
-	}
-	return ns, model, "", nil
-}
-
-// record makes the sink record of a Kafka record's decoded key and value.
-// The value stays the BSON bytes the decoder wrote; the key, small and
-// looked into by the id strategies, is unmarshalled.
-func record(rec *kgo.Record, key, value decode.Value) (sink.Record, error) {
-	var keyDoc bson.D
-	if key.Doc != nil { // a scalar key stays in KeyScalar
-		var err error
-		if keyDoc, err = key.D(); err != nil {
-			return sink.Record{}, fmt.Errorf("key: %w", err)
-		}
-	}
-	raw, err := value.Document()
-	if err != nil {
-		return sink.Record{}, fmt.Errorf("value: %w", err)
-	}
-	return sink.Record{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp,
-		Key: keyDoc, KeyScalar: key.Scalar, RawValue: raw}, nil
-}
-
-// decode reads a key or value in the decoder's format for that part,
-// retrying failures that are not the record's.
-func (p *Pipeline) decode(ctx context.Context, topic string, part decode.Part, b []byte) (decode.Value, error) {
-	var v decode.Value
-	err := p.retry(ctx, "registry", func() (bool, error) {
-		var err error
-		v, err = p.cfg.Decoder.Read(ctx, topic, part, b)
-		var de *decode.DataError
-		return err != nil && !errors.As(err, &de), err
-	})
-	return v, err
-}
-
-func classOf(err error) string {
-	var de *decode.DataError
-	if errors.As(err, &de) {
-		return de.Class
-	}
-	return ""
 }
 
 // namespace picks the collection of a record.

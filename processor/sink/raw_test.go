@@ -101,3 +101,43 @@ func FuzzRawValue(f *testing.F) {
 		r.LookupValue("a", "b")
 	})
 }
+
+// A raw value its decoder vouched for (RawValueChecked) is not validated
+// again: the models are those of the same value unchecked, for every
+// strategy and the MongoDB handler.
+func TestRawValueChecked(t *testing.T) {
+	t.Parallel()
+	for _, ext := range []string{`{"_id": 7, "a": {"b": [1, 2]}}`, `{"a": 1, "b": "x"}`,
+		`{"operationType": "insert", "documentKey": {"_id": 1}, "fullDocument": {"_id": 1, "a": 1}}`} {
+		r := recs(t, "", ext)["raw"]
+		checked := r
+		checked.RawValueChecked = true
+		// Generated ObjectIds differ from model to model.
+		describe := func(t *testing.T, m mongo.WriteModel) string {
+			return generatedOID.ReplaceAllString(describe(t, m), "ObjectId")
+		}
+		for _, o := range []Options{{}, {Write: WriteInsert}, {ID: IDValue}, {ID: IDKafka}, {Write: WriteUpdate}} {
+			want, werr := Model(r, o)
+			got, gerr := Model(checked, o)
+			if (werr == nil) != (gerr == nil) || describe(t, got) != describe(t, want) {
+				t.Errorf("%s %+v: checked %s (%v), unchecked %s (%v)", ext, o, describe(t, got), gerr, describe(t, want), werr)
+			}
+		}
+		want, werr := CDCModel(r, HandlerMongoDB, false)
+		got, gerr := CDCModel(checked, HandlerMongoDB, false)
+		if (werr == nil) != (gerr == nil) || describe(t, got) != describe(t, want) {
+			t.Errorf("%s change event: checked %s (%v), unchecked %s (%v)", ext, describe(t, got), gerr, describe(t, want), werr)
+		}
+	}
+	// The check is skipped, not merely passed: bytes that do not validate
+	// (a string that is not UTF-8) but that the reader can walk go
+	// through when vouched for, and are refused when not.
+	notUTF8 := Record{Topic: "t", RawValue: bson.Raw{14, 0, 0, 0, 2, 's', 0, 2, 0, 0, 0, 0xff, 0, 0}}
+	if _, err := Model(notUTF8, Options{ID: IDKafka}); err == nil || !IsDataError(err) {
+		t.Fatalf("unchecked non-UTF-8 string: got %v, want a DataError", err)
+	}
+	notUTF8.RawValueChecked = true
+	if _, err := Model(notUTF8, Options{ID: IDKafka}); err != nil {
+		t.Fatalf("checked value validated again: %v", err)
+	}
+}

@@ -36,6 +36,10 @@ type Record struct {
 	// it, when Value is nil. Strategies that write the document as it is
 	// write these bytes; the others unmarshal them (ValueD).
 	RawValue bson.Raw
+	// RawValueChecked says RawValue is known to be well-formed BSON within
+	// rawbson.MaxDepth (a decoder that guarantees it wrote it:
+	// decode.Value.Checked), so it is not validated again.
+	RawValueChecked bool
 }
 
 // hasKey reports whether the record has a key of any kind.

@@ -877,3 +877,47 @@ func parseSmallDecimal(b []byte) (primitive.Decimal128, bool) {
 	}
 	return primitive.NewDecimal128(h, sig), true
 }
+
+// MaxNesting returns how deeply the documents Decode returns can nest
+// documents and arrays, counting the top-level document's fields as depth
+// 0 (rawbson.Validate's count), and whether the schema bounds it at all:
+// a recursive type, or a code-with-scope helper whose scope document is
+// free, leaves it unbounded.
+func (c *Codec) MaxNesting() (depth int, bounded bool) {
+	return nesting(c.program(), map[*node]bool{})
+}
+
+// nesting is MaxNesting of the fields of a record node; onPath holds the
+// records and collections being walked, to tell recursion.
+func nesting(n *node, onPath map[*node]bool) (int, bool) {
+	if onPath[n] {
+		return 0, false
+	}
+	onPath[n] = true
+	defer delete(onPath, n)
+	depth := 0
+	child := func(c *node) bool {
+		for _, b := range append([]*node{c}, c.branches...) {
+			switch b.op {
+			case opRecord, opArray, opMap:
+				d, ok := nesting(b, onPath)
+				if !ok {
+					return false
+				}
+				depth = max(depth, d+1)
+			case opHelperCodeWithScope:
+				return false
+			}
+		}
+		return true
+	}
+	for _, f := range n.fields {
+		if !child(f.n) {
+			return 0, false
+		}
+	}
+	if n.item != nil && !child(n.item) {
+		return 0, false
+	}
+	return depth, true
+}

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/bson/primitive"
 
 	"github.com/schemaflow/schemaflow/schemas/avro"
+	"github.com/schemaflow/schemaflow/schemas/rawbson"
 )
 
 // sameDecode decodes data with the compiled decoder (Decode and
@@ -23,6 +24,12 @@ func sameDecode(t testing.TB, c *avro.Codec, data []byte) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("data %x:\n got  %x\n want %x", data, []byte(got), []byte(want))
+	}
+	if depth, bounded := c.MaxNesting(); gotErr == nil && bounded && depth <= rawbson.MaxDepth {
+		// What the sink then writes without validating (decode.Value.Checked).
+		if err := rawbson.Validate(got); err != nil {
+			t.Fatalf("data %x: decoded document is not well-formed: %v", data, err)
+		}
 	}
 	prefix := []byte("prefix")
 	appended, err := c.AppendDecode(prefix, data)
@@ -187,4 +194,47 @@ func appendAvroString(dst []byte, s string) []byte {
 		n >>= 7
 	}
 	return append(append(dst, byte(n)), s...)
+}
+
+// TestMaxNesting: how deeply a schema lets decoded documents nest, and
+// which schemas leave it unbounded.
+func TestMaxNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		schema  string
+		depth   int
+		bounded bool
+	}{
+		{"flat", `{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"s","type":"string"}]}`, 0, true},
+		{"nested record", `{"type":"record","name":"R","fields":[{"name":"c","type":{"type":"record","name":"C","fields":[{"name":"x","type":"long"}]}}]}`, 1, true},
+		{"array of records", `{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":{"type":"record","name":"I","fields":[{"name":"x","type":"long"}]}}}]}`, 2, true},
+		{"map of arrays", `{"type":"record","name":"R","fields":[{"name":"m","type":{"type":"map","values":{"type":"array","items":"long"}}}]}`, 2, true},
+		{"union branch", `{"type":"record","name":"R","fields":[{"name":"u","type":["null","long",{"type":"array","items":{"type":"array","items":"long"}}]}]}`, 2, true},
+		{"recursive", `{"type":"record","name":"R","fields":[{"name":"next","type":["null","R"]}]}`, 0, false},
+		{"every type", everyType, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			depth, bounded := mustCodec(t, []byte(tc.schema)).MaxNesting()
+			if depth != tc.depth || bounded != tc.bounded {
+				t.Fatalf("MaxNesting() = %d, %v; want %d, %v", depth, bounded, tc.depth, tc.bounded)
+			}
+		})
+	}
+	// Nesting past rawbson.MaxDepth is bounded, and counted.
+	deep := `"long"`
+	for i := range rawbson.MaxDepth + 2 {
+		deep = fmt.Sprintf(`{"type":"record","name":"R%d","fields":[{"name":"f","type":%s}]}`, i, deep)
+	}
+	if depth, bounded := mustCodec(t, []byte(deep)).MaxNesting(); depth != rawbson.MaxDepth+1 || !bounded {
+		t.Fatalf("%d records in records: MaxNesting() = %d, %v; want %d, true", rawbson.MaxDepth+2, depth, bounded, rawbson.MaxDepth+1)
+	}
+	// A code-with-scope helper's scope is a document the schema does not
+	// describe: unbounded.
+	cws, err := bson.Marshal(bson.D{{Key: "f", Value: primitive.CodeWithScope{Code: "x", Scope: bson.D{{Key: "a", Value: int32(1)}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, bounded := mustCodec(t, inferAvro(t, cws)).MaxNesting(); bounded {
+		t.Fatal("a code-with-scope schema is bounded")
+	}
 }

@@ -99,6 +99,16 @@ func (s *Serde) ID() uint32 { return s.id }
 // Format returns the schema format.
 func (s *Serde) Format() schemas.Format { return s.format }
 
+// Nesting returns how deeply the documents Decode returns can nest
+// documents and arrays (avro.Codec.MaxNesting), and false when the schema
+// does not bound it or the format is not Avro.
+func (s *Serde) Nesting() (depth int, bounded bool) {
+	if s.avro == nil {
+		return 0, false
+	}
+	return s.avro.MaxNesting()
+}
+
 // Encode appends a framed record for doc to dst.
 func (s *Serde) Encode(dst []byte, doc bson.Raw) ([]byte, error) {
 	dst = wire.AppendHeader(dst, s.id)
