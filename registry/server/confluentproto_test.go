@@ -172,3 +172,19 @@ func TestJavaNumber(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCanonicalProto: the cost a Protobuf schema's identity adds to
+// a registration or an uncached lookup (Confluent's canonical string of
+// a schema of Confluent's tests).
+func BenchmarkCanonicalProto(b *testing.B) {
+	text, err := os.ReadFile(filepath.Join("testdata", "confluentproto", "normalization", "input.proto"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if canonicalProto(string(text)) == "" {
+			b.Fatal("empty")
+		}
+	}
+}

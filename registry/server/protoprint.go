@@ -4,7 +4,6 @@
 package server
 
 import (
-	"cmp"
 	"encoding/base64"
 	"fmt"
 	"regexp"
@@ -14,7 +13,6 @@ import (
 
 	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/descriptorpb"
 
@@ -414,179 +412,44 @@ func (p *protoPrinter) extensions(depth int, exts []*descriptorpb.FieldDescripto
 	}
 }
 
-// normalizedProto is a Protobuf schema in normal form, by the rules of
-// Confluent's normalization (ProtobufSchemaUtils with normalize): imports
-// sorted and without duplicates, options sorted by name, fields sorted by
-// number (a oneof's too, and oneofs by their first field), enum values by
-// number, reserved and extension ranges in order, types named in full;
-// messages keep their order, which message indexes depend on. The text is
-// this printer's, not Confluent's: two schemas that normalize alike here
-// normalize alike there, but the bytes differ.
+// canonicalProto is a Protobuf schema as Confluent stores it when it is
+// registered without normalize: its canonical string, printed from Wire's
+// parse tree (see confluentproto.go). Text Wire's parser refuses, which
+// Confluent would refuse too, is kept as given.
+func canonicalProto(text string) string {
+	out, err := confluentProto(text, nil, false, false)
+	if err != nil {
+		return text
+	}
+	return out
+}
+
+// normalizedProto is a Protobuf schema in Confluent's normal form
+// (ProtobufSchemaUtils.toNormalizedString), byte for byte: imports sorted
+// and without duplicates, options sorted by name with custom ones named
+// in full and merged, fields, oneofs, enum values, reserved and extension
+// ranges sorted, types named in full with a leading dot, extend blocks of
+// one extendee merged, messages kept in order (message indexes depend on
+// it). A normal form protoc refuses (Confluent does not compile it; a
+// proto3 enum whose negative value sorts first is one) is an error: the
+// registry keeps only schemas it can compile.
 func normalizedProto(text string, deps map[string]string) (string, error) {
-	compiled, err := protobuf.Compile("schema.proto", []byte(text), protobuf.Options{Sources: deps})
+	printed, err := confluentProto(text, deps, true, false)
 	if err != nil {
 		return "", err
 	}
-	fd := protodesc.ToFileDescriptorProto(compiled.File)
-	normalizeFD(fd)
-	printed, err := printProto(fd)
-	if err != nil {
-		return "", err
-	}
-	// The normal form must be the same schema (proto3 wants its zero enum
-	// value first, which sorting by number can break with negative ones).
 	if _, err := protobuf.Compile("schema.proto", []byte(printed), protobuf.Options{Sources: deps}); err != nil {
 		return "", fmt.Errorf("normal form does not compile: %w", err)
 	}
-	return strings.TrimSpace(printed), nil
-}
-
-func normalizeFD(fd *descriptorpb.FileDescriptorProto) {
-	// Imports: sorted, without duplicates, public and weak marks kept.
-	type imp struct {
-		path         string
-		public, weak bool
-	}
-	var imps []imp
-	for i, d := range fd.GetDependency() {
-		imps = append(imps, imp{d, slices.Contains(fd.GetPublicDependency(), int32(i)), slices.Contains(fd.GetWeakDependency(), int32(i))})
-	}
-	slices.SortStableFunc(imps, func(a, b imp) int { return strings.Compare(a.path, b.path) })
-	imps = slices.CompactFunc(imps, func(a, b imp) bool { return a.path == b.path })
-	fd.Dependency, fd.PublicDependency, fd.WeakDependency = nil, nil, nil
-	for i, im := range imps {
-		fd.Dependency = append(fd.Dependency, im.path)
-		if im.public {
-			fd.PublicDependency = append(fd.PublicDependency, int32(i))
-		}
-		if im.weak {
-			fd.WeakDependency = append(fd.WeakDependency, int32(i))
-		}
-	}
-	for _, m := range fd.GetMessageType() {
-		normalizeMessage(m)
-	}
-	for _, e := range fd.GetEnumType() {
-		normalizeEnum(e)
-	}
-	slices.SortStableFunc(fd.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
-}
-
-func normalizeMessage(m *descriptorpb.DescriptorProto) {
-	// Oneofs ordered by their first field's number, then every field by
-	// number; oneof indexes follow.
-	first := map[int32]int32{}
-	for _, f := range m.GetField() {
-		if f.OneofIndex != nil {
-			if n, ok := first[f.GetOneofIndex()]; !ok || f.GetNumber() < n {
-				first[f.GetOneofIndex()] = f.GetNumber()
-			}
-		}
-	}
-	order := make([]int32, len(m.GetOneofDecl()))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(first[a], first[b]) })
-	newIndex := map[int32]int32{}
-	decls := make([]*descriptorpb.OneofDescriptorProto, len(order))
-	for i, old := range order {
-		newIndex[old] = int32(i)
-		decls[i] = m.GetOneofDecl()[old]
-	}
-	m.OneofDecl = decls
-	for _, f := range m.GetField() {
-		if f.OneofIndex != nil {
-			f.OneofIndex = proto.Int32(newIndex[f.GetOneofIndex()])
-		}
-	}
-	slices.SortStableFunc(m.Field, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
-	slices.SortStableFunc(m.Extension, func(a, b *descriptorpb.FieldDescriptorProto) int { return cmp.Compare(a.GetNumber(), b.GetNumber()) })
-	slices.SortStableFunc(m.ReservedRange, func(a, b *descriptorpb.DescriptorProto_ReservedRange) int {
-		return cmp.Compare(a.GetStart(), b.GetStart())
-	})
-	slices.SortStableFunc(m.ExtensionRange, func(a, b *descriptorpb.DescriptorProto_ExtensionRange) int {
-		return cmp.Compare(a.GetStart(), b.GetStart())
-	})
-	slices.Sort(m.ReservedName)
-	for _, n := range m.GetNestedType() {
-		normalizeMessage(n)
-	}
-	for _, e := range m.GetEnumType() {
-		normalizeEnum(e)
-	}
-}
-
-func normalizeEnum(e *descriptorpb.EnumDescriptorProto) {
-	slices.SortStableFunc(e.Value, func(a, b *descriptorpb.EnumValueDescriptorProto) int {
-		return cmp.Compare(a.GetNumber(), b.GetNumber())
-	})
-	slices.SortStableFunc(e.ReservedRange, func(a, b *descriptorpb.EnumDescriptorProto_EnumReservedRange) int {
-		return cmp.Compare(a.GetStart(), b.GetStart())
-	})
-	slices.Sort(e.ReservedName)
+	return printed, nil
 }
 
 // withoutExtensions is a Protobuf schema as format=ignore_extensions
-// answers it in Confluent: without extend blocks, extension ranges and
-// custom options. Confluent keeps its own confluent.* options there; they
-// are dropped here too, as the registry cannot name them.
-func withoutExtensions(text string, deps map[string]string) (string, error) {
-	compiled, err := protobuf.Compile("schema.proto", []byte(text), protobuf.Options{Sources: deps})
-	if err != nil {
-		return "", err
-	}
-	fd := protodesc.ToFileDescriptorProto(compiled.File)
-	stripOptions := func(m proto.Message) {
-		if m == nil || !m.ProtoReflect().IsValid() {
-			return
-		}
-		r := m.ProtoReflect()
-		r.SetUnknown(nil)
-		r.Range(func(f protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
-			if f.IsExtension() {
-				r.Clear(f)
-			}
-			return true
-		})
-	}
-	var message func(m *descriptorpb.DescriptorProto)
-	enum := func(e *descriptorpb.EnumDescriptorProto) {
-		stripOptions(e.GetOptions())
-		for _, v := range e.GetValue() {
-			stripOptions(v.GetOptions())
-		}
-	}
-	message = func(m *descriptorpb.DescriptorProto) {
-		m.Extension, m.ExtensionRange = nil, nil
-		stripOptions(m.GetOptions())
-		for _, f := range m.GetField() {
-			stripOptions(f.GetOptions())
-		}
-		for _, o := range m.GetOneofDecl() {
-			stripOptions(o.GetOptions())
-		}
-		for _, n := range m.GetNestedType() {
-			message(n)
-		}
-		for _, e := range m.GetEnumType() {
-			enum(e)
-		}
-	}
-	fd.Extension = nil
-	stripOptions(fd.GetOptions())
-	for _, m := range fd.GetMessageType() {
-		message(m)
-	}
-	for _, e := range fd.GetEnumType() {
-		enum(e)
-	}
-	for _, s := range fd.GetService() {
-		stripOptions(s.GetOptions())
-		for _, m := range s.GetMethod() {
-			stripOptions(m.GetOptions())
-		}
-	}
-	printed, err := printProto(fd)
-	return strings.TrimSpace(printed), err
+// answers it in Confluent (formattedString with a FormatContext that
+// ignores extensions), byte for byte: without extend blocks and extension
+// ranges, and without custom options other than Confluent's own
+// confluent.* ones (written with a leading dot, as (.confluent.x), they go
+// too, as in Confluent).
+func withoutExtensions(text string, _ map[string]string) (string, error) {
+	return confluentProto(text, nil, false, true)
 }
