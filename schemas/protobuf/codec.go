@@ -205,8 +205,12 @@ func fail(format string, args ...any) error {
 	return &DataError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// under puts the path of err under field name.
+// under puts the path of err under field name. An empty name reads as
+// "[0]", as paths have always written it.
 func under[T string | []byte](err error, name T) error {
+	if len(name) == 0 {
+		return underIndex(err, 0)
+	}
 	if de, ok := err.(*DataError); ok {
 		switch {
 		case de.Path == "":
