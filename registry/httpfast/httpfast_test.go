@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,6 +194,15 @@ func schemaBody(schema string) string {
 
 func (s *served) do(t *testing.T, st step) answer {
 	t.Helper()
+	a, err := s.try(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// try sends a step's request and reads its answer.
+func (s *served) try(st step) (answer, error) {
 	var body io.Reader
 	if st.body != "" {
 		body = strings.NewReader(st.body)
@@ -202,7 +212,7 @@ func (s *served) do(t *testing.T, st step) answer {
 	}
 	req, err := http.NewRequest(st.method, s.url+st.path, body)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, err
 	}
 	if st.body != "" {
 		req.Header.Set("Content-Type", jsonType)
@@ -219,14 +229,14 @@ func (s *served) do(t *testing.T, st step) answer {
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		t.Fatalf("%s: %v", st.name, err)
+		return answer{}, fmt.Errorf("%s: %w", st.name, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s: reading the answer: %v", st.name, err)
+		return answer{}, fmt.Errorf("%s: reading the answer: %w", st.name, err)
 	}
-	return answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), auth: resp.Header.Get("WWW-Authenticate"), body: b, proto: resp.Proto}
+	return answer{status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), auth: resp.Header.Get("WWW-Authenticate"), body: b, proto: resp.Proto}, nil
 }
 
 // check runs steps against one engine and checks each answer; it returns
@@ -699,5 +709,63 @@ func TestFastPanic(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || string(body) != "[]\n" {
 		t.Fatalf("after the panic: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestFastConcurrent: readers hammer precomputed answers while a writer
+// registers; every answer is whole and right, and once a registration
+// has answered, every read sees it (no stale precomputed answer).
+func TestFastConcurrent(t *testing.T) {
+	t.Parallel()
+	s := serve(t, setup{engine: "fasthttp"})
+	first := s.do(t, step{name: "register", method: "POST", path: "/subjects/users/versions", body: schemaBody(userV1)})
+	if first.status != 200 {
+		t.Fatalf("register: %d %s", first.status, first.body)
+	}
+	want := s.do(t, step{name: "by id", method: "GET", path: "/schemas/ids/1"}).body
+	stop := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer halt() // the readers stop when the test fails too
+	errs := make(chan error, 8)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				a, err := s.try(step{name: "by id", method: "GET", path: "/schemas/ids/1"})
+				if err != nil || a.status != 200 || !bytes.Equal(a.body, want) {
+					errs <- fmt.Errorf("by id during writes: %d %s %v", a.status, a.body, err)
+					return
+				}
+				l, err := s.try(step{name: "lookup", method: "POST", path: "/subjects/users", body: schemaBody(userV1)})
+				if err != nil || l.status != 200 || !bytes.Contains(l.body, []byte(`"id":1`)) {
+					errs <- fmt.Errorf("lookup during writes: %d %s %v", l.status, l.body, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		subject := fmt.Sprintf("/subjects/s%d", i)
+		if a := s.do(t, step{name: "register", method: "POST", path: subject + "/versions", body: schemaBody(userV1)}); a.status != 200 {
+			t.Fatalf("register %d: %d %s", i, a.status, a.body)
+		}
+		// The subject's versions, read right after: never a stale 404.
+		if a := s.do(t, step{name: "versions", method: "GET", path: subject + "/versions"}); a.status != 200 || string(a.body) != "[1]\n" {
+			t.Fatalf("versions of s%d right after its registration: %d %s", i, a.status, a.body)
+		}
+		if a := s.do(t, step{name: "subjects", method: "GET", path: "/subjects"}); !bytes.Contains(a.body, []byte(fmt.Sprintf(`"s%d"`, i))) {
+			t.Fatalf("subjects right after registering s%d: %s", i, a.body)
+		}
+	}
+	halt()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
