@@ -13,11 +13,13 @@
 // registry, so the next identical request is answered natively.
 //
 // What differs from net/http: no HTTP/2 (h2c or over TLS; clients
-// negotiate HTTP/1.1), bodies are read whole before the handler runs (the
-// limit is the registry's MaxBodyBytes, answered with its 413), a
-// keep-alive connection idle for Options.IdleTimeout is closed, and
-// responses of the net/http handler are buffered, not streamed, unless it
-// flushes.
+// negotiate HTTP/1.1); bodies are read whole before the handler runs, up
+// to the registry's MaxBodyBytes plus 256 KiB (the registry answers 413
+// up to there, this package answers the same 413 past it, from the
+// Content-Length, and closes the connection); a body must arrive within
+// Options.BodyTimeout; a keep-alive connection idle for
+// Options.IdleTimeout is closed; and responses of the net/http handler
+// are buffered, not streamed, unless it flushes.
 package httpfast
 
 import (
@@ -66,7 +68,8 @@ type Options struct {
 	// wrapped in server.RequireAuth with the same Users.
 	Users *server.Users
 	// ReadTimeout bounds reading a request's header, from its first
-	// byte. Default DefaultReadTimeout.
+	// byte (from the connection's opening for its first request).
+	// Default DefaultReadTimeout.
 	ReadTimeout time.Duration
 	// BodyTimeout bounds reading a request's body, from the end of its
 	// header. Default DefaultBodyTimeout.
