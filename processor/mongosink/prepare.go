@@ -55,12 +55,27 @@ func (p *Pipeline) prepareAll(ctx context.Context, batch []*kgo.Record) []prepar
 		return out
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// The batch is done when every chunk is: the poller waits for the
+	// chunks other goroutines took, not for goroutines that never got to
+	// run (a busy machine), which then find no chunk left and return.
 	var next atomic.Int64
+	var inFlight sync.WaitGroup
+	var mu sync.Mutex
+	closed := false
+	claim := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		from := int(next.Add(prepareChunk)) - prepareChunk
+		if closed || from >= len(batch) {
+			return 0, false
+		}
+		inFlight.Add(1)
+		return from, true
+	}
 	work := func() {
 		for {
-			from := int(next.Add(prepareChunk)) - prepareChunk
-			if from >= len(batch) {
+			from, ok := claim()
+			if !ok {
 				return
 			}
 			for i := from; i < min(from+prepareChunk, len(batch)); i++ {
@@ -69,18 +84,18 @@ func (p *Pipeline) prepareAll(ctx context.Context, batch []*kgo.Record) []prepar
 					cancel()
 				}
 			}
+			inFlight.Done()
 		}
 	}
-	var wg sync.WaitGroup
 	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
+		go work()
 	}
 	work()
-	wg.Wait()
+	mu.Lock()
+	closed = true // a goroutine starting now takes nothing
+	mu.Unlock()
+	inFlight.Wait()
+	cancel()
 	return out
 }
 
