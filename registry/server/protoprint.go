@@ -431,8 +431,9 @@ func canonicalProto(text string) string {
 // ranges sorted, types named in full with a leading dot, extend blocks of
 // one extendee merged, messages kept in order (message indexes depend on
 // it). A normal form protoc refuses (Confluent does not compile it; a
-// proto3 enum whose negative value sorts first is one) is an error: the
-// registry keeps only schemas it can compile.
+// proto3 enum whose negative value sorts first is one, a weak import,
+// which Confluent's printer drops, another) is an error; the registry
+// then keeps the schema as given, as it keeps only schemas it compiles.
 func normalizedProto(text string, deps map[string]string) (string, error) {
 	printed, err := confluentProto(text, deps, true, false)
 	if err != nil {

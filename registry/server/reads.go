@@ -152,8 +152,9 @@ func (s *Server) getVersion(r *http.Request) (any, error) {
 //     full rather than with a namespace attribute: the same schema, not
 //     the same bytes as Confluent's;
 //   - Protobuf, format=serialized: its FileDescriptorProto in base64;
-//   - Protobuf, format=ignore_extensions: the schema without extend
-//     blocks, extension ranges and custom options, printed as our text.
+//   - Protobuf, format=ignore_extensions: Confluent's text of the schema
+//     without extend blocks, extension ranges and custom options other
+//     than confluent.* ones, byte for byte.
 //
 // Other values answer the schema as stored, as Confluent does for formats
 // it does not know.

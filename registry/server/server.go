@@ -19,15 +19,18 @@
 // in full) and format=serialized for Protobuf; contexts (:.ctx:subject,
 // per-context ids, ?subject= on id lookups, /contexts, the
 // /contexts/{ctx}/ URL form, context-level config and mode, DELETE
-// /contexts/{ctx} and the CONTEXT log record); normalize=true for Avro and
-// JSON Schema; a Protobuf schema given as a base64 FileDescriptorProto
-// (stored as the .proto text it prints to). Not Confluent-equivalent:
-// normalize=true for Protobuf follows Confluent's rules (imports, options,
-// fields, oneofs, enum values and ranges sorted, types named in full,
-// messages kept in order) but prints its own text, so the stored bytes
-// differ from Confluent's; so does format=ignore_extensions (extend blocks,
-// extension ranges and custom options left out, confluent.* options too,
-// which Confluent keeps); rules are not enforced.
+// /contexts/{ctx} and the CONTEXT log record; /contexts/. is the root path,
+// as Confluent's ContextFilter makes it, so DELETE there is 405);
+// normalize=true for Avro and JSON Schema, and for Protobuf byte for byte
+// (Confluent's normalized string, see confluentproto.go);
+// format=ignore_extensions byte for byte; Protobuf schemas compared by
+// Confluent's canonical string (layout and comments make no new id); a
+// Protobuf schema given as a base64 FileDescriptorProto. Not
+// Confluent-equivalent: a Protobuf schema is stored as given (comments
+// kept) where Confluent stores its canonical string, and one given as a
+// FileDescriptorProto as this package prints it; schemas Confluent takes
+// unchecked but protoc refuses are refused; a normal form protoc refuses
+// leaves the schema as given; rules are not enforced.
 //
 // Successful reads and lookups are answered from precomputed bytes (see
 // answers.go), bounded by Options.AnswerCacheBytes.

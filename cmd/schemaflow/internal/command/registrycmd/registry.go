@@ -85,11 +85,16 @@ merged with the config's defaultMetadata/overrideMetadata/defaultRuleSet/
 overrideRuleSet (rules are not enforced); format=resolved for Avro (names
 written in full) and format=serialized for Protobuf; contexts
 (:.ctx:subject with per-context ids, /contexts, DELETE /contexts/{ctx},
-the CONTEXT record, the /contexts/{ctx}/ URL form, context-level config
-and mode); normalize=true for Avro and JSON Schema; registering a
-Protobuf schema as a base64 FileDescriptorProto. Not equivalent:
-normalize=true for Protobuf and format=ignore_extensions apply
-Confluent's rules but print schemaflow's own text; rule enforcement.
+DELETE /contexts/. refused with 405, the CONTEXT record, the
+/contexts/{ctx}/ URL form, context-level config and mode); normalize=true
+for Avro and JSON Schema, and for Protobuf byte for byte; Protobuf
+format=ignore_extensions byte for byte; Protobuf schemas compared by
+Confluent's canonical string (layout and comments make no new id);
+registering a Protobuf schema as a base64 FileDescriptorProto. Not
+equivalent: a Protobuf schema is stored as given (comments kept), not as
+Confluent's canonical string, and one given as a FileDescriptorProto as
+schemaflow prints it; schemas Confluent takes unchecked but protoc
+refuses are refused; rule enforcement.
 Reads and lookups are answered from precomputed bytes, at most 64 MiB.
 
 --http-engine picks the HTTP server. fasthttp (the default) answers a
