@@ -11,8 +11,11 @@ import (
 	"github.com/schemaflow/schemaflow/schemas"
 )
 
-// Codec converts BSON documents to and from one Protobuf message type. It is
-// safe for concurrent use.
+// Codec converts BSON documents to and from one Protobuf message type,
+// with no message in between: Encode walks the BSON bytes and appends wire
+// bytes, Decode parses wire bytes and appends BSON, both through plans
+// compiled once per message type by NewCodecWith. It is safe for
+// concurrent use.
 type Codec struct {
 	md   protoreflect.MessageDescriptor
 	root *msgPlan // the plan of md and, through it, of every message it holds

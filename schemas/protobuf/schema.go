@@ -1,5 +1,6 @@
 // Package protobuf compiles .proto text and converts BSON documents to and
-// from Protobuf binary with dynamic messages.
+// from Protobuf binary, reading and writing the bytes directly through a
+// plan compiled per message (see Codec).
 //
 // Schemas are compiled with protocompile; the well-known types
 // (google/protobuf/*.proto) are always available, and other imports resolve
