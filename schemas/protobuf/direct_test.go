@@ -334,6 +334,21 @@ message Doc {
 }
 `
 
+// handwritten4 is a proto2 file whose helper and wrapper shapes have
+// required fields, which a zero value leaves unset.
+const handwritten4 = `syntax = "proto2";
+package hw4;
+
+message Doc {
+  optional BsonBinary bin = 1;
+  optional Tags_List tags = 2;
+  optional BsonTimestamp ts = 3;
+  message Tags_List { repeated int32 values = 1; }
+}
+message BsonBinary { required uint32 subtype = 1; required bytes data = 2; }
+message BsonTimestamp { optional uint32 t = 1; required uint32 i = 2; }
+`
+
 // handwritten3 gives one BSON name to two fields: a repeated field and the
 // oneof that carries its other kinds.
 const handwritten3 = `syntax = "proto3";
@@ -394,6 +409,11 @@ func TestDirectMatchesOracleHandwritten(t *testing.T) {
 			`{"id": 1, "req": {"must": 0}}`, `{"id": 1, "req": {"may": 1}}`, `{"req": {"may": 1}}`,
 			`{"id": 1, "reqs": [{"must": 1}, {"may": 2}]}`, `{"id": 1, "rmap": {"a": {"may": 1}}}`, `{"id": 1, "rmap": {"a": {"must": 1}}}`,
 			`{"id": 1, "data": {"$binary": {"base64": "", "subType": "00"}}}`,
+		}},
+		{handwritten4, []string{
+			`{"bin": {"$binary": {"base64": "AQ==", "subType": "80"}}}`, `{"bin": {"$binary": {"base64": "AQ==", "subType": "00"}}}`,
+			`{"bin": {"$binary": {"base64": "", "subType": "04"}}}`, `{"tags": [1]}`, `{"tags": []}`,
+			`{"ts": {"$timestamp": {"t": 1, "i": 0}}}`, `{"ts": {"$timestamp": {"t": 0, "i": 2}}}`,
 		}},
 		{handwritten3, []string{
 			`{"tags": [1, 2]}`, `{"tags": "x"}`, `{"tags": {"$numberLong": "5"}}`, `{"tags": 5}`, `{"tags": []}`,

@@ -736,6 +736,43 @@ func finishLength(b []byte, pos int) []byte {
 
 // fill appends the fields of message mp standing for v.
 func (e *encoder) fill(dst []byte, mp *msgPlan, v bsoncore.Value) ([]byte, error) {
+	if mp.special != plain && len(mp.required) > 0 {
+		// A special shape of a proto2 file may make a field required: see
+		// which of its fields were written.
+		start := len(dst)
+		dst, err := e.fillSpecial(dst, mp, v)
+		if err == nil {
+			e.checkWritten(mp, dst[start:])
+		}
+		return dst, err
+	}
+	return e.fillSpecial(dst, mp, v)
+}
+
+// checkWritten notes the first required field of mp missing from its
+// fields' bytes b, a level below the message being filled.
+func (e *encoder) checkWritten(mp *msgPlan, b []byte) {
+	for _, req := range mp.required {
+		found := false
+		for rest := b; len(rest) > 0; {
+			num, wt, n := protowire.ConsumeTag(rest)
+			m := protowire.ConsumeFieldValue(num, wt, rest[n:])
+			if n < 0 || m < 0 {
+				break
+			}
+			if num == req.num {
+				found = true
+				break
+			}
+			rest = rest[n+m:]
+		}
+		if !found && (e.reqErr == nil || e.depth+1 < e.reqDepth) {
+			e.reqErr, e.reqDepth = &DataError{Msg: "proto: required field " + string(req.fd.FullName()) + " not set"}, e.depth+1
+		}
+	}
+}
+
+func (e *encoder) fillSpecial(dst []byte, mp *msgPlan, v bsoncore.Value) ([]byte, error) {
 	switch mp.special {
 	case listWrapper:
 		return e.list(dst, mp.fields[0], v)

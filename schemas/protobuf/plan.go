@@ -254,6 +254,3 @@ func (mp *msgPlan) field(num protowire.Number) *fieldPlan {
 	}
 	return mp.numMap[num]
 }
-
-// elemType names the type of one value of fp (an element, for a list).
-func (fp *fieldPlan) elemType() string { return elemType(fp.fd) }
