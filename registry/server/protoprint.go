@@ -412,18 +412,6 @@ func (p *protoPrinter) extensions(depth int, exts []*descriptorpb.FieldDescripto
 	}
 }
 
-// canonicalProto is a Protobuf schema as Confluent stores it when it is
-// registered without normalize: its canonical string, printed from Wire's
-// parse tree (see confluentproto.go). Text Wire's parser refuses, which
-// Confluent would refuse too, is kept as given.
-func canonicalProto(text string) string {
-	out, err := confluentProto(text, nil, false, false)
-	if err != nil {
-		return text
-	}
-	return out
-}
-
 // normalizedProto is a Protobuf schema in Confluent's normal form
 // (ProtobufSchemaUtils.toNormalizedString), byte for byte: imports sorted
 // and without duplicates, options sorted by name with custom ones named

@@ -128,16 +128,10 @@ func subjectRecordKey(keyType string, subject *string) json.RawMessage {
 
 func strptr(s string) *string { return &s }
 
-// fingerprint identifies a schema: the same type, text (a Protobuf
-// schema's canonical string), references, metadata and rule set get the
-// same id, as in Confluent. Metadata and
+// fingerprint identifies a schema: the same type, text, references,
+// metadata and rule set get the same id, as in Confluent. Metadata and
 // rule set are compared as JSON values (key order does not matter).
 func fingerprint(schemaType, text string, refs []registry.Reference, contract ...json.RawMessage) string {
-	if schemaType == registry.TypeProtobuf {
-		// Compared by Confluent's canonical string, as Confluent does:
-		// layout, comments and quoting do not make another schema.
-		text = canonicalProto(text)
-	}
 	h := md5.New()
 	fmt.Fprintf(h, "%s\x00%s\x00", schemaType, text)
 	for _, r := range refs {

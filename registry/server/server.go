@@ -23,14 +23,14 @@
 // as Confluent's ContextFilter makes it, so DELETE there is 405);
 // normalize=true for Avro and JSON Schema, and for Protobuf byte for byte
 // (Confluent's normalized string, see confluentproto.go);
-// format=ignore_extensions byte for byte; Protobuf schemas compared by
-// Confluent's canonical string (layout and comments make no new id); a
-// Protobuf schema given as a base64 FileDescriptorProto. Not
-// Confluent-equivalent: a Protobuf schema is stored as given (comments
-// kept) where Confluent stores its canonical string, and one given as a
-// FileDescriptorProto as this package prints it; schemas Confluent takes
-// unchecked but protoc refuses are refused; a normal form protoc refuses
-// leaves the schema as given; rules are not enforced.
+// format=ignore_extensions byte for byte; a Protobuf schema given as a
+// base64 FileDescriptorProto. Not Confluent-equivalent: a Protobuf schema
+// is stored and compared as given (comments kept; another layout is
+// another id) where Confluent stores and compares its canonical string,
+// and one given as a FileDescriptorProto as this package prints it;
+// schemas Confluent takes unchecked but protoc refuses are refused; a
+// normal form protoc refuses leaves the schema as given; rules are not
+// enforced.
 //
 // Successful reads and lookups are answered from precomputed bytes (see
 // answers.go), bounded by Options.AnswerCacheBytes.

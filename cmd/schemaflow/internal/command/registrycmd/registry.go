@@ -88,13 +88,12 @@ written in full) and format=serialized for Protobuf; contexts
 DELETE /contexts/. refused with 405, the CONTEXT record, the
 /contexts/{ctx}/ URL form, context-level config and mode); normalize=true
 for Avro and JSON Schema, and for Protobuf byte for byte; Protobuf
-format=ignore_extensions byte for byte; Protobuf schemas compared by
-Confluent's canonical string (layout and comments make no new id);
-registering a Protobuf schema as a base64 FileDescriptorProto. Not
-equivalent: a Protobuf schema is stored as given (comments kept), not as
-Confluent's canonical string, and one given as a FileDescriptorProto as
-schemaflow prints it; schemas Confluent takes unchecked but protoc
-refuses are refused; rule enforcement.
+format=ignore_extensions byte for byte; registering a Protobuf schema as
+a base64 FileDescriptorProto. Not equivalent: a Protobuf schema is
+stored and compared as given (comments kept; another layout is another
+id), not as Confluent's canonical string, and one given as a
+FileDescriptorProto as schemaflow prints it; schemas Confluent takes
+unchecked but protoc refuses are refused; rule enforcement.
 Reads and lookups are answered from precomputed bytes, at most 64 MiB.
 
 --http-engine picks the HTTP server. fasthttp (the default) answers a
