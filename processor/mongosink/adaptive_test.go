@@ -504,3 +504,42 @@ func FuzzSizerBounds(f *testing.F) {
 		}
 	})
 }
+
+// End to end: writes that always take longer than the (tiny) latency bound
+// shrink the batches to the floor; a target that answers at once, where
+// larger bulk writes mean more docs/s, lets them grow past the start.
+func TestAdaptiveEndToEnd(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		latency time.Duration
+		target  func(e *env) Collection
+		records int
+		done    func(size int) bool
+	}{
+		{"slow target", time.Nanosecond, func(e *env) Collection { return e.target("shop", "orders") }, 300,
+			func(size int) bool { return size == DefaultMinAdaptiveBatch }},
+		{"fast target", time.Hour, func(*env) Collection { return discard{} }, 6000,
+			func(size int) bool { return size > DefaultInitialAdaptiveBatch }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, "orders")
+			recs := make([]*kgo.Record, tt.records)
+			for i := range recs {
+				recs[i] = &kgo.Record{Topic: "orders", Value: []byte(fmt.Sprintf(`{"_id": %d}`, i))}
+			}
+			e.produce(t, recs...)
+			cfg := e.config(t)
+			target := tt.target(e)
+			cfg.Target = func(string, string) Collection { return target }
+			cfg.MaxBatch, cfg.BatchLatency, cfg.MaxWait = 400, tt.latency, time.Second
+			p, stop := start(t, cfg)
+			testenv.WaitFor(t, "the batch size", func() bool { return tt.done(p.Stats().BatchSize) })
+			testenv.WaitFor(t, "every record", func() bool { return p.Stats().Written == int64(tt.records) })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
