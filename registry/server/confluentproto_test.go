@@ -188,3 +188,37 @@ func BenchmarkCanonicalProto(b *testing.B) {
 		}
 	}
 }
+
+// TestConfluentProtoEscapes: string options are unescaped as Wire reads
+// them and escaped back as Confluent writes them. The schema and the
+// substrings are ProtobufSchemaTest.testOptionEscape's
+// (confluentinc/schema-registry, protobuf-provider), which asserts only
+// that the canonical string contains them.
+func TestConfluentProtoEscapes(t *testing.T) {
+	t.Parallel()
+	schema := "syntax = \"proto3\";\n\n" +
+		"option java_package = \"io.confluent.kafka.serializers.protobuf.test\";\n" +
+		"option java_outer_classname = \"TestOptionEscape\";\n" +
+		"option testBackslash = \"backslash\\\\backslash\";\n" +
+		"option testDoubleQuote = \"\\\"something\\\"\";\n" +
+		"option testSingleQuote = \"\\'something\\'\";\n" +
+		"option testNewline = \"newline\\n\";\n" +
+		"option testBell = \"bell\\a\";\n" +
+		"option testBackspace = \"backspace\\b\";\n" +
+		"option testFormFeed = \"formFeed\\f\";\n" +
+		"option testCarriageReturn = \"carriageReturn\\r\";\n" +
+		"option testTab = \"tab\\t\";\n" +
+		"option testVerticalTab = \"verticalTab\\v\";\n\n" +
+		"import \"google/protobuf/descriptor.proto\";\n\n" +
+		"message TestOptionEscape {\n    option (source_ref) = \"https://someUrl.com\";\n\n    bool test_bool = 1;\n}\n"
+	got, err := confluentProto(schema, nil, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`backslash\\backslash`, `\"something\"`, `\'something\'`, `newline\n`, `bell\a`, `backspace\b`,
+		`formFeed\f`, `carriageReturn\r`, `tab\t`, `verticalTab\v`, `https://someUrl.com`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("canonical string lacks %s:\n%s", want, got)
+		}
+	}
+}
