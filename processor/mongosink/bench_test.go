@@ -12,6 +12,8 @@ import (
 	"go.mongodb.org/mongo-driver/mongo/options"
 
 	"github.com/schemaflow/schemaflow/internal/ferret"
+	"github.com/schemaflow/schemaflow/processor/config"
+	"github.com/schemaflow/schemaflow/processor/kafkaopt/fetchbound"
 	"github.com/schemaflow/schemaflow/processor/internal/testenv"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
@@ -130,15 +132,26 @@ func runSinkWith(b *testing.B, cfg Config, n int, pp **Pipeline) (records int, t
 // rawConsume reads n records of topic as a consumer group member, in polls
 // of at most batch records each committed as the pipeline commits, and
 // returns the records read after the first poll and the time they took.
-func rawConsume(b *testing.B, e *env, topic, group string, n, batch int) (records int, took time.Duration) {
+// With fetch, its client's fetch buffer is bounded as the pipeline's is
+// (the same fetchbound budget), so both sides read with the same memory:
+// franz-go's defaults would let the limit buffer 50 MB per fetch while
+// the pipeline holds half its max_inflight_bytes.
+func rawConsume(b *testing.B, e *env, topic, group string, n, batch int, fetch *fetchbound.Bound) (records int, took time.Duration) {
 	b.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+	opts := []kgo.Opt{kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
 		kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	if fetch != nil {
+		opts = append(opts, fetch.Options()...)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cl.Close()
+	if fetch != nil {
+		fetch.Attach(cl)
+	}
 	ctx := context.Background()
 	read, first := 0, 0
 	var start time.Time
@@ -204,7 +217,8 @@ func report(b *testing.B, n int, took time.Duration, limitN int, limitTook time.
 
 // BenchmarkSinkDiscard is sink (a): the pipeline consuming, decoding and
 // making write models for a target that discards them, against a raw
-// franz-go consumer group member reading the same topic. It also reports
+// franz-go consumer group member reading the same topic, at the same batch
+// size and with the same fetch-buffer bound. It also reports
 // the process's CPU time per record on each side ("cpu-ns/doc",
 // "limit-cpu-ns/doc", broker and registry included, group joins too):
 // on a machine shared with other work the rates swing with the load, the
@@ -216,11 +230,14 @@ func BenchmarkSinkDiscard(b *testing.B) {
 	n := benchRecords(b, benchBatch)
 	benchTopic(b, e, "orders", n)
 	b.StopTimer()
-	cpu0 := cpuTime()
-	limitN, limitTook := rawConsume(b, e, "orders", "raw", n, benchBatch)
-	cpu1 := cpuTime()
 	cfg := e.config(b)
 	cfg.MaxBatch, cfg.FixedBatch = benchBatch, true
+	if cfg.MaxInflightBytes == 0 {
+		cfg.MaxInflightBytes = config.DefaultMaxInflightBytes
+	}
+	cpu0 := cpuTime()
+	limitN, limitTook := rawConsume(b, e, "orders", "raw", n, benchBatch, fetchbound.New(cfg.MaxInflightBytes-cfg.MaxInflightBytes/2))
+	cpu1 := cpuTime()
 	b.StartTimer()
 	got, took := runSink(b, cfg, n)
 	cpu2 := cpuTime()
