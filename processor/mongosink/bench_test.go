@@ -13,8 +13,8 @@ import (
 
 	"github.com/schemaflow/schemaflow/internal/ferret"
 	"github.com/schemaflow/schemaflow/processor/config"
-	"github.com/schemaflow/schemaflow/processor/kafkaopt/fetchbound"
 	"github.com/schemaflow/schemaflow/processor/internal/testenv"
+	"github.com/schemaflow/schemaflow/processor/kafkaopt/fetchbound"
 	"github.com/schemaflow/schemaflow/processor/sink"
 	"github.com/schemaflow/schemaflow/registry"
 	"github.com/schemaflow/schemaflow/schemas"
