@@ -441,17 +441,7 @@ func sortedReserved(rs []*wireReserved) []*wireReserved {
 
 func (c *confluentFormat) enum(e *wireEnum) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "enum %s {", e.name)
-	if len(e.reserved) > 0 {
-		b.WriteByte('\n')
-		rs := e.reserved
-		if c.normalize {
-			rs = sortedReserved(rs)
-		}
-		for _, r := range rs {
-			appendIndented(&b, c.reserved(r))
-		}
-	}
+	c.openBlock(&b, "enum", e.name, e.reserved)
 	if len(e.reserved) == 0 && (len(e.options) > 0 || len(e.constants) > 0) {
 		b.WriteByte('\n')
 	}
@@ -479,6 +469,22 @@ func (c *confluentFormat) enum(e *wireEnum) string {
 	return b.String()
 }
 
+// openBlock writes the first line of a message or enum and its reserved
+// statements, which Confluent prints first (sorted when normalizing).
+func (c *confluentFormat) openBlock(b *strings.Builder, keyword, name string, reserved []*wireReserved) {
+	fmt.Fprintf(b, "%s %s {", keyword, name)
+	if len(reserved) == 0 {
+		return
+	}
+	b.WriteByte('\n')
+	if c.normalize {
+		reserved = sortedReserved(reserved)
+	}
+	for _, r := range reserved {
+		appendIndented(b, c.reserved(r))
+	}
+}
+
 func optionsAsValues(opts []*wireOption) []any {
 	out := make([]any, len(opts))
 	for i, o := range opts {
@@ -495,17 +501,7 @@ func byTag(fs []*wireField) []*wireField {
 
 func (c *confluentFormat) message(m *wireMessage) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "message %s {", m.name)
-	if len(m.reserved) > 0 {
-		b.WriteByte('\n')
-		rs := m.reserved
-		if c.normalize {
-			rs = sortedReserved(rs)
-		}
-		for _, r := range rs {
-			appendIndented(&b, c.reserved(r))
-		}
-	}
+	c.openBlock(&b, "message", m.name, m.reserved)
 	if opts := c.filterOptions(m.options); len(opts) > 0 {
 		b.WriteByte('\n')
 		for _, o := range opts {
