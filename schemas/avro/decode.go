@@ -769,7 +769,7 @@ func (d *decoder) helper(dst []byte, n *node) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		dec, ok := parseDecimal128(b)
+		dec, ok := rawbson.ParseDecimal128(b)
 		if !ok {
 			return dst, d.fail("%q is not a Decimal128", b)
 		}
@@ -827,55 +827,6 @@ func (d *decoder) objectID() (primitive.ObjectID, error) {
 		return oid, d.fail("ObjectId %q is not 24 hex digits", b)
 	}
 	return oid, nil
-}
-
-// parseDecimal128 parses a Decimal128 as primitive.ParseDecimal128 does.
-// Plain decimals of at most 19 digits ("19.99", "-3", "0.050"), what the
-// encoder writes for most amounts, are parsed here without allocating;
-// everything else goes to the driver's parser.
-func parseDecimal128(b []byte) (primitive.Decimal128, bool) {
-	if dec, ok := parseSmallDecimal(b); ok {
-		return dec, true
-	}
-	dec, err := primitive.ParseDecimal128(string(b))
-	return dec, err == nil
-}
-
-// parseSmallDecimal parses -?D+(.D+)? with at most 19 digits in all, whose
-// significand fits a uint64 and whose exponent needs no clamping. It gives
-// the same Decimal128 as primitive.ParseDecimal128: the digits as the
-// significand, minus the number of fraction digits as the exponent, and
-// the sign bit for a leading minus, even on zero.
-func parseSmallDecimal(b []byte) (primitive.Decimal128, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	var sig uint64
-	digits, frac := 0, -1
-	for i, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			sig = sig*10 + uint64(c-'0')
-			digits++
-		case c == '.' && frac < 0 && i > 0 && i < len(b)-1:
-			frac = len(b) - i - 1
-		default:
-			return primitive.Decimal128{}, false
-		}
-	}
-	if digits == 0 || digits > 19 {
-		return primitive.Decimal128{}, false
-	}
-	exp := 0
-	if frac > 0 {
-		exp = -frac
-	}
-	h := uint64(exp-primitive.MinDecimal128Exp) << 49 // the biased exponent
-	if neg {
-		h |= 1 << 63
-	}
-	return primitive.NewDecimal128(h, sig), true
 }
 
 // MaxNesting returns how deeply the documents Decode returns can nest
