@@ -366,12 +366,7 @@ func (c *confluentFormat) extends(es []*wireExtend) []*wireExtend {
 func (c *confluentFormat) service(s *wireService) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "service %s {", s.name)
-	if opts := c.filterOptions(s.options); len(opts) > 0 {
-		b.WriteByte('\n')
-		for _, o := range opts {
-			appendIndented(&b, c.optionStatement(o))
-		}
-	}
+	c.optionLines(&b, s.options)
 	if len(s.rpcs) > 0 {
 		b.WriteByte('\n')
 		for _, r := range s.rpcs {
@@ -485,6 +480,19 @@ func (c *confluentFormat) openBlock(b *strings.Builder, keyword, name string, re
 	}
 }
 
+// optionLines writes the option statements of a message, oneof or
+// service that the format keeps, after a newline, when there are any.
+func (c *confluentFormat) optionLines(b *strings.Builder, options []*wireOption) {
+	opts := c.filterOptions(options)
+	if len(opts) == 0 {
+		return
+	}
+	b.WriteByte('\n')
+	for _, o := range opts {
+		appendIndented(b, c.optionStatement(o))
+	}
+}
+
 func optionsAsValues(opts []*wireOption) []any {
 	out := make([]any, len(opts))
 	for i, o := range opts {
@@ -502,12 +510,7 @@ func byTag(fs []*wireField) []*wireField {
 func (c *confluentFormat) message(m *wireMessage) string {
 	var b strings.Builder
 	c.openBlock(&b, "message", m.name, m.reserved)
-	if opts := c.filterOptions(m.options); len(opts) > 0 {
-		b.WriteByte('\n')
-		for _, o := range opts {
-			appendIndented(&b, c.optionStatement(o))
-		}
-	}
+	c.optionLines(&b, m.options)
 	if len(m.fields) > 0 {
 		b.WriteByte('\n')
 		fs := m.fields
@@ -628,12 +631,7 @@ func (c *confluentFormat) extensionRange(e *wireExtensions) string {
 func (c *confluentFormat) oneof(o *wireOneof) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "oneof %s {", o.name)
-	if opts := c.filterOptions(o.options); len(opts) > 0 {
-		b.WriteByte('\n')
-		for _, op := range opts {
-			appendIndented(&b, c.optionStatement(op))
-		}
-	}
+	c.optionLines(&b, o.options)
 	if len(o.fields) > 0 {
 		b.WriteByte('\n')
 		for _, f := range o.fields {
